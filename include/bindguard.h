@@ -1,0 +1,34 @@
+/* bindguard.h - public constants of bindguard (LD_PRELOAD exclusive-address rules).
+ *
+ * Self-contained and usable from C and C++. A program that includes this header and
+ * sets SO_EXCLUSIVEADDRUSE gets ENOPROTOOPT from a plain kernel (the value is negative,
+ * which Linux rejects), so running without the shim fails loudly instead of silently
+ * unprotected. */
+#ifndef BINDGUARD_H
+#define BINDGUARD_H
+
+#include <sys/socket.h>
+
+#define BINDGUARD_VERSION "0.1.0"
+
+/* As in Winsock: the bitwise complement of SO_REUSEADDR (on Linux, -3). */
+#ifndef SO_EXCLUSIVEADDRUSE
+#define SO_EXCLUSIVEADDRUSE ((int)(~SO_REUSEADDR))
+#endif
+
+/* Environment variables read once by libbindguard.so (see libbindguard(7)). */
+#define BINDGUARD_ENV_PROFILE         "BINDGUARD_PROFILE"         /* ws2003 (default), xp, wsk, win95 ... win7 */
+#define BINDGUARD_ENV_MODE            "BINDGUARD_MODE"            /* enforce (default), audit, off */
+#define BINDGUARD_ENV_DEFAULT         "BINDGUARD_DEFAULT"         /* exclusive (default), windows */
+#define BINDGUARD_ENV_REUSEADDR       "BINDGUARD_REUSEADDR"       /* linux (default), windows */
+#define BINDGUARD_ENV_EMULATE         "BINDGUARD_EMULATE"         /* 0 (default), 1 */
+#define BINDGUARD_ENV_TABLE           "BINDGUARD_TABLE"           /* shm name or absolute path; default /bindguard-v1 */
+#define BINDGUARD_ENV_TABLE_SLOTS     "BINDGUARD_TABLE_SLOTS"     /* capacity when creating the table; default 65536 */
+#define BINDGUARD_ENV_LOCK_TIMEOUT_MS "BINDGUARD_LOCK_TIMEOUT_MS" /* bounded lock wait; default 1000 */
+#define BINDGUARD_ENV_LOG             "BINDGUARD_LOG"             /* stderr (default), syslog, off, or /absolute/file */
+#define BINDGUARD_ENV_SHARE_UIDS      "BINDGUARD_SHARE_UIDS"      /* wsk: uids allowed past CHECK cells, "1000,1001" */
+#define BINDGUARD_ENV_ACTIVE          "BINDGUARD_ACTIVE"          /* set to 1 by `bindguard run`/`shell` */
+
+#define BINDGUARD_DEFAULT_TABLE "/bindguard-v1"
+
+#endif /* BINDGUARD_H */

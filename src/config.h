@@ -1,0 +1,49 @@
+/* config - the environment, read once and validated.
+ *
+ * A bad value never stops the host program: one line on stderr naming the variable and
+ * the valid values, then the safe default. */
+#ifndef BG_CONFIG_H
+#define BG_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#include "policy.h"
+
+enum bg_mode      { BG_MODE_ENFORCE, BG_MODE_AUDIT, BG_MODE_OFF };
+enum bg_default   { BG_DEFAULT_EXCLUSIVE, BG_DEFAULT_WINDOWS };
+enum bg_reuseaddr { BG_REUSEADDR_LINUX, BG_REUSEADDR_WINDOWS };
+enum bg_log       { BG_LOG_STDERR, BG_LOG_SYSLOG, BG_LOG_OFF, BG_LOG_FILE };
+
+#define CONFIG_MAX_SHARE 8   /* == TABLE_MAX_SHARE */
+#define CONFIG_PATH_MAX  256
+
+struct bg_config {
+    const struct bg_profile *profile;
+    enum bg_mode      mode;
+    enum bg_default   default_class;
+    enum bg_reuseaddr reuseaddr;
+    bool              emulate;
+    char              table[CONFIG_PATH_MAX];
+    uint32_t          table_slots;
+    uint32_t          lock_timeout_ms;
+    enum bg_log       log;
+    char              log_path[CONFIG_PATH_MAX];
+    uint32_t          share_uids[CONFIG_MAX_SHARE];
+    uint8_t           n_share_uids;
+};
+
+/* Fill *c from getenv-like `get` (NULL: unset). Each bad value calls warn() with one
+ * line ("bindguard: BINDGUARD_MODE='x' is not valid (enforce, audit, off); using
+ * enforce") and falls back to the default. Returns the number of bad values. Pure
+ * apart from those callbacks, so tests can drive it. */
+int config_parse(struct bg_config *c, const char *(*get)(const char *name),
+                 void (*warn)(const char *line));
+
+/* The process's configuration, parsed from the real environment on first call. */
+const struct bg_config *config_get(void);
+
+const char *config_mode_name(enum bg_mode m);
+
+#endif

@@ -1,0 +1,1 @@
+/* fdstate: being written */

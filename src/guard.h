@@ -1,0 +1,45 @@
+/* guard - DESIGN.md "What happens on bind", between fd state, table, kernel and policy.
+ *
+ * Called by the interposer with the real functions it resolved; holds the rules of the
+ * flow (judge, confirm, record, release) so that interpose.c stays glue. Every trouble
+ * inside bindguard returns GUARD_PASS: the caller makes the real call and the kernel
+ * decides. */
+#ifndef BG_GUARD_H
+#define BG_GUARD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "fdstate.h"
+
+/* The real libc functions (resolved by the interposer). */
+struct guard_real {
+    int (*bind)(int, const struct sockaddr *, socklen_t);
+    int (*setsockopt)(int, int, int, const void *, socklen_t);
+};
+
+void guard_init(const struct bg_config *cfg, const struct guard_real *real);
+
+/* bind() on a tracked fd. Returns the bind result with errno set as the program sees it
+ * (judged, or the kernel's). */
+int guard_bind(int fd, struct fd_state *s, const struct sockaddr *sa, socklen_t len);
+
+/* setsockopt/getsockopt of the options bindguard mirrors. `handled` says whether the
+ * call was answered here (SO_EXCLUSIVEADDRUSE) rather than by the kernel. */
+int guard_setsockopt(int fd, struct fd_state *s, int level, int name, const void *val,
+                     socklen_t len, bool *handled);
+int guard_getsockopt(int fd, struct fd_state *s, int level, int name, void *val,
+                     socklen_t *len, bool *handled);
+/* After a successful real setsockopt: mirror SO_REUSEADDR/SO_REUSEPORT/IPV6_V6ONLY. */
+void guard_option_set(struct fd_state *s, int level, int name, const void *val, socklen_t len);
+
+void guard_listen(int fd, struct fd_state *s);      /* after a successful real listen */
+void guard_accepted(int fd, struct fd_state *s);    /* after a successful real accept */
+/* Before the real close of a tracked fd (also dup2/dup3 over it, close_range). */
+void guard_release(int fd, struct fd_state *s);
+/* After fork (parent and child) or an SCM_RIGHTS send: entries may have other holders. */
+void guard_mark_shared(void);
+
+#endif

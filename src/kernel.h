@@ -1,0 +1,45 @@
+/* kernel - what the kernel says exists, over NETLINK_SOCK_DIAG (inet_diag).
+ *
+ * No privileges needed; replies cover the asking socket's network namespace only. Each
+ * call opens and closes its own netlink socket (raw syscalls, never bindguard's own
+ * wrappers), so it is safe from any thread and after fork. Only denial paths, `list`
+ * and `gc` pay for it. */
+#ifndef BG_KERNEL_H
+#define BG_KERNEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#include "address.h"
+
+enum kernel_answer { KERNEL_GONE, KERNEL_ALIVE, KERNEL_UNKNOWN };
+
+struct kernel_sock {
+    uint64_t cookie;
+    uint32_t inode;
+    uint32_t uid;
+    uint8_t  state;        /* TCP_* (UDP: TCP_CLOSE / TCP_ESTABLISHED as the kernel says) */
+    uint8_t  proto;
+    struct bg_addr local;  /* family = the socket's family */
+};
+
+/* All sockets of proto (IPPROTO_TCP/UDP) whose local port is `port`, both families,
+ * every state including TCP bound-but-not-listening where the kernel can report it
+ * (>= 6.8). Up to max into out; returns the number found (may exceed max) or -errno. */
+int kernel_port_sockets(uint8_t proto, uint16_t port, struct kernel_sock *out, size_t max);
+
+/* Does the socket with this inode still exist bound to a->port, owned by uid?
+ * `bound_only_possible`: a TCP socket that may not be listening (slow path, ~1 ms).
+ * KERNEL_UNKNOWN when the kernel cannot be asked (then bindguard must not deny). */
+enum kernel_answer kernel_confirm(uint8_t proto, const struct bg_addr *a, uint32_t inode,
+                                  uint32_t uid, bool bound_only_possible);
+
+/* The linger rule: are there TCP connections (not LISTEN, not TIME_WAIT) with local
+ * address a (wildcard: any local address) and port a->port, owned by uid? */
+enum kernel_answer kernel_has_connections(const struct bg_addr *a, uint32_t uid);
+
+/* Descriptor-level facts about our own socket: SO_NETNS_COOKIE (0 if unsupported). */
+uint64_t kernel_netns_cookie(int fd);
+
+#endif

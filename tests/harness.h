@@ -1,0 +1,36 @@
+/* harness - what every bindguard test shares: running a Check suite, private tables,
+ * paths handed over by meson, and running code in a child process (as another user). */
+#ifndef BG_HARNESS_H
+#define BG_HARNESS_H
+
+#include <check.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Run the suite, print Check's summary, return the process exit status. */
+int harness_run(Suite *s);
+
+/* Environment handed over by meson (tests/meson.build); abort the test if missing. */
+const char *harness_env(const char *name);      /* BG_LIB, BG_CLI, BG_DATA, ... */
+/* A path below tests/data. */
+void harness_data_path(const char *file, char *buf, size_t len);
+/* A fresh private table name ("/bg-test-<tag>-<pid>-<n>"), its file removed first. */
+void harness_table_name(const char *tag, char *buf, size_t len);
+void harness_table_remove(const char *name);
+
+bool harness_is_root(void);
+/* uid/gid of `nobody` (65534 if not found). */
+void harness_nobody(uid_t *uid, gid_t *gid);
+
+/* The LD_PRELOAD value for a program under the shim (sanitizer runtime first if any). */
+const char *harness_preload(void);
+
+/* Fork; in the child drop to uid/gid if uid != (uid_t)-1, run fn(arg) and _exit with its
+ * return value. Returns the child's pid. */
+pid_t harness_fork(int (*fn)(void *), void *arg, uid_t uid, gid_t gid);
+/* Wait for pid at most timeout_ms (then SIGKILL it); returns its exit status, or -1 if
+ * it was killed by a signal or timed out. */
+int harness_wait(pid_t pid, unsigned timeout_ms);
+
+#endif
