@@ -1,1 +1,228 @@
-/* address: being written */
+/* address - what a bound address claims, and whether two bindings overlap. See address.h
+ * and DESIGN.md "Special cases from the seeds" (dual stack). */
+#include "address.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+static const uint8_t v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+static void set_v4(struct bg_addr *a, const struct in_addr *in)
+{
+    memcpy(a->ip, v4mapped_prefix, sizeof v4mapped_prefix);
+    memcpy(a->ip + 12, &in->s_addr, 4);
+}
+
+static socklen_t sockaddr_len(int family)
+{
+    switch (family) {
+    case AF_INET:
+        return sizeof(struct sockaddr_in);
+    case AF_INET6:
+        return sizeof(struct sockaddr_in6);
+    }
+    return 0;
+}
+
+int address_from_sockaddr(const struct sockaddr *sa, socklen_t len, int sock_family,
+                          bool v6only, struct bg_addr *out)
+{
+    socklen_t need = sockaddr_len(sock_family);
+    /* Anything we cannot judge (including Linux's AF_UNSPEC-on-AF_INET leniency) is left
+     * to the kernel by the caller. */
+    if (!sa || need == 0 || len < need || len > sizeof(struct sockaddr_storage) ||
+        sa->sa_family != sock_family)
+        return -1;
+    memset(out, 0, sizeof *out);
+    out->family = (uint8_t)sock_family;
+    if (sock_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+        set_v4(out, &sin->sin_addr);
+        out->port = ntohs(sin->sin_port);
+        return 0;
+    }
+    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+    memcpy(out->ip, &sin6->sin6_addr, 16);
+    out->scope_id = sin6->sin6_scope_id;
+    out->port = ntohs(sin6->sin6_port);
+    out->v6only = v6only;
+    return 0;
+}
+
+socklen_t address_to_sockaddr(const struct bg_addr *a, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    if (a->family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(a->port);
+        memcpy(&sin->sin_addr.s_addr, a->ip + 12, 4);
+        return sizeof *sin;
+    }
+    if (a->family == AF_INET6) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(a->port);
+        sin6->sin6_scope_id = a->scope_id;
+        memcpy(&sin6->sin6_addr, a->ip, 16);
+        return sizeof *sin6;
+    }
+    return 0;
+}
+
+bool address_is_v4mapped(const struct bg_addr *a)
+{
+    return memcmp(a->ip, v4mapped_prefix, sizeof v4mapped_prefix) == 0;
+}
+
+bool address_is_wildcard(const struct bg_addr *a)
+{
+    static const uint8_t zero[16];
+    if (address_is_v4mapped(a))
+        return memcmp(a->ip + 12, zero, 4) == 0;
+    return memcmp(a->ip, zero, 16) == 0;
+}
+
+enum bg_kind address_kind(const struct bg_addr *a)
+{
+    return address_is_wildcard(a) ? BG_WILDCARD : BG_SPECIFIC;
+}
+
+/* `::` on a socket that also speaks IPv4 (Linux's default, IPV6_V6ONLY off). */
+static bool is_dual_stack_wildcard(const struct bg_addr *a)
+{
+    return a->family == AF_INET6 && !a->v6only && address_is_wildcard(a) &&
+           !address_is_v4mapped(a);
+}
+
+unsigned address_stacks_checked(const struct bg_addr *a)
+{
+    if (a->family == AF_INET)
+        return BG_STACK_V4;
+    if (a->family != AF_INET6)
+        return 0;
+    if (a->v6only)
+        return BG_STACK_V6;
+    if (is_dual_stack_wildcard(a))
+        return BG_STACK_V4 | BG_STACK_V6;
+    /* A dual-stack socket reaches IPv4 only through a v4-mapped address. */
+    return address_is_v4mapped(a) ? BG_STACK_V4 : BG_STACK_V6;
+}
+
+unsigned address_stacks_held(const struct bg_addr *a, bool exclusive)
+{
+    /* Windows (Wine's conformance tests on real Windows): a non-exclusive `[::]` lets a
+     * later 0.0.0.0 bind succeed; only an exclusive one keeps IPv4 too. */
+    if (is_dual_stack_wildcard(a) && !exclusive)
+        return BG_STACK_V6;
+    return address_stacks_checked(a);
+}
+
+static bool same_specific(const struct bg_addr *x, const struct bg_addr *y)
+{
+    /* A scope of 0 has not been pinned to a link, so it may be any of them. */
+    bool scopes_meet = x->scope_id == 0 || y->scope_id == 0 || x->scope_id == y->scope_id;
+    return memcmp(x->ip, y->ip, 16) == 0 && scopes_meet;
+}
+
+bool address_overlap(const struct bg_addr *held, bool held_exclusive, const struct bg_addr *want)
+{
+    if ((address_stacks_held(held, held_exclusive) & address_stacks_checked(want)) == 0)
+        return false;
+    /* Every binding claims one stack except the dual-stack wildcard, which is the
+     * wildcard on both; so on a shared stack, a specific is compared as is. */
+    return address_is_wildcard(held) || address_is_wildcard(want) || same_specific(held, want);
+}
+
+int address_format(const struct bg_addr *a, char *buf, size_t len)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (a->family == AF_INET) {
+        inet_ntop(AF_INET, a->ip + 12, ip, sizeof ip);
+        return snprintf(buf, len, "%s:%u", ip, (unsigned)a->port);
+    }
+    if (a->family == AF_INET6)
+        inet_ntop(AF_INET6, a->ip, ip, sizeof ip);
+    if (a->scope_id != 0)
+        return snprintf(buf, len, "[%s%%%u]:%u", ip, (unsigned)a->scope_id, (unsigned)a->port);
+    return snprintf(buf, len, "[%s]:%u", ip, (unsigned)a->port);
+}
+
+/* Whole string of decimal digits, at most max; no sign, no blanks, not empty. */
+static int parse_decimal(const char *s, unsigned long max, unsigned long *out)
+{
+    if (*s < '0' || *s > '9')
+        return -1;
+    unsigned long v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        v = v * 10 + (unsigned long)(*s - '0');
+        if (v > max)
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* "[v6]" or "[v6%scope]" at s, up to end (exclusive). */
+static int parse_v6_host(const char *s, const char *end, struct bg_addr *out)
+{
+    char host[INET6_ADDRSTRLEN + 16];
+    size_t n = (size_t)(end - s);
+    if (n < 2 || s[0] != '[' || s[n - 1] != ']' || n - 2 >= sizeof host)
+        return -1;
+    memcpy(host, s + 1, n - 2);
+    host[n - 2] = '\0';
+    char *pct = strchr(host, '%');
+    unsigned long scope = 0;
+    if (pct) {
+        *pct = '\0';
+        if (parse_decimal(pct + 1, UINT32_MAX, &scope) != 0)
+            return -1;
+    }
+    struct in6_addr in6;
+    if (inet_pton(AF_INET6, host, &in6) != 1)
+        return -1;
+    memcpy(out->ip, &in6, 16);
+    out->scope_id = (uint32_t)scope;
+    out->family = AF_INET6;
+    return 0;
+}
+
+static int parse_v4_host(const char *s, const char *end, struct bg_addr *out)
+{
+    char host[INET_ADDRSTRLEN];
+    size_t n = (size_t)(end - s);
+    if (n == 0 || n >= sizeof host)
+        return -1;
+    memcpy(host, s, n);
+    host[n] = '\0';
+    struct in_addr in;
+    if (inet_pton(AF_INET, host, &in) != 1)
+        return -1;
+    set_v4(out, &in);
+    out->family = AF_INET;
+    return 0;
+}
+
+int address_parse(const char *s, struct bg_addr *out)
+{
+    if (!s)
+        return -1;
+    /* The last colon separates the port; an IPv6 host's own colons sit inside []. */
+    const char *colon = strrchr(s, ':');
+    unsigned long port;
+    if (!colon || parse_decimal(colon + 1, 65535, &port) != 0)
+        return -1;
+    struct bg_addr a;
+    memset(&a, 0, sizeof a);
+    int rc = s[0] == '[' ? parse_v6_host(s, colon, &a) : parse_v4_host(s, colon, &a);
+    if (rc != 0)
+        return -1;
+    a.port = (uint16_t)port;
+    *out = a;
+    return 0;
+}

@@ -1,1 +1,374 @@
-/* config: being written */
+/* config - the environment, read once and validated (see config.h).
+ *
+ * Parsing is strict on purpose: a value with a typo, a sign, a space or trailing junk is
+ * reported rather than half-understood, because a silently misread BINDGUARD_MODE or
+ * BINDGUARD_TABLE would leave an operator believing a port is protected when it is not. */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bindguard.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+
+/* Long or hostile values are clipped in the warning so that its "; using ..." tail, the
+ * part that says what bindguard does instead, always fits in one line. */
+#define SHOWN_VALUE_MAX 80
+#define WARN_LINE_MAX   512
+
+#define DEFAULT_PROFILE  "ws2003"
+#define DEFAULT_SLOTS    65536u
+#define MIN_SLOTS        16u
+#define MAX_SLOTS        4194304u
+#define DEFAULT_LOCK_MS  1000u
+#define MIN_LOCK_MS      1u
+#define MAX_LOCK_MS      60000u
+/* (uid_t)-1 means "no uid" to the kernel (setreuid and friends), never a real owner. */
+#define MAX_UID          4294967294u
+
+struct word {
+    const char *name;
+    int         value;
+};
+
+static const struct word mode_words[] = {
+    {"enforce", BG_MODE_ENFORCE}, {"audit", BG_MODE_AUDIT}, {"off", BG_MODE_OFF},
+};
+static const struct word default_words[] = {
+    {"exclusive", BG_DEFAULT_EXCLUSIVE}, {"windows", BG_DEFAULT_WINDOWS},
+};
+static const struct word reuseaddr_words[] = {
+    {"linux", BG_REUSEADDR_LINUX}, {"windows", BG_REUSEADDR_WINDOWS},
+};
+/* The first word for each value is the one named as the default in warnings. */
+static const struct word bool_words[] = {
+    {"0", 0}, {"1", 1}, {"false", 0}, {"true", 1},
+    {"no", 0}, {"yes", 1}, {"off", 0}, {"on", 1},
+};
+static const struct word log_words[] = {
+    {"stderr", BG_LOG_STDERR}, {"syslog", BG_LOG_SYSLOG}, {"off", BG_LOG_OFF},
+};
+
+struct ctx {
+    const char *(*get)(const char *name);
+    void (*warn)(const char *line);
+    int bad;
+};
+
+/* Unset and empty are the same thing: `BINDGUARD_MODE= prog` is how a shell user clears
+ * a value inherited from the environment. */
+static const char *value_of(const struct ctx *x, const char *env)
+{
+    const char *s = x->get(env);
+    return s && *s ? s : NULL;
+}
+
+/* The value as shown in a warning: clipped, and with control characters replaced so that
+ * an environment value cannot forge extra log lines. */
+static void show_value(const char *s, char *out, size_t len)
+{
+    size_t n = 0;
+    for (; s[n] && n < SHOWN_VALUE_MAX && n + 4 < len; n++)
+        out[n] = ((unsigned char)s[n] < 0x20 || s[n] == 0x7f) ? '?' : s[n];
+    out[n] = '\0';
+    if (s[n])
+        memcpy(out + n, "...", 4);
+}
+
+static void bad(struct ctx *x, const char *env, const char *value, const char *valid,
+                const char *fallback)
+{
+    char shown[SHOWN_VALUE_MAX + 4];
+    char line[WARN_LINE_MAX];
+    show_value(value, shown, sizeof shown);
+    snprintf(line, sizeof line, "bindguard: %s='%s' is not valid (%s); using %s",
+             env, shown, valid, fallback);
+    x->bad++;
+    if (x->warn)
+        x->warn(line);
+}
+
+/* ASCII only: strcasecmp follows the locale, and under tr_TR "AUDIT" is not "audit". */
+static bool ascii_caseeq(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        char ca = *a >= 'A' && *a <= 'Z' ? (char)(*a - 'A' + 'a') : *a;
+        char cb = *b >= 'A' && *b <= 'Z' ? (char)(*b - 'A' + 'a') : *b;
+        if (ca != cb)
+            return false;
+    }
+    return *a == *b;
+}
+
+static const struct word *word_find(const struct word *w, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ascii_caseeq(w[i].name, s))
+            return &w[i];
+    return NULL;
+}
+
+static const char *word_name(const struct word *w, size_t n, int value)
+{
+    for (size_t i = 0; i < n; i++)
+        if (w[i].value == value)
+            return w[i].name;
+    return "?";
+}
+
+static void word_list(const struct word *w, size_t n, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && used < len; i++) {
+        int r = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", w[i].name);
+        if (r < 0)
+            break;
+        used += (size_t)r;
+    }
+}
+
+/* One word-valued variable: its value, or `def` after a warning. */
+static int word_var(struct ctx *x, const char *env, const struct word *w, size_t n, int def)
+{
+    const char *s = value_of(x, env);
+    if (!s)
+        return def;
+    const struct word *hit = word_find(w, n, s);
+    if (hit)
+        return hit->value;
+    char valid[128];
+    word_list(w, n, valid, sizeof valid);
+    bad(x, env, s, valid, word_name(w, n, def));
+    return def;
+}
+
+/* Decimal digits only, exactly `len` of them: no sign, no space, no base prefix. */
+static bool parse_u32(const char *s, size_t len, uint32_t min, uint32_t max, uint32_t *out)
+{
+    uint64_t v = 0;
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+        if (v > max)
+            return false;
+    }
+    if (v < min)
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+static uint32_t num_var(struct ctx *x, const char *env, uint32_t min, uint32_t max,
+                        uint32_t def)
+{
+    const char *s = value_of(x, env);
+    uint32_t v;
+    if (!s)
+        return def;
+    if (parse_u32(s, strlen(s), min, max, &v))
+        return v;
+    char valid[64], fallback[16];
+    snprintf(valid, sizeof valid, "%u..%u", (unsigned)min, (unsigned)max);
+    snprintf(fallback, sizeof fallback, "%u", (unsigned)def);
+    bad(x, env, s, valid, fallback);
+    return def;
+}
+
+/* A ".." component could walk the table or log file out of the directory the operator
+ * reviewed; an empty or "." last component names a directory, not a file. */
+static bool sane_components(const char *s)
+{
+    const char *p = s;
+    for (;;) {
+        const char *end = strchr(p, '/');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return false;
+        if (!end)
+            return n > 0 && !(n == 1 && p[0] == '.');
+        p = end + 1;
+    }
+}
+
+static bool fits(const char *s)
+{
+    return strlen(s) <= CONFIG_PATH_MAX - 1;
+}
+
+static bool valid_abs_path(const char *s)
+{
+    return s[0] == '/' && fits(s) && sane_components(s + 1);
+}
+
+/* "/name" or "name" (a POSIX shm name), or an absolute path with at least one directory. */
+static bool valid_table(const char *s)
+{
+    if (!fits(s))
+        return false;
+    if (s[0] == '/')
+        return sane_components(s + 1);
+    return !strchr(s, '/') && sane_components(s);
+}
+
+static void copy_str(char *dst, const char *src)
+{
+    snprintf(dst, CONFIG_PATH_MAX, "%s", src);
+}
+
+static void parse_profile(struct ctx *x, struct bg_config *c)
+{
+    const char *s = value_of(x, BINDGUARD_ENV_PROFILE);
+    c->profile = policy_profile(DEFAULT_PROFILE);
+    if (!s)
+        return;
+    const struct bg_profile *p = policy_profile(s);
+    if (p)
+        c->profile = p;
+    else
+        bad(x, BINDGUARD_ENV_PROFILE, s, policy_profile_names(), DEFAULT_PROFILE);
+}
+
+static void parse_table(struct ctx *x, struct bg_config *c)
+{
+    const char *s = value_of(x, BINDGUARD_ENV_TABLE);
+    copy_str(c->table, BINDGUARD_DEFAULT_TABLE);
+    if (!s)
+        return;
+    if (valid_table(s))
+        copy_str(c->table, s);
+    else
+        bad(x, BINDGUARD_ENV_TABLE, s, "a shm name such as /bindguard-v1, or an absolute "
+            "path without '..'", BINDGUARD_DEFAULT_TABLE);
+}
+
+static void parse_log(struct ctx *x, struct bg_config *c)
+{
+    const char *s = value_of(x, BINDGUARD_ENV_LOG);
+    const struct word *hit = s ? word_find(log_words, ARRAY_LEN(log_words), s) : NULL;
+    c->log = BG_LOG_STDERR;
+    c->log_path[0] = '\0';
+    if (!s)
+        return;
+    if (hit) {
+        c->log = (enum bg_log)hit->value;
+    } else if (valid_abs_path(s)) {
+        c->log = BG_LOG_FILE;
+        copy_str(c->log_path, s);
+    } else {
+        bad(x, BINDGUARD_ENV_LOG, s, "stderr, syslog, off, or an absolute file path",
+            "stderr");
+    }
+}
+
+/* Comma-separated uids, no empty items, at most CONFIG_MAX_SHARE of them. */
+static bool uid_list(const char *s, uint32_t *uids, size_t *n)
+{
+    for (*n = 0;; ++*n) {
+        const char *end = strchr(s, ',');
+        size_t len = end ? (size_t)(end - s) : strlen(s);
+        if (*n == CONFIG_MAX_SHARE || !parse_u32(s, len, 0, MAX_UID, &uids[*n]))
+            return false;
+        if (!end) {
+            ++*n;
+            return true;
+        }
+        s = end + 1;
+    }
+}
+
+/* All or nothing: a list with one bad uid is a typo, and half of it might share a port
+ * with a uid the operator never meant. */
+static void parse_share_uids(struct ctx *x, struct bg_config *c)
+{
+    const char *s = value_of(x, BINDGUARD_ENV_SHARE_UIDS);
+    uint32_t uids[CONFIG_MAX_SHARE];
+    size_t n;
+    c->n_share_uids = 0;
+    if (!s)
+        return;
+    if (!uid_list(s, uids, &n)) {
+        bad(x, BINDGUARD_ENV_SHARE_UIDS, s,
+            "up to " STR(CONFIG_MAX_SHARE) " comma-separated numeric uids", "none");
+        return;
+    }
+    memcpy(c->share_uids, uids, n * sizeof uids[0]);
+    c->n_share_uids = (uint8_t)n;
+}
+
+int config_parse(struct bg_config *c, const char *(*get)(const char *name),
+                 void (*warn)(const char *line))
+{
+    struct ctx x = {get, warn, 0};
+    memset(c, 0, sizeof *c);
+    parse_profile(&x, c);
+    c->mode = (enum bg_mode)word_var(&x, BINDGUARD_ENV_MODE, mode_words,
+                                     ARRAY_LEN(mode_words), BG_MODE_ENFORCE);
+    c->default_class = (enum bg_default)word_var(&x, BINDGUARD_ENV_DEFAULT, default_words,
+                                                 ARRAY_LEN(default_words),
+                                                 BG_DEFAULT_EXCLUSIVE);
+    c->reuseaddr = (enum bg_reuseaddr)word_var(&x, BINDGUARD_ENV_REUSEADDR, reuseaddr_words,
+                                               ARRAY_LEN(reuseaddr_words),
+                                               BG_REUSEADDR_LINUX);
+    c->emulate = word_var(&x, BINDGUARD_ENV_EMULATE, bool_words, ARRAY_LEN(bool_words),
+                          0) != 0;
+    parse_table(&x, c);
+    c->table_slots = num_var(&x, BINDGUARD_ENV_TABLE_SLOTS, MIN_SLOTS, MAX_SLOTS,
+                             DEFAULT_SLOTS);
+    c->lock_timeout_ms = num_var(&x, BINDGUARD_ENV_LOCK_TIMEOUT_MS, MIN_LOCK_MS, MAX_LOCK_MS,
+                                 DEFAULT_LOCK_MS);
+    parse_log(&x, c);
+    parse_share_uids(&x, c);
+    return x.bad;
+}
+
+/* Plain getenv, not secure_getenv: the loader drops LD_PRELOAD for setuid programs, so
+ * bindguard never runs in one. */
+static const char *env_get(const char *name)
+{
+    return getenv(name);
+}
+
+/* The log module is not set up yet (it is configured from this very result), so warnings
+ * go to stderr directly: one write(2) per line, so they never interleave with the host's
+ * own output mid-line. */
+static void env_warn(const char *line)
+{
+    char buf[WARN_LINE_MAX + 1];
+    size_t n = strnlen(line, WARN_LINE_MAX);
+    memcpy(buf, line, n);
+    buf[n++] = '\n';
+    while (write(STDERR_FILENO, buf, n) < 0 && errno == EINTR)
+        ;
+}
+
+static struct bg_config the_config;
+static pthread_once_t the_config_once = PTHREAD_ONCE_INIT;
+
+static void config_load(void)
+{
+    int saved = errno;
+    config_parse(&the_config, env_get, env_warn);
+    errno = saved;
+}
+
+const struct bg_config *config_get(void)
+{
+    pthread_once(&the_config_once, config_load);
+    return &the_config;
+}
+
+const char *config_mode_name(enum bg_mode m)
+{
+    return word_name(mode_words, ARRAY_LEN(mode_words), (int)m);
+}

@@ -1,1 +1,663 @@
-/* guard: being written */
+/* guard - the bind flow of DESIGN.md: judge under the table lock, confirm denials with
+ * the kernel outside it, bind and record under it, release on the last close.
+ *
+ * Rule of thumb for every branch here: bindguard's own trouble (no table, lock timeout,
+ * full table, kernel unreachable) never refuses a bind. It logs once and lets the real
+ * call decide. */
+#include "guard.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "address.h"
+#include "bindguard.h"
+#include "holder.h"
+#include "kernel.h"
+#include "log.h"
+#include "policy.h"
+#include "sys.h"
+#include "table.h"
+
+#define MAX_ON_PORT   256  /* entries judged per bind; more is logged and not judged */
+#define MAX_DENIERS   16   /* denying entries confirmed per round */
+#define MAX_ROUNDS    4    /* judge/confirm/reap rounds before letting the kernel decide */
+
+static const struct bg_config *cfg;
+static struct guard_real real;
+
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
+static struct table *table;
+
+/* The network namespace key is cached per thread: setns() changes only the calling
+ * thread, and the interposer clears the cache when it sees setns/unshare. A stale key
+ * can only cost protection: other namespaces' kernels never confirm our entries. */
+static __thread uint64_t tls_netns __attribute__((tls_model("initial-exec")));
+
+void guard_init(const struct bg_config *c, const struct guard_real *r)
+{
+    cfg = c;
+    real = *r;
+}
+
+void guard_forget_netns(void)
+{
+    tls_netns = 0;
+}
+
+static void open_table(void)
+{
+    char why[256];
+    table = table_open(cfg->table, cfg->table_slots, why, sizeof why);
+    if (!table)
+        log_once(LOG_TOPIC_TABLE_OPEN, "port table unavailable, binds are not judged: %s", why);
+}
+
+/* Opened on the first judged bind, not at load: most programs never bind. */
+static struct table *guard_table(void)
+{
+    pthread_once(&table_once, open_table);
+    return table;
+}
+
+static bool lock_table(struct table *t)
+{
+    int err = table_lock(t, cfg->lock_timeout_ms);
+    if (err == 0)
+        return true;
+    log_once(LOG_TOPIC_TABLE_LOCK, "port table %s: %s; binds go to the kernel unjudged",
+             table_path(t),
+             err == ETIMEDOUT ? "lock held too long" :
+             err == ENOTRECOVERABLE ? "lock unrecoverable (run `bindguard gc`)" :
+                                      "table failed validation");
+    return false;
+}
+
+/* --- what the program asked for ------------------------------------------------------ */
+
+static bool reuseaddr_shares(const struct fd_state *s)
+{
+    return s->proto == IPPROTO_UDP || cfg->reuseaddr == BG_REUSEADDR_WINDOWS;
+}
+
+static bool opted_into_sharing(const struct fd_state *s)
+{
+    return (s->opts & FD_OPT_REUSEPORT) || ((s->opts & FD_OPT_REUSEADDR) && reuseaddr_shares(s));
+}
+
+/* DESIGN.md "Option mapping". Profiles without SO_EXCLUSIVEADDRUSE (win9x) have no
+ * exclusive class to fall back to. */
+static enum bg_class class_of(const struct fd_state *s)
+{
+    if (s->opts & FD_OPT_EXCLUSIVE)
+        return BG_CLASS_EXCLUSIVE;
+    if (opted_into_sharing(s))
+        return BG_CLASS_REUSEADDR;
+    if (cfg->default_class == BG_DEFAULT_EXCLUSIVE && cfg->profile->has_exclusive)
+        return BG_CLASS_EXCLUSIVE;
+    return BG_CLASS_DEFAULT;
+}
+
+/* The socket being bound, as the table will record it. */
+struct want {
+    struct table_entry e;
+    bool explicit_port;
+};
+
+static bool describe_want(int fd, struct fd_state *s, const struct sockaddr *sa, socklen_t len,
+                          struct want *w)
+{
+    bool v6only = false;
+    if (s->family == AF_INET6) {
+        int on = 0;
+        socklen_t olen = sizeof on;
+        if (sys_getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, &olen) == 0)
+            v6only = on != 0;
+    }
+    memset(w, 0, sizeof *w);
+    if (address_from_sockaddr(sa, len, s->family, v6only, &w->e.addr) != 0)
+        return false;
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return false;
+    w->explicit_port = w->e.addr.port != 0;
+    w->e.inode = (uint32_t)st.st_ino;
+    w->e.uid = st.st_uid;
+    w->e.proto = s->proto;
+    w->e.cls = (uint8_t)class_of(s);
+    w->e.flags = (s->opts & FD_OPT_EXCLUSIVE) ? TABLE_F_EXPLICIT : 0;
+    w->e.pid = getpid();
+    w->e.fd = fd;
+    w->e.since = time(NULL);
+    snprintf(w->e.comm, sizeof w->e.comm, "%s", program_invocation_short_name);
+    w->e.n_share = cfg->n_share_uids;
+    memcpy(w->e.share_uids, cfg->share_uids, sizeof(uint32_t) * cfg->n_share_uids);
+    if (!tls_netns)
+        tls_netns = kernel_netns_cookie(fd);
+    w->e.netns = tls_netns;
+    return true;
+}
+
+/* --- judging --------------------------------------------------------------------------- */
+
+struct denier {
+    struct table_entry e;
+    uint32_t idx;
+    enum bg_verdict verdict;
+};
+
+static bool in_share_list(const struct table_entry *held, uint32_t uid)
+{
+    unsigned n = held->n_share <= TABLE_MAX_SHARE ? held->n_share : TABLE_MAX_SHARE;
+    for (unsigned i = 0; i < n; i++)
+        if (held->share_uids[i] == uid)
+            return true;
+    return false;
+}
+
+static enum bg_verdict judge_one(const struct table_entry *held, const struct table_entry *want)
+{
+    enum bg_class held_cls = held->cls <= BG_CLASS_EXCLUSIVE ? held->cls : BG_CLASS_EXCLUSIVE;
+    /* A closed exclusive listener's connections only keep out exclusive binds. */
+    if ((held->flags & TABLE_F_LINGER) && want->cls != BG_CLASS_EXCLUSIVE)
+        return BG_SUCCESS;
+    if (!address_overlap(&held->addr, held_cls == BG_CLASS_EXCLUSIVE, &want->addr))
+        return BG_SUCCESS;
+    struct bg_side first = { held_cls, address_kind(&held->addr) };
+    struct bg_side second = { (enum bg_class)want->cls, address_kind(&want->addr) };
+    enum bg_verdict v = policy_verdict(cfg->profile, held->uid == want->uid, first, second);
+    return policy_resolve_check(v, in_share_list(held, want->uid));
+}
+
+/* Under the lock: collect the entries that would deny `want`, most severe first.
+ * Returns the number collected, or -1 when the table can't be judged. */
+static int collect_deniers(struct table *t, const struct table_entry *want,
+                           struct denier *out, size_t max)
+{
+    uint32_t idx[MAX_ON_PORT];
+    int n = table_find(t, want->netns, want->proto, want->addr.port, idx, MAX_ON_PORT);
+    if (n < 0) {
+        log_once(LOG_TOPIC_TABLE_CORRUPT, "port table %s is corrupt; binds go to the kernel",
+                 table_path(t));
+        return -1;
+    }
+    if (n > MAX_ON_PORT)
+        log_once(LOG_TOPIC_INTERNAL, "more than %d bindings on port %u; judging the first %d",
+                 MAX_ON_PORT, want->addr.port, MAX_ON_PORT);
+    size_t found = 0;
+    for (int i = 0; i < n && i < MAX_ON_PORT && found < max; i++) {
+        const struct table_entry *held = table_at(t, idx[i]);
+        if (!held || held->inode == want->inode)
+            continue;
+        enum bg_verdict v = judge_one(held, want);
+        if (v == BG_SUCCESS)
+            continue;
+        size_t at = found++;
+        while (at > 0 && policy_more_severe(v, out[at - 1].verdict)) {
+            out[at] = out[at - 1];
+            at--;
+        }
+        out[at] = (struct denier){ *held, idx[i], v };
+    }
+    return (int)found;
+}
+
+/* Outside the lock: does the kernel still show the holder? Stale entries are marked
+ * for reaping; a closed explicit-exclusive listener whose accepted connections live on
+ * becomes a linger entry, which keeps out exclusive binds only. */
+static enum kernel_answer confirm(struct denier *d, const struct table_entry *want,
+                                  bool *reap, bool *to_linger)
+{
+    struct table_entry *e = &d->e;
+    *reap = *to_linger = false;
+    if (e->flags & TABLE_F_LINGER) {
+        enum kernel_answer a = kernel_has_connections(&e->addr, e->uid);
+        *reap = a == KERNEL_GONE;
+        return a;
+    }
+    bool bound_only = e->proto == IPPROTO_TCP && !(e->flags & TABLE_F_LISTENING);
+    enum kernel_answer a = kernel_confirm(e->proto, &e->addr, e->inode, e->uid, bound_only);
+    if (a != KERNEL_GONE)
+        return a;
+    const unsigned served = TABLE_F_EXPLICIT | TABLE_F_ACCEPTED;
+    if (e->proto == IPPROTO_TCP && (e->flags & served) == served &&
+        kernel_has_connections(&e->addr, e->uid) == KERNEL_ALIVE) {
+        *to_linger = true;
+        e->flags |= TABLE_F_LINGER;
+        d->verdict = judge_one(e, want);
+        return d->verdict == BG_SUCCESS ? KERNEL_GONE : KERNEL_ALIVE;
+    }
+    *reap = true;
+    return KERNEL_GONE;
+}
+
+/* Under the lock again: apply what confirm() found, if the entries are still there. */
+static void apply_confirmations(struct table *t, struct denier *d, const bool *reap,
+                                const bool *to_linger, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (reap[i]) {
+            table_release(t, d[i].idx, d[i].e.id);
+        } else if (to_linger[i]) {
+            struct table_entry *live = table_get(t, d[i].idx, d[i].e.id);
+            if (live)
+                live->flags |= TABLE_F_LINGER;
+        }
+    }
+}
+
+/* --- refusing ------------------------------------------------------------------------- */
+
+static const char *held_how(enum bg_class c)
+{
+    return c == BG_CLASS_EXCLUSIVE ? "exclusively" : c == BG_CLASS_REUSEADDR ? "for sharing"
+                                                                              : "by default";
+}
+
+static void log_refusal(const struct table_entry *want, const struct denier *d, bool audit)
+{
+    char want_s[64], held_s[64], first_s[40], second_s[40], comm[TABLE_COMM_LEN + 1];
+    struct holder h;
+    address_format(&want->addr, want_s, sizeof want_s);
+    address_format(&d->e.addr, held_s, sizeof held_s);
+    holder_find(&d->e, &h);
+    snprintf(comm, sizeof comm, "%.*s", TABLE_COMM_LEN, h.comm);
+    snprintf(first_s, sizeof first_s, "%s %s", policy_class_name((enum bg_class)d->e.cls),
+             policy_kind_name(address_kind(&d->e.addr)));
+    snprintf(second_s, sizeof second_s, "%s %s", policy_class_name((enum bg_class)want->cls),
+             policy_kind_name(address_kind(&want->addr)));
+    struct log_refusal r = {
+        .want_addr = want_s,
+        .proto = want->proto == IPPROTO_TCP ? "tcp" : "udp",
+        .err = policy_errno(d->verdict),
+        .held_how = held_how((enum bg_class)d->e.cls),
+        .pid = h.pid,
+        .comm = comm,
+        .uid = d->e.uid,
+        .held_addr = held_s,
+        .since = d->e.since,
+        .table = policy_table_name(cfg->profile, d->e.uid == want->uid),
+        .first = first_s,
+        .second = second_s,
+        .audit = audit ? "audit" : NULL,
+    };
+    char line[LOG_LINE_MAX];
+    log_format_refusal(&r, line, sizeof line);
+    log_line("%s", line);
+}
+
+/* Linux says EINVAL to a second bind of a bound socket, whatever else is on the port;
+ * sockets bound implicitly (connect, listen, sendto) are only seen here. */
+static bool kernel_bound_already(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (sys_getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return false;
+    if (ss.ss_family == AF_INET)
+        return ((struct sockaddr_in *)&ss)->sin_port != 0;
+    if (ss.ss_family == AF_INET6)
+        return ((struct sockaddr_in6 *)&ss)->sin6_port != 0;
+    return false;
+}
+
+/* --- binding ------------------------------------------------------------------------- */
+
+/* Emulate: let the kernel share what Windows shares, and give every connection to the
+ * group's first listener as Windows does (a reuseport program that always picks 0). */
+static void emulate_sharing(int fd, const struct fd_state *s)
+{
+    int on = 1;
+    real.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+    if (s->proto != IPPROTO_TCP)
+        return;
+    struct sock_filter first_socket[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
+    struct sock_fprog prog = { 1, first_socket };
+    real.setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog);
+}
+
+static void record(struct table *t, int fd, struct fd_state *s, struct want *w)
+{
+    uint32_t idx;
+    int err = table_claim(t, &w->e, &idx);
+    if (err == ENOSPC) {
+        log_once(LOG_TOPIC_TABLE_FULL, "port table %s is full (%u entries); new binds are "
+                 "not recorded (run `bindguard gc`)", table_path(t), table_capacity(t));
+        return;
+    }
+    if (err != 0)
+        return;
+    struct table_entry *e = table_at(t, idx);
+    s->entry_idx = idx;
+    s->entry_id = e ? e->id : 0;
+    s->inode = w->e.inode;
+    s->flags |= FD_BOUND;
+    (void)fd;
+}
+
+/* Real bind under the lock (so no racing binder can pass the same check), then record.
+ * Returns the bind result; errno as the kernel set it. */
+static int bind_and_record(struct table *t, int fd, struct fd_state *s, struct want *w,
+                           const struct sockaddr *sa, socklen_t len)
+{
+    if (cfg->emulate && w->explicit_port)
+        emulate_sharing(fd, s);
+    int r = real.bind(fd, sa, len);
+    if (r != 0)
+        return r;
+    s->flags |= FD_KERNEL_BOUND;
+    s->cls = w->e.cls;
+    record(t, fd, s, w);
+    return 0;
+}
+
+/* Port 0: the kernel chooses a free port, so there is nothing to judge beforehand. */
+static int bind_ephemeral(struct table *t, int fd, struct fd_state *s, struct want *w,
+                          const struct sockaddr *sa, socklen_t len)
+{
+    int r = real.bind(fd, sa, len);
+    if (r != 0)
+        return r;
+    int saved = errno;
+    s->flags |= FD_KERNEL_BOUND;
+    s->cls = w->e.cls;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    struct bg_addr got;
+    if (sys_getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+        address_from_sockaddr((struct sockaddr *)&ss, sl, s->family, w->e.addr.v6only, &got) == 0 &&
+        lock_table(t)) {
+        w->e.addr.port = got.port;
+        record(t, fd, s, w);
+        table_unlock(t);
+    }
+    errno = saved;
+    return 0;
+}
+
+static int refuse(int fd, const struct sockaddr *sa, socklen_t len, struct want *w,
+                  const struct denier *d)
+{
+    if (kernel_bound_already(fd))
+        return real.bind(fd, sa, len);
+    log_refusal(&w->e, d, false);
+    errno = policy_errno(d->verdict);
+    return -1;
+}
+
+/* Bind (and record) under the lock, errno preserved across the unlock. */
+static int locked_bind(struct table *t, int fd, struct fd_state *s, struct want *w,
+                       const struct sockaddr *sa, socklen_t len)
+{
+    if (!lock_table(t))
+        return real.bind(fd, sa, len);
+    int r = bind_and_record(t, fd, s, w, sa, len);
+    int saved = errno;
+    table_unlock(t);
+    errno = saved;
+    return r;
+}
+
+enum outcome { HOLDER_CONFIRMED, HOLDERS_STALE, HOLDERS_UNKNOWN };
+
+/* Confirm every denier with the kernel (outside the lock), reap what is gone. On
+ * HOLDER_CONFIRMED, *which is the most severe live denier. */
+static enum outcome confirm_all(struct table *t, struct denier *d, int n,
+                                const struct table_entry *want, int *which)
+{
+    bool reap[MAX_DENIERS], to_linger[MAX_DENIERS], any_stale = false;
+    *which = -1;
+    for (int i = 0; i < n; i++) {
+        enum kernel_answer a = confirm(&d[i], want, &reap[i], &to_linger[i]);
+        if (a == KERNEL_UNKNOWN)
+            log_once(LOG_TOPIC_KERNEL, "cannot ask the kernel (sock_diag) who holds port %u; "
+                     "not refusing on the table's word alone", want->addr.port);
+        if (a == KERNEL_ALIVE && (*which < 0 || policy_more_severe(d[i].verdict, d[*which].verdict)))
+            *which = i;
+        any_stale |= reap[i] || to_linger[i];
+    }
+    if (any_stale && lock_table(t)) {
+        apply_confirmations(t, d, reap, to_linger, n);
+        table_unlock(t);
+    }
+    if (*which >= 0)
+        return HOLDER_CONFIRMED;
+    return any_stale ? HOLDERS_STALE : HOLDERS_UNKNOWN;
+}
+
+int guard_bind(int fd, struct fd_state *s, const struct sockaddr *sa, socklen_t len)
+{
+    struct want w;
+    struct table *t;
+    if ((s->flags & FD_KERNEL_BOUND) || !describe_want(fd, s, sa, len, &w) || !(t = guard_table()))
+        return real.bind(fd, sa, len);
+    if (!w.explicit_port)
+        return bind_ephemeral(t, fd, s, &w, sa, len);
+
+    for (int round = 0; round < MAX_ROUNDS; round++) {
+        if (!lock_table(t))
+            return real.bind(fd, sa, len);
+        struct denier d[MAX_DENIERS];
+        int n = collect_deniers(t, &w.e, d, MAX_DENIERS);
+        if (n <= 0) {
+            int r = n == 0 ? bind_and_record(t, fd, s, &w, sa, len) : real.bind(fd, sa, len);
+            int saved = errno;
+            table_unlock(t);
+            errno = saved;
+            return r;
+        }
+        table_unlock(t);
+
+        int which;
+        switch (confirm_all(t, d, n, &w.e, &which)) {
+        case HOLDER_CONFIRMED:
+            if (cfg->mode != BG_MODE_AUDIT)
+                return refuse(fd, sa, len, &w, &d[which]);
+            log_refusal(&w.e, &d[which], true);
+            return locked_bind(t, fd, s, &w, sa, len);
+        case HOLDERS_UNKNOWN:
+            return locked_bind(t, fd, s, &w, sa, len);
+        case HOLDERS_STALE:
+            break;  /* judge again without them */
+        }
+    }
+    log_once(LOG_TOPIC_INTERNAL, "port %u kept changing while judging; the kernel decides",
+             w.e.addr.port);
+    return real.bind(fd, sa, len);
+}
+
+/* --- options -------------------------------------------------------------------------- */
+
+static int fail(int err)
+{
+    errno = err;
+    return -1;
+}
+
+static bool is_exclusive_opt(int level, int name)
+{
+    return level == SOL_SOCKET && name == SO_EXCLUSIVEADDRUSE;
+}
+
+/* Would turning this kernel option on make the socket a sharer, Windows-style? */
+static bool shares_if_set(const struct fd_state *s, int level, int name)
+{
+    if (level != SOL_SOCKET)
+        return false;
+    return name == SO_REUSEPORT || (name == SO_REUSEADDR && reuseaddr_shares(s));
+}
+
+static bool int_on(const void *val)
+{
+    int v;
+    memcpy(&v, val, sizeof v);
+    return v != 0;
+}
+
+static int set_exclusive(struct fd_state *s, const void *val, socklen_t len)
+{
+    const struct bg_profile *p = cfg->profile;
+    if (!p->has_exclusive)
+        return fail(ENOPROTOOPT);
+    if (!val)
+        return fail(EFAULT);
+    if (len < sizeof(int))
+        return fail(EINVAL);
+    bool on = int_on(val);
+    /* XP and earlier: only Administrators could set it. */
+    if (on && p->exclusive_needs_admin && geteuid() != 0)
+        return fail(EACCES);
+    if (on && opted_into_sharing(s))
+        return fail(EINVAL);
+    /* Set after bind: accepted, but the binding keeps the class it was judged with. */
+    s->opts = on ? (s->opts | FD_OPT_EXCLUSIVE) : (s->opts & ~FD_OPT_EXCLUSIVE);
+    return 0;
+}
+
+int guard_setsockopt(int fd, struct fd_state *s, int level, int name, const void *val,
+                     socklen_t len, bool *handled)
+{
+    (void)fd;
+    *handled = true;
+    if (is_exclusive_opt(level, name))
+        return set_exclusive(s, val, len);
+    /* The reverse order of the same conflict, checked before the kernel sees it. */
+    if ((s->opts & FD_OPT_EXCLUSIVE) && shares_if_set(s, level, name) && val &&
+        len >= sizeof(int) && int_on(val))
+        return fail(EINVAL);
+    *handled = false;
+    return 0;
+}
+
+static unsigned mirrored_opt(int level, int name)
+{
+    if (level == SOL_SOCKET && name == SO_REUSEADDR)
+        return FD_OPT_REUSEADDR;
+    if (level == SOL_SOCKET && name == SO_REUSEPORT)
+        return FD_OPT_REUSEPORT;
+    if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY)
+        return FD_OPT_V6ONLY;
+    return 0;
+}
+
+void guard_option_set(struct fd_state *s, int level, int name, const void *val, socklen_t len)
+{
+    unsigned bit = mirrored_opt(level, name);
+    if (!bit || !val || len < sizeof(int))
+        return;
+    s->opts = int_on(val) ? (s->opts | bit) : (s->opts & ~bit);
+}
+
+static int answer_int(int v, void *val, socklen_t *len)
+{
+    if (!val || !len)
+        return fail(EFAULT);
+    if ((int)*len < 0)
+        return fail(EINVAL);
+    socklen_t n = *len < sizeof v ? *len : sizeof v;
+    memcpy(val, &v, n);
+    *len = n;
+    return 0;
+}
+
+int guard_getsockopt(int fd, struct fd_state *s, int level, int name, void *val,
+                     socklen_t *len, bool *handled)
+{
+    (void)fd;
+    *handled = true;
+    if (is_exclusive_opt(level, name)) {
+        if (!cfg->profile->has_exclusive)
+            return fail(ENOPROTOOPT);
+        return answer_int((s->opts & FD_OPT_EXCLUSIVE) != 0, val, len);
+    }
+    /* Emulate sets SO_REUSEPORT behind the program's back; it reads what it set. */
+    if (cfg->emulate && level == SOL_SOCKET && name == SO_REUSEPORT)
+        return answer_int((s->opts & FD_OPT_REUSEPORT) != 0, val, len);
+    *handled = false;
+    return 0;
+}
+
+/* --- listen, accept, close, fork -------------------------------------------------------- */
+
+/* Set flags on this socket's entry, if bindguard recorded one. */
+static void flag_entry(struct fd_state *s, uint8_t flags)
+{
+    struct table *t = table;
+    if (!(s->flags & FD_BOUND) || !t || !lock_table(t))
+        return;
+    struct table_entry *e = table_get(t, s->entry_idx, s->entry_id);
+    if (e)
+        e->flags |= flags;
+    table_unlock(t);
+}
+
+void guard_listen(int fd, struct fd_state *s)
+{
+    (void)fd;
+    s->flags |= FD_KERNEL_BOUND;  /* listen binds an unbound socket to a port */
+    if (!(s->flags & FD_LISTENING)) {
+        s->flags |= FD_LISTENING;
+        flag_entry(s, TABLE_F_LISTENING);
+    }
+}
+
+void guard_accepted(int fd, struct fd_state *s)
+{
+    (void)fd;
+    if (s->flags & FD_ACCEPTED)
+        return;
+    s->flags |= FD_ACCEPTED;
+    if (s->opts & FD_OPT_EXCLUSIVE)
+        flag_entry(s, TABLE_F_ACCEPTED);
+}
+
+/* The last descriptor of a socket this process alone holds is going: its entry goes
+ * too, or turns into a linger entry if it served connections as an explicit exclusive
+ * listener. A socket another process may hold keeps its entry; the kernel confirms it
+ * on the next conflicting bind and reaps it once the socket is really gone. */
+void guard_release(int fd, struct fd_state *s)
+{
+    struct table *t = table;
+    bool mine_alone = (s->flags & FD_BOUND) && !(s->flags & FD_SHARED) &&
+                      !((s->flags & FD_DUPED) && fdstate_entry_shared_locally(fd, s->entry_id));
+    uint32_t idx = s->entry_idx;
+    uint64_t id = s->entry_id;
+    bool linger = s->proto == IPPROTO_TCP && (s->opts & FD_OPT_EXCLUSIVE) &&
+                  (s->flags & FD_ACCEPTED);
+    s->tracked = 0;
+    if (!mine_alone || !t || !lock_table(t))
+        return;
+    struct table_entry *e = table_get(t, idx, id);
+    if (e && linger)
+        e->flags |= TABLE_F_LINGER;
+    else if (e)
+        table_release(t, idx, id);
+    table_unlock(t);
+}
+
+static void mark_shared(int fd, struct fd_state *s, void *arg)
+{
+    (void)fd;
+    (void)arg;
+    if (s->flags & FD_BOUND)
+        s->flags |= FD_SHARED;
+}
+
+void guard_mark_shared(void)
+{
+    fdstate_each(mark_shared, NULL);
+}
+
+void guard_mark_fd_shared(int fd)
+{
+    struct fd_state *s = fdstate_get(fd);
+    if (s)
+        mark_shared(fd, s, NULL);
+}

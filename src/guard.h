@@ -41,5 +41,8 @@ void guard_accepted(int fd, struct fd_state *s);    /* after a successful real a
 void guard_release(int fd, struct fd_state *s);
 /* After fork (parent and child) or an SCM_RIGHTS send: entries may have other holders. */
 void guard_mark_shared(void);
+void guard_mark_fd_shared(int fd);            /* this one was sent over SCM_RIGHTS */
+/* This thread's network namespace may have changed (setns, unshare). */
+void guard_forget_netns(void);
 
 #endif

@@ -1,1 +1,390 @@
-/* interpose: being written */
+/* interpose - the wrapped libc entry points. Glue only: the rules live in guard, policy,
+ * address and table.
+ *
+ * Real functions are resolved once (constructor, or the first wrapper called before it)
+ * with dlsym(RTLD_NEXT). A call that arrives while resolution is under way (dlsym may
+ * allocate, and an allocator may close or open descriptors) goes to the raw system call,
+ * never back into dlsym. A thread-local flag sends calls made from inside bindguard (or a
+ * signal handler interrupting it) straight to the real function. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "bg_config.h"
+#include "config.h"
+#include "fdstate.h"
+#include "guard.h"
+#include "log.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+static struct {
+    int (*socket)(int, int, int);
+    int (*bind)(int, const struct sockaddr *, socklen_t);
+    int (*listen)(int, int);
+    int (*accept)(int, struct sockaddr *, socklen_t *);
+    int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+    int (*setsockopt)(int, int, int, const void *, socklen_t);
+    int (*getsockopt)(int, int, int, void *, socklen_t *);
+    ssize_t (*sendmsg)(int, const struct msghdr *, int);
+    int (*close)(int);
+    int (*close_range)(unsigned, unsigned, int);
+    void (*closefrom)(int);
+    int (*dup)(int);
+    int (*dup2)(int, int);
+    int (*dup3)(int, int, int);
+    int (*fcntl)(int, int, ...);
+    int (*fcntl64)(int, int, ...);
+    pid_t (*fork)(void);
+    int (*setns)(int, int);
+    int (*unshare)(int);
+} real;
+
+enum { UNRESOLVED, RESOLVING, RESOLVED };
+static int resolve_state = UNRESOLVED;
+static bool active;  /* configured and not BINDGUARD_MODE=off */
+static __thread int busy __attribute__((tls_model("initial-exec")));
+
+#define LOOKUP(name) real.name = (__typeof__(real.name))dlsym(RTLD_NEXT, #name)
+
+static void resolve(void)
+{
+    int expected = UNRESOLVED;
+    if (!__atomic_compare_exchange_n(&resolve_state, &expected, RESOLVING, false,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return;  /* done, or under way (maybe in this very thread): callers fall back */
+    LOOKUP(socket); LOOKUP(bind); LOOKUP(listen); LOOKUP(accept); LOOKUP(accept4);
+    LOOKUP(setsockopt); LOOKUP(getsockopt); LOOKUP(sendmsg);
+    LOOKUP(close); LOOKUP(close_range); LOOKUP(closefrom);
+    LOOKUP(dup); LOOKUP(dup2); LOOKUP(dup3); LOOKUP(fcntl); LOOKUP(fcntl64);
+    LOOKUP(fork); LOOKUP(setns); LOOKUP(unshare);
+    __atomic_store_n(&resolve_state, RESOLVED, __ATOMIC_RELEASE);
+}
+
+/* The real function, resolving on first use; NULL means "use the raw system call". */
+#define REAL(name) (__atomic_load_n(&resolve_state, __ATOMIC_ACQUIRE) == RESOLVED \
+                        ? real.name : (resolve(), real.name))
+
+/* The real bind/setsockopt for guard, with the same fallbacks as the wrappers. */
+static int real_bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    return REAL(bind) ? real.bind(fd, sa, len) : (int)syscall(SYS_bind, fd, sa, len);
+}
+
+static int real_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+    return REAL(setsockopt) ? real.setsockopt(fd, level, name, val, len)
+                            : (int)syscall(SYS_setsockopt, fd, level, name, val, len);
+}
+
+__attribute__((constructor)) static void bindguard_load(void)
+{
+    resolve();
+    const struct bg_config *cfg = config_get();
+    log_setup(cfg->log, cfg->log_path);
+    struct guard_real r = { real_bind, real_setsockopt };
+    guard_init(cfg, &r);
+    __atomic_store_n(&active, cfg->mode != BG_MODE_OFF, __ATOMIC_RELEASE);
+}
+
+/* The tracked state of fd, if bindguard should act on this call at all. */
+static struct fd_state *managed(int fd)
+{
+    if (busy || !__atomic_load_n(&active, __ATOMIC_ACQUIRE))
+        return NULL;
+    return fdstate_get(fd);
+}
+
+/* Bookkeeping after a successful call must not leak a changed errno to the program. */
+#define KEEP_ERRNO(stmt) do { int saved_ = errno; busy++; stmt; busy--; errno = saved_; } while (0)
+
+static bool is_managed_socket(int domain, int type, int protocol)
+{
+    int kind = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (domain != AF_INET && domain != AF_INET6)
+        return false;
+    if (kind == SOCK_STREAM)
+        return protocol == 0 || protocol == IPPROTO_TCP;
+    if (kind == SOCK_DGRAM)
+        return protocol == 0 || protocol == IPPROTO_UDP;
+    return false;
+}
+
+static void track_socket(int fd, int domain, int type)
+{
+    struct fd_state *s = fdstate_track(fd);
+    if (!s)
+        return;
+    s->family = (uint8_t)domain;
+    s->proto = (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
+    __atomic_store_n(&s->tracked, 1, __ATOMIC_RELEASE);
+}
+
+EXPORT int socket(int domain, int type, int protocol)
+{
+    int fd = REAL(socket) ? real.socket(domain, type, protocol)
+                          : (int)syscall(SYS_socket, domain, type, protocol);
+    if (fd < 0 || !__atomic_load_n(&active, __ATOMIC_ACQUIRE))
+        return fd;
+    if (is_managed_socket(domain, type, protocol))
+        KEEP_ERRNO(track_socket(fd, domain, type));
+    else
+        fdstate_forget(fd);  /* the number may have been closed behind our back */
+    return fd;
+}
+
+EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    struct fd_state *s = managed(fd);
+    if (!s)
+        return real_bind(fd, sa, len);
+    busy++;
+    int r = guard_bind(fd, s, sa, len);
+    busy--;
+    return r;
+}
+
+EXPORT int listen(int fd, int backlog)
+{
+    int r = REAL(listen) ? real.listen(fd, backlog) : (int)syscall(SYS_listen, fd, backlog);
+    struct fd_state *s;
+    if (r == 0 && (s = managed(fd)))
+        KEEP_ERRNO(guard_listen(fd, s));
+    return r;
+}
+
+static int after_accept(int listener, int fd)
+{
+    if (fd < 0 || !__atomic_load_n(&active, __ATOMIC_ACQUIRE))
+        return fd;
+    fdstate_forget(fd);
+    struct fd_state *s = managed(listener);
+    if (s)
+        KEEP_ERRNO(guard_accepted(listener, s));
+    return fd;
+}
+
+EXPORT int accept(int fd, struct sockaddr *sa, socklen_t *len)
+{
+    int r = REAL(accept) ? real.accept(fd, sa, len) : (int)syscall(SYS_accept4, fd, sa, len, 0);
+    return after_accept(fd, r);
+}
+
+EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+{
+    int r = REAL(accept4) ? real.accept4(fd, sa, len, flags)
+                          : (int)syscall(SYS_accept4, fd, sa, len, flags);
+    return after_accept(fd, r);
+}
+
+EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+    struct fd_state *s = managed(fd);
+    if (!s)
+        return real_setsockopt(fd, level, name, val, len);
+    bool handled;
+    busy++;
+    int r = guard_setsockopt(fd, s, level, name, val, len, &handled);
+    busy--;
+    if (handled)
+        return r;
+    r = real_setsockopt(fd, level, name, val, len);
+    if (r == 0)
+        guard_option_set(s, level, name, val, len);
+    return r;
+}
+
+EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+    struct fd_state *s = managed(fd);
+    if (s) {
+        bool handled;
+        busy++;
+        int r = guard_getsockopt(fd, s, level, name, val, len, &handled);
+        busy--;
+        if (handled)
+            return r;
+    }
+    return REAL(getsockopt) ? real.getsockopt(fd, level, name, val, len)
+                            : (int)syscall(SYS_getsockopt, fd, level, name, val, len);
+}
+
+/* A socket sent over SCM_RIGHTS may outlive our last descriptor of it. */
+static void note_passed_fds(const struct msghdr *m)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR((struct msghdr *)m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const unsigned char *p = CMSG_DATA(c);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            __builtin_memcpy(&fd, p + i * sizeof fd, sizeof fd);
+            guard_mark_fd_shared(fd);
+        }
+    }
+}
+
+EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
+{
+    ssize_t r = REAL(sendmsg) ? real.sendmsg(fd, m, flags)
+                              : (ssize_t)syscall(SYS_sendmsg, fd, m, flags);
+    if (r >= 0 && m && m->msg_controllen && __atomic_load_n(&active, __ATOMIC_ACQUIRE))
+        note_passed_fds(m);
+    return r;
+}
+
+/* --- descriptors going away or multiplying ------------------------------------------- */
+
+/* Before fd stops referring to its socket. Safe in a signal handler: a handler that
+ * interrupted bindguard itself only forgets the fd (the kernel confirms the entry later)
+ * instead of waiting for a lock its own thread holds. */
+static void release(int fd)
+{
+    struct fd_state *s = fdstate_get(fd);
+    if (!s)
+        return;
+    if (busy) {
+        s->tracked = 0;
+        return;
+    }
+    KEEP_ERRNO(guard_release(fd, s));
+}
+
+EXPORT int close(int fd)
+{
+    release(fd);
+    return REAL(close) ? real.close(fd) : (int)syscall(SYS_close, fd);
+}
+
+static void release_range(unsigned first, unsigned last)
+{
+    unsigned limit = (unsigned)fdstate_limit();
+    for (unsigned fd = first; fd < limit && fd <= last; fd++)
+        release((int)fd);
+}
+
+EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+    /* Only a call the kernel will accept closes anything; CLOEXEC closes at exec. */
+    if (first <= last && !(flags & ~(int)(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) &&
+        !(flags & CLOSE_RANGE_CLOEXEC))
+        release_range(first, last);
+    return REAL(close_range) ? real.close_range(first, last, flags)
+                             : (int)syscall(SYS_close_range, first, last, flags);
+}
+
+EXPORT void closefrom(int lowfd)
+{
+    if (lowfd >= 0)
+        release_range((unsigned)lowfd, ~0u);
+    if (REAL(closefrom))
+        real.closefrom(lowfd);
+    else
+        syscall(SYS_close_range, (unsigned)lowfd, ~0u, 0);
+}
+
+static int after_dup(int from, int to)
+{
+    if (to >= 0 && __atomic_load_n(&active, __ATOMIC_ACQUIRE))
+        KEEP_ERRNO(fdstate_dup(from, to));
+    return to;
+}
+
+EXPORT int dup(int fd)
+{
+    return after_dup(fd, REAL(dup) ? real.dup(fd) : (int)syscall(SYS_dup, fd));
+}
+
+/* dup2/dup3 close `to` first when it is open: release its entry once that succeeded. */
+static int dup_over(int from, int to, int r)
+{
+    if (r < 0 || from == to)
+        return r;
+    release(to);
+    return after_dup(from, r);
+}
+
+EXPORT int dup2(int from, int to)
+{
+    return dup_over(from, to, REAL(dup2) ? real.dup2(from, to) : (int)syscall(SYS_dup2, from, to));
+}
+
+EXPORT int dup3(int from, int to, int flags)
+{
+    return dup_over(from, to, REAL(dup3) ? real.dup3(from, to, flags)
+                                         : (int)syscall(SYS_dup3, from, to, flags));
+}
+
+static int after_fcntl(int fd, int cmd, int r)
+{
+    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+        return after_dup(fd, r);
+    return r;
+}
+
+/* The argument is an int or a pointer depending on cmd; like libc, pass it on as a
+ * pointer-sized value, which carries either. */
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    int r = REAL(fcntl) ? real.fcntl(fd, cmd, arg) : (int)syscall(SYS_fcntl, fd, cmd, arg);
+    return after_fcntl(fd, cmd, r);
+}
+
+#ifdef HAVE_FCNTL64
+EXPORT int fcntl64(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    int r = REAL(fcntl64) ? real.fcntl64(fd, cmd, arg) : (int)syscall(SYS_fcntl, fd, cmd, arg);
+    return after_fcntl(fd, cmd, r);
+}
+#endif
+
+/* --- processes and namespaces -------------------------------------------------------- */
+
+EXPORT pid_t fork(void)
+{
+    pid_t pid = REAL(fork) ? real.fork() : (pid_t)syscall(SYS_fork);
+    /* Parent and child now both hold every socket: neither may drop its entry alone. */
+    if (pid >= 0 && __atomic_load_n(&active, __ATOMIC_ACQUIRE))
+        KEEP_ERRNO(guard_mark_shared());
+    return pid;
+}
+
+EXPORT int setns(int fd, int nstype)
+{
+    int r = REAL(setns) ? real.setns(fd, nstype) : (int)syscall(SYS_setns, fd, nstype);
+    if (r == 0)
+        guard_forget_netns();
+    return r;
+}
+
+EXPORT int unshare(int flags)
+{
+    int r = REAL(unshare) ? real.unshare(flags) : (int)syscall(SYS_unshare, flags);
+    if (r == 0)
+        guard_forget_netns();
+    return r;
+}

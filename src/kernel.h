@@ -39,6 +39,10 @@ enum kernel_answer kernel_confirm(uint8_t proto, const struct bg_addr *a, uint32
  * address a (wildcard: any local address) and port a->port, owned by uid? */
 enum kernel_answer kernel_has_connections(const struct bg_addr *a, uint32_t uid);
 
+/* Whether this kernel reports TCP sockets that are bound but not listening (>= 6.8).
+ * Probed once per process by binding a throwaway socket (~1 ms), then remembered. */
+bool kernel_bound_inactive_supported(void);
+
 /* Descriptor-level facts about our own socket: SO_NETNS_COOKIE (0 if unsupported). */
 uint64_t kernel_netns_cookie(int fd);
 

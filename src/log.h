@@ -46,5 +46,10 @@ struct log_refusal {
     const char *audit;       /* NULL, or "audit: would be" wording */
 };
 int log_format_refusal(const struct log_refusal *r, char *buf, size_t len);
+/* log_refusal.uid when the holder's owner is not known: "(uid N)" is left out. */
+#define LOG_UID_UNKNOWN UINT32_MAX
+
+/* Tests only: forget which log_once topics have been said. */
+void log_reset_once(void);
 
 #endif

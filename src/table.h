@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <pthread.h>
 
 #include "address.h"
 
@@ -90,5 +91,82 @@ const char *table_path(const struct table *t);
 int table_check(struct table *t, char *why, size_t whylen);
 /* Rebuild chains and the free list from the entry array (repair after owner death). */
 void table_rebuild(struct table *t);
+
+/* ---- Shared layout (pinned by tests/test_table.c; change it only with TABLE_ABI_VERSION) ----
+ * The file is: struct table_header | bucket heads (uint32_t, power of two >= capacity) |
+ * entries (struct table_entry x capacity), each part 64-byte aligned. Links (bucket heads,
+ * entry.next, free list) hold index + 1 so that 0, what ftruncate gives, means "none":
+ * creating a table touches one page, and tmpfs allocates the rest as it is used. */
+#define TABLE_MAGIC        UINT64_C(0x01454c4241544742)  /* "BGTABLE\1"; stored last: "ready" */
+#define TABLE_ABI_VERSION  1u
+#define TABLE_STATE_FREE   0u
+#define TABLE_STATE_LIVE   0x4556494cu                   /* "LIVE": unlikely from stray bytes */
+#define TABLE_LINK_NONE    0u
+#define TABLE_LINK(idx)    ((uint32_t)(idx) + 1u)
+
+/* Written once by the creator, never after; compared whole under every lock. 64 bytes. */
+struct table_ident {
+    uint64_t magic;
+    uint32_t abi;
+    uint32_t header_size;
+    uint32_t entry_size;
+    uint32_t mutex_size;   /* 32- and 64-bit processes lay pthread_mutex_t out differently */
+    uint32_t ptr_size;
+    uint32_t capacity;
+    uint32_t nbuckets;
+    uint32_t reserved;
+    uint64_t bucket_off;
+    uint64_t entry_off;
+    uint64_t file_size;
+};
+
+struct table_header {
+    struct table_ident ident;
+    /* Under the lock; on its own cache line so ident reads never contend with writers. */
+    _Alignas(64) uint64_t next_id;
+    uint32_t count;        /* live entries */
+    uint32_t hwm;          /* slots [0, hwm) have ever been used */
+    uint32_t free_head;    /* link of the first free slot below hwm */
+    uint32_t repair;       /* nonzero: corruption seen, the next table_lock rebuilds */
+    uint32_t repairs;      /* how many rebuilds so far (diagnostics) */
+    uint32_t reserved;
+    pthread_mutex_t lock;  /* robust, process-shared, error-checking */
+};
+
+/* Details of the functions above, as table.c implements them:
+ * - table_open: slots 0 means TABLE_DEFAULT_SLOTS, others are clamped to
+ *   [TABLE_MIN_SLOTS, TABLE_MAX_SLOTS]. A creator builds the table under a temporary name
+ *   and link(2)s it into place, so a half-built table is never visible under `name`.
+ * - table_lock: also EDEADLK when this thread already holds it (the mutex is
+ *   error-checking), and EIO when the ident block or the mutex's kind word in the mapping
+ *   no longer match what was validated at open. It repairs before returning 0: after
+ *   EOWNERDEAD, and when an earlier operation flagged corruption (header.repair) -- a
+ *   rebuild is O(used slots + buckets), paid only after a death or corruption.
+ * - table_find -1 / table_release on a broken chain set header.repair; table_claim
+ *   rebuilds at once when the free list is broken, then retries.
+ * - table_claim: also EINVAL for an entry that would not validate (proto not TCP/UDP,
+ *   family not AF_INET/AF_INET6, class out of range, n_share > TABLE_MAX_SHARE).
+ * - table_at/table_get return only entries that validate as above; fields other than
+ *   those (comm, share_uids beyond n_share) are still shared memory: read comm with
+ *   table_entry_comm. */
+
+/* Size of the file a table of `slots` capacity needs (slots clamped as table_open does). */
+uint64_t table_file_size(uint32_t slots);
+/* Copy e->comm into buf (len >= 1), stopping at the array's end even without a NUL. */
+void table_entry_comm(const struct table_entry *e, char *buf, size_t len);
+
+/* ---- For tests only: stop an operation where a process killed there would stop ---- */
+enum table_stop {
+    TABLE_STOP_FIELDS,     /* claim: slot taken, fields written, not published */
+    TABLE_STOP_PUBLISHED,  /* claim: state LIVE, not yet linked into its chain */
+};
+/* table_claim, stopped at `at` (requires the lock). 0 and *idx_out, or as table_claim. */
+int table_claim_partial(struct table *t, const struct table_entry *e, enum table_stop at,
+                        uint32_t *idx_out);
+/* table_release stopped after marking the entry free, before unlinking it. */
+bool table_release_partial(struct table *t, uint32_t idx, uint64_t id);
+/* The mapped header and the bucket of a key, to corrupt a table on purpose. */
+struct table_header *table_header(struct table *t);
+uint32_t table_bucket(const struct table *t, uint64_t netns, uint8_t proto, uint16_t port);
 
 #endif
