@@ -19,6 +19,7 @@
 
 #include "address.h"
 #include "bindguard.h"
+#include "fault.h"
 #include "holder.h"
 #include "kernel.h"
 #include "log.h"
@@ -35,6 +36,7 @@ static struct guard_real real;
 
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 static struct table *table;
+static bool table_dead;
 
 /* The network namespace key is cached per thread: setns() changes only the calling
  * thread, and the interposer clears the cache when it sees setns/unshare. A stale key
@@ -55,16 +57,32 @@ void guard_forget_netns(void)
 static void open_table(void)
 {
     char why[256];
-    table = table_open(cfg->table, cfg->table_slots, why, sizeof why);
-    if (!table)
+    struct table *t = table_open(cfg->table, cfg->table_slots, why, sizeof why);
+    if (!t) {
         log_once(LOG_TOPIC_TABLE_OPEN, "port table unavailable, binds are not judged: %s", why);
+        return;
+    }
+    const void *base;
+    size_t len;
+    table_mapping(t, &base, &len);
+    if (!fault_watch(base, len))
+        log_once(LOG_TOPIC_INTERNAL, "cannot watch the port table for truncation (SIGBUS)");
+    table = t;
 }
 
-/* Opened on the first judged bind, not at load: most programs never bind. */
+/* Opened on the first judged bind, not at load: most programs never bind. A table that
+ * vanished under us (truncated: SIGBUS) is dropped for the rest of the process. */
 static struct table *guard_table(void)
 {
     pthread_once(&table_once, open_table);
-    return table;
+    return __atomic_load_n(&table_dead, __ATOMIC_ACQUIRE) ? NULL : table;
+}
+
+static void table_faulted(struct table *t)
+{
+    __atomic_store_n(&table_dead, true, __ATOMIC_RELEASE);
+    log_once(LOG_TOPIC_TABLE_CORRUPT, "port table %s shrank under us (truncated?); binds go "
+             "to the kernel unjudged from now on", table_path(t));
 }
 
 static bool lock_table(struct table *t)
@@ -310,6 +328,26 @@ static bool kernel_bound_already(int fd)
 
 /* --- binding ------------------------------------------------------------------------- */
 
+/* One bind() call being judged. `answered` says r/err are final (the real bind ran, or
+ * bindguard refused): if the table vanishes under us after that, the answer stands. */
+struct bind_call {
+    int fd;
+    struct fd_state *s;
+    const struct sockaddr *sa;
+    socklen_t len;
+    struct table *t;
+    struct want w;
+    int r, err;
+    bool answered;
+};
+
+static void call_real(struct bind_call *c)
+{
+    c->r = real.bind(c->fd, c->sa, c->len);
+    c->err = errno;
+    c->answered = true;
+}
+
 /* Emulate: let the kernel share what Windows shares, and give every connection to the
  * group's first listener as Windows does (a reuseport program that always picks 0). */
 static void emulate_sharing(int fd, const struct fd_state *s)
@@ -323,86 +361,76 @@ static void emulate_sharing(int fd, const struct fd_state *s)
     real.setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog);
 }
 
-static void record(struct table *t, int fd, struct fd_state *s, struct want *w)
+static void record(struct bind_call *c)
 {
     uint32_t idx;
-    int err = table_claim(t, &w->e, &idx);
-    if (err == ENOSPC) {
+    int err = table_claim(c->t, &c->w.e, &idx);
+    if (err == ENOSPC)
         log_once(LOG_TOPIC_TABLE_FULL, "port table %s is full (%u entries); new binds are "
-                 "not recorded (run `bindguard gc`)", table_path(t), table_capacity(t));
+                 "not recorded (run `bindguard gc`)", table_path(c->t), table_capacity(c->t));
+    const struct table_entry *e = err == 0 ? table_at(c->t, idx) : NULL;
+    if (!e)
         return;
-    }
-    if (err != 0)
-        return;
-    struct table_entry *e = table_at(t, idx);
-    s->entry_idx = idx;
-    s->entry_id = e ? e->id : 0;
-    s->inode = w->e.inode;
-    s->flags |= FD_BOUND;
-    (void)fd;
+    c->s->entry_idx = idx;
+    c->s->entry_id = e->id;
+    c->s->inode = c->w.e.inode;
+    c->s->flags |= FD_BOUND;
 }
 
-/* Real bind under the lock (so no racing binder can pass the same check), then record.
- * Returns the bind result; errno as the kernel set it. */
-static int bind_and_record(struct table *t, int fd, struct fd_state *s, struct want *w,
-                           const struct sockaddr *sa, socklen_t len)
+/* Real bind under the lock (so no racing binder can pass the same check), then record. */
+static void bind_and_record(struct bind_call *c)
 {
-    if (cfg->emulate && w->explicit_port)
-        emulate_sharing(fd, s);
-    int r = real.bind(fd, sa, len);
-    if (r != 0)
-        return r;
-    s->flags |= FD_KERNEL_BOUND;
-    s->cls = w->e.cls;
-    record(t, fd, s, w);
-    return 0;
+    if (cfg->emulate)
+        emulate_sharing(c->fd, c->s);
+    call_real(c);
+    if (c->r != 0)
+        return;
+    c->s->flags |= FD_KERNEL_BOUND;
+    c->s->cls = c->w.e.cls;
+    record(c);
+}
+
+static void locked_bind(struct bind_call *c)
+{
+    if (!lock_table(c->t)) {
+        call_real(c);
+        return;
+    }
+    bind_and_record(c);
+    table_unlock(c->t);
 }
 
 /* Port 0: the kernel chooses a free port, so there is nothing to judge beforehand. */
-static int bind_ephemeral(struct table *t, int fd, struct fd_state *s, struct want *w,
-                          const struct sockaddr *sa, socklen_t len)
+static void bind_ephemeral(struct bind_call *c)
 {
-    int r = real.bind(fd, sa, len);
-    if (r != 0)
-        return r;
-    int saved = errno;
-    s->flags |= FD_KERNEL_BOUND;
-    s->cls = w->e.cls;
+    call_real(c);
+    if (c->r != 0)
+        return;
+    c->s->flags |= FD_KERNEL_BOUND;
+    c->s->cls = c->w.e.cls;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     struct bg_addr got;
-    if (sys_getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
-        address_from_sockaddr((struct sockaddr *)&ss, sl, s->family, w->e.addr.v6only, &got) == 0 &&
-        lock_table(t)) {
-        w->e.addr.port = got.port;
-        record(t, fd, s, w);
-        table_unlock(t);
+    if (sys_getsockname(c->fd, (struct sockaddr *)&ss, &sl) != 0 ||
+        address_from_sockaddr((struct sockaddr *)&ss, sl, c->s->family, c->w.e.addr.v6only,
+                              &got) != 0 ||
+        !lock_table(c->t))
+        return;
+    c->w.e.addr.port = got.port;
+    record(c);
+    table_unlock(c->t);
+}
+
+static void refuse(struct bind_call *c, const struct denier *d)
+{
+    if (kernel_bound_already(c->fd)) {
+        call_real(c);
+        return;
     }
-    errno = saved;
-    return 0;
-}
-
-static int refuse(int fd, const struct sockaddr *sa, socklen_t len, struct want *w,
-                  const struct denier *d)
-{
-    if (kernel_bound_already(fd))
-        return real.bind(fd, sa, len);
-    log_refusal(&w->e, d, false);
-    errno = policy_errno(d->verdict);
-    return -1;
-}
-
-/* Bind (and record) under the lock, errno preserved across the unlock. */
-static int locked_bind(struct table *t, int fd, struct fd_state *s, struct want *w,
-                       const struct sockaddr *sa, socklen_t len)
-{
-    if (!lock_table(t))
-        return real.bind(fd, sa, len);
-    int r = bind_and_record(t, fd, s, w, sa, len);
-    int saved = errno;
-    table_unlock(t);
-    errno = saved;
-    return r;
+    log_refusal(&c->w.e, d, false);
+    c->r = -1;
+    c->err = policy_errno(d->verdict);
+    c->answered = true;
 }
 
 enum outcome { HOLDER_CONFIRMED, HOLDERS_STALE, HOLDERS_UNKNOWN };
@@ -432,45 +460,70 @@ static enum outcome confirm_all(struct table *t, struct denier *d, int n,
     return any_stale ? HOLDERS_STALE : HOLDERS_UNKNOWN;
 }
 
-int guard_bind(int fd, struct fd_state *s, const struct sockaddr *sa, socklen_t len)
+/* DESIGN.md "What happens on bind", for an explicit port. */
+static void judge_and_bind(struct bind_call *c)
 {
-    struct want w;
-    struct table *t;
-    if ((s->flags & FD_KERNEL_BOUND) || !describe_want(fd, s, sa, len, &w) || !(t = guard_table()))
-        return real.bind(fd, sa, len);
-    if (!w.explicit_port)
-        return bind_ephemeral(t, fd, s, &w, sa, len);
-
     for (int round = 0; round < MAX_ROUNDS; round++) {
-        if (!lock_table(t))
-            return real.bind(fd, sa, len);
-        struct denier d[MAX_DENIERS];
-        int n = collect_deniers(t, &w.e, d, MAX_DENIERS);
-        if (n <= 0) {
-            int r = n == 0 ? bind_and_record(t, fd, s, &w, sa, len) : real.bind(fd, sa, len);
-            int saved = errno;
-            table_unlock(t);
-            errno = saved;
-            return r;
+        if (!lock_table(c->t)) {
+            call_real(c);
+            return;
         }
-        table_unlock(t);
+        struct denier d[MAX_DENIERS];
+        int n = collect_deniers(c->t, &c->w.e, d, MAX_DENIERS);
+        if (n <= 0) {
+            if (n == 0)
+                bind_and_record(c);
+            else
+                call_real(c);
+            table_unlock(c->t);
+            return;
+        }
+        table_unlock(c->t);
 
+        /* The kernel, not the table, has the last word on every denial. */
         int which;
-        switch (confirm_all(t, d, n, &w.e, &which)) {
+        switch (confirm_all(c->t, d, n, &c->w.e, &which)) {
         case HOLDER_CONFIRMED:
-            if (cfg->mode != BG_MODE_AUDIT)
-                return refuse(fd, sa, len, &w, &d[which]);
-            log_refusal(&w.e, &d[which], true);
-            return locked_bind(t, fd, s, &w, sa, len);
+            if (cfg->mode != BG_MODE_AUDIT) {
+                refuse(c, &d[which]);
+                return;
+            }
+            log_refusal(&c->w.e, &d[which], true);
+            locked_bind(c);
+            return;
         case HOLDERS_UNKNOWN:
-            return locked_bind(t, fd, s, &w, sa, len);
+            locked_bind(c);
+            return;
         case HOLDERS_STALE:
             break;  /* judge again without them */
         }
     }
     log_once(LOG_TOPIC_INTERNAL, "port %u kept changing while judging; the kernel decides",
-             w.e.addr.port);
-    return real.bind(fd, sa, len);
+             c->w.e.addr.port);
+    call_real(c);
+}
+
+static void judged_bind(void *arg)
+{
+    struct bind_call *c = arg;
+    if (c->w.explicit_port)
+        judge_and_bind(c);
+    else
+        bind_ephemeral(c);
+}
+
+int guard_bind(int fd, struct fd_state *s, const struct sockaddr *sa, socklen_t len)
+{
+    struct bind_call c = { .fd = fd, .s = s, .sa = sa, .len = len };
+    if ((s->flags & FD_KERNEL_BOUND) || !describe_want(fd, s, sa, len, &c.w) ||
+        !(c.t = guard_table()))
+        return real.bind(fd, sa, len);
+    if (!fault_call(judged_bind, &c))
+        table_faulted(c.t);
+    if (!c.answered)
+        return real.bind(fd, sa, len);
+    errno = c.err;
+    return c.r;
 }
 
 /* --- options -------------------------------------------------------------------------- */
@@ -586,26 +639,44 @@ int guard_getsockopt(int fd, struct fd_state *s, int level, int name, void *val,
 
 /* --- listen, accept, close, fork -------------------------------------------------------- */
 
-/* Set flags on this socket's entry, if bindguard recorded one. */
-static void flag_entry(struct fd_state *s, uint8_t flags)
+/* A change to one recorded entry, made under the lock and with truncation watched. */
+struct entry_change {
+    struct table *t;
+    uint32_t idx;
+    uint64_t id;
+    uint8_t set_flags;   /* flags to add; 0 with release: remove the entry */
+    bool release;
+};
+
+static void change_entry(void *arg)
 {
-    struct table *t = table;
-    if (!(s->flags & FD_BOUND) || !t || !lock_table(t))
+    struct entry_change *ch = arg;
+    if (!lock_table(ch->t))
         return;
-    struct table_entry *e = table_get(t, s->entry_idx, s->entry_id);
-    if (e)
-        e->flags |= flags;
-    table_unlock(t);
+    struct table_entry *e = table_get(ch->t, ch->idx, ch->id);
+    if (e && ch->set_flags)
+        e->flags |= ch->set_flags;
+    else if (e && ch->release)
+        table_release(ch->t, ch->idx, ch->id);
+    table_unlock(ch->t);
+}
+
+static void apply_change(uint32_t idx, uint64_t id, uint8_t set_flags, bool release)
+{
+    struct entry_change ch = { guard_table(), idx, id, set_flags, release };
+    if (ch.t && !fault_call(change_entry, &ch))
+        table_faulted(ch.t);
 }
 
 void guard_listen(int fd, struct fd_state *s)
 {
     (void)fd;
     s->flags |= FD_KERNEL_BOUND;  /* listen binds an unbound socket to a port */
-    if (!(s->flags & FD_LISTENING)) {
-        s->flags |= FD_LISTENING;
-        flag_entry(s, TABLE_F_LISTENING);
-    }
+    if (s->flags & FD_LISTENING)
+        return;
+    s->flags |= FD_LISTENING;
+    if (s->flags & FD_BOUND)
+        apply_change(s->entry_idx, s->entry_id, TABLE_F_LISTENING, false);
 }
 
 void guard_accepted(int fd, struct fd_state *s)
@@ -614,8 +685,8 @@ void guard_accepted(int fd, struct fd_state *s)
     if (s->flags & FD_ACCEPTED)
         return;
     s->flags |= FD_ACCEPTED;
-    if (s->opts & FD_OPT_EXCLUSIVE)
-        flag_entry(s, TABLE_F_ACCEPTED);
+    if ((s->flags & FD_BOUND) && (s->opts & FD_OPT_EXCLUSIVE))
+        apply_change(s->entry_idx, s->entry_id, TABLE_F_ACCEPTED, false);
 }
 
 /* The last descriptor of a socket this process alone holds is going: its entry goes
@@ -624,22 +695,13 @@ void guard_accepted(int fd, struct fd_state *s)
  * on the next conflicting bind and reaps it once the socket is really gone. */
 void guard_release(int fd, struct fd_state *s)
 {
-    struct table *t = table;
     bool mine_alone = (s->flags & FD_BOUND) && !(s->flags & FD_SHARED) &&
                       !((s->flags & FD_DUPED) && fdstate_entry_shared_locally(fd, s->entry_id));
-    uint32_t idx = s->entry_idx;
-    uint64_t id = s->entry_id;
     bool linger = s->proto == IPPROTO_TCP && (s->opts & FD_OPT_EXCLUSIVE) &&
                   (s->flags & FD_ACCEPTED);
     s->tracked = 0;
-    if (!mine_alone || !t || !lock_table(t))
-        return;
-    struct table_entry *e = table_get(t, idx, id);
-    if (e && linger)
-        e->flags |= TABLE_F_LINGER;
-    else if (e)
-        table_release(t, idx, id);
-    table_unlock(t);
+    if (mine_alone)
+        apply_change(s->entry_idx, s->entry_id, linger ? TABLE_F_LINGER : 0, !linger);
 }
 
 static void mark_shared(int fd, struct fd_state *s, void *arg)

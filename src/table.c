@@ -27,8 +27,6 @@
 
 #include "sys.h"
 
-#define READY_WAIT_MS  1000  /* how long an opener waits for a creator to publish */
-#define READY_STEP_MS  2
 #define OPEN_ATTEMPTS  4     /* open-or-create rounds when others create/remove concurrently */
 #define ALIGN_PARTS    64u
 
@@ -254,41 +252,35 @@ static void *map_file(int fd, uint64_t size, const char *path, char *why, size_t
     return m;
 }
 
-/* Wait (bounded) until the file carries a magic, then read its ident. A foreign magic
- * fails at once; only an all-zero start (a creator still at work) is waited for. */
+/* Read the ident. Creators publish a table whole with link(2), so a file under the name
+ * that doesn't start with our magic is broken or foreign, never a table still being
+ * built: fail at once instead of making every process wait for it. */
 static bool read_ident(int fd, const char *path, struct table_ident *id, off_t *size,
                        char *why, size_t whylen)
 {
-    struct timespec step = {0, READY_STEP_MS * 1000000L};
-    for (unsigned waited = 0;; waited += READY_STEP_MS) {
-        struct stat st;
-        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-            say(why, whylen, "table %s: not a regular file", path);
-            return false;
-        }
-        memset(id, 0, sizeof *id);
-        ssize_t n = st.st_size > 0 ? pread(fd, id, sizeof *id, 0) : 0;
-        if (n >= (ssize_t)sizeof id->magic && id->magic != 0) {
-            if (id->magic != TABLE_MAGIC) {
-                say(why, whylen, "table %s: not a bindguard table (magic %016llx)", path,
-                    (unsigned long long)id->magic);
-                return false;
-            }
-            if (n < (ssize_t)sizeof *id) {
-                say(why, whylen, "table %s: truncated (%lld bytes)", path,
-                    (long long)st.st_size);
-                return false;
-            }
-            *size = st.st_size;
-            return true;
-        }
-        if (waited >= READY_WAIT_MS) {
-            say(why, whylen, "table %s: not initialised after %d ms (%lld bytes); remove it",
-                path, READY_WAIT_MS, (long long)st.st_size);
-            return false;
-        }
-        nanosleep(&step, NULL);
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        say(why, whylen, "table %s: not a regular file", path);
+        return false;
     }
+    memset(id, 0, sizeof *id);
+    ssize_t n = st.st_size > 0 ? pread(fd, id, sizeof *id, 0) : 0;
+    if (n < (ssize_t)sizeof id->magic || id->magic == 0) {
+        say(why, whylen, "table %s: not initialised (%lld bytes); remove it", path,
+            (long long)st.st_size);
+        return false;
+    }
+    if (id->magic != TABLE_MAGIC) {
+        say(why, whylen, "table %s: not a bindguard table (magic %016llx)", path,
+            (unsigned long long)id->magic);
+        return false;
+    }
+    if (n < (ssize_t)sizeof *id) {
+        say(why, whylen, "table %s: truncated (%lld bytes)", path, (long long)st.st_size);
+        return false;
+    }
+    *size = st.st_size;
+    return true;
 }
 
 #define IDENT_FIELD(f, what) \
@@ -802,6 +794,12 @@ const char *table_path(const struct table *t)
 struct table_header *table_header(struct table *t)
 {
     return t->h;
+}
+
+void table_mapping(const struct table *t, const void **base, size_t *len)
+{
+    *base = t->h;
+    *len = (size_t)t->ident.file_size;
 }
 
 void table_entry_comm(const struct table_entry *e, char *buf, size_t len)

@@ -150,6 +150,9 @@ struct table_header {
  *   those (comm, share_uids beyond n_share) are still shared memory: read comm with
  *   table_entry_comm. */
 
+/* The shared mapping (for fault.c: anyone may truncate the file under it). */
+void table_mapping(const struct table *t, const void **base, size_t *len);
+
 /* Size of the file a table of `slots` capacity needs (slots clamped as table_open does). */
 uint64_t table_file_size(uint32_t slots);
 /* Copy e->comm into buf (len >= 1), stopping at the array's end even without a NUL. */

@@ -792,7 +792,7 @@ START_TEST(test_corrupt_files)
     ck_assert_int_eq(truncate(path, 100), 0);
     expect_refused(name, "truncated to 100 B", "bytes");
     ck_assert_int_eq(truncate(path, 5), 0);
-    expect_refused(name, "truncated to 5 B", NULL);       /* waits out the ready bound */
+    expect_refused(name, "truncated to 5 B", NULL);
     ck_assert_int_eq(truncate(path, 0), 0);
     expect_refused(name, "empty file", "not initialised");
     unlink(path);
