@@ -26,14 +26,24 @@ static socklen_t sockaddr_len(int family)
     return 0;
 }
 
+/* Linux binds {AF_UNSPEC, INADDR_ANY} on an AF_INET socket exactly as AF_INET
+ * (inet_bind's "compatibility games"): it must be judged like one, or it would be a
+ * way around bindguard. Any other foreign family is EAFNOSUPPORT from the kernel. */
+static bool binds_as(const struct sockaddr *sa, int sock_family)
+{
+    if (sa->sa_family == sock_family)
+        return true;
+    return sock_family == AF_INET && sa->sa_family == AF_UNSPEC &&
+           ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_ANY);
+}
+
 int address_from_sockaddr(const struct sockaddr *sa, socklen_t len, int sock_family,
                           bool v6only, struct bg_addr *out)
 {
     socklen_t need = sockaddr_len(sock_family);
-    /* Anything we cannot judge (including Linux's AF_UNSPEC-on-AF_INET leniency) is left
-     * to the kernel by the caller. */
+    /* Anything we cannot judge is left to the kernel by the caller. */
     if (!sa || need == 0 || len < need || len > sizeof(struct sockaddr_storage) ||
-        sa->sa_family != sock_family)
+        !binds_as(sa, sock_family))
         return -1;
     memset(out, 0, sizeof *out);
     out->family = (uint8_t)sock_family;
@@ -70,6 +80,14 @@ socklen_t address_to_sockaddr(const struct bg_addr *a, struct sockaddr_storage *
         return sizeof *sin6;
     }
     return 0;
+}
+
+bool address_is_loopback(const struct bg_addr *a)
+{
+    static const uint8_t v6_loopback[16] = { [15] = 1 };
+    if (address_is_v4mapped(a))
+        return a->ip[12] == 127;
+    return memcmp(a->ip, v6_loopback, sizeof v6_loopback) == 0;
 }
 
 bool address_is_v4mapped(const struct bg_addr *a)

@@ -33,6 +33,7 @@ socklen_t address_to_sockaddr(const struct bg_addr *a, struct sockaddr_storage *
 bool address_is_wildcard(const struct bg_addr *a);   /* 0.0.0.0, ::, ::ffff:0.0.0.0 */
 bool address_is_v4mapped(const struct bg_addr *a);   /* ::ffff:a.b.c.d, incl. AF_INET */
 enum bg_kind address_kind(const struct bg_addr *a);  /* BG_WILDCARD or BG_SPECIFIC */
+bool address_is_loopback(const struct bg_addr *a);   /* 127.0.0.0/8 (also v4-mapped), ::1 */
 
 /* Stacks (BG_STACK_* bits) a binding is checked on when it binds: a dual-stack
  * wildcard is checked on both. */

@@ -240,7 +240,7 @@ static enum kernel_answer confirm(struct denier *d, const struct table_entry *wa
         *reap = a == KERNEL_GONE;
         return a;
     }
-    bool bound_only = e->proto == IPPROTO_TCP && !(e->flags & TABLE_F_LISTENING);
+    bool bound_only = e->proto == IPPROTO_TCP;  /* a shut-down listener is bound-only again */
     enum kernel_answer a = kernel_confirm(e->proto, &e->addr, e->inode, e->uid, bound_only);
     if (a != KERNEL_GONE)
         return a;
@@ -279,14 +279,15 @@ static const char *held_how(enum bg_class c)
                                                                               : "by default";
 }
 
-static void log_refusal(const struct table_entry *want, const struct denier *d, bool audit)
+/* The refusal line for `want` against denier d, and the live process holding it. */
+static void format_refusal(const struct table_entry *want, const struct denier *d, bool audit,
+                           struct holder *h, char *line, size_t len)
 {
     char want_s[64], held_s[64], first_s[40], second_s[40], comm[TABLE_COMM_LEN + 1];
-    struct holder h;
     address_format(&want->addr, want_s, sizeof want_s);
     address_format(&d->e.addr, held_s, sizeof held_s);
-    holder_find(&d->e, &h);
-    snprintf(comm, sizeof comm, "%.*s", TABLE_COMM_LEN, h.comm);
+    holder_find(&d->e, h);
+    snprintf(comm, sizeof comm, "%.*s", TABLE_COMM_LEN, h->comm);
     snprintf(first_s, sizeof first_s, "%s %s", policy_class_name((enum bg_class)d->e.cls),
              policy_kind_name(address_kind(&d->e.addr)));
     snprintf(second_s, sizeof second_s, "%s %s", policy_class_name((enum bg_class)want->cls),
@@ -296,7 +297,7 @@ static void log_refusal(const struct table_entry *want, const struct denier *d, 
         .proto = want->proto == IPPROTO_TCP ? "tcp" : "udp",
         .err = policy_errno(d->verdict),
         .held_how = held_how((enum bg_class)d->e.cls),
-        .pid = h.pid,
+        .pid = h->pid,
         .comm = comm,
         .uid = d->e.uid,
         .held_addr = held_s,
@@ -306,8 +307,14 @@ static void log_refusal(const struct table_entry *want, const struct denier *d, 
         .second = second_s,
         .audit = audit ? "audit" : NULL,
     };
+    log_format_refusal(&r, line, len);
+}
+
+static void log_refusal(const struct table_entry *want, const struct denier *d, bool audit)
+{
+    struct holder h;
     char line[LOG_LINE_MAX];
-    log_format_refusal(&r, line, sizeof line);
+    format_refusal(want, d, audit, &h, line, sizeof line);
     log_line("%s", line);
 }
 
@@ -348,12 +355,20 @@ static void call_real(struct bind_call *c)
     c->answered = true;
 }
 
-/* Emulate: let the kernel share what Windows shares, and give every connection to the
- * group's first listener as Windows does (a reuseport program that always picks 0). */
-static void emulate_sharing(int fd, const struct fd_state *s)
+/* Emulate, before the real bind: let the kernel share what Windows shares. */
+static void emulate_sharing(int fd)
 {
     int on = 1;
     real.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+}
+
+/* Emulate, after a successful listen: every connection goes to the group's first
+ * listener, as on Windows (a reuseport program that always picks socket 0). Only a
+ * listening socket is in its group: attached earlier, the program gives the socket a
+ * private group, and the kernel then refuses it a place in the shared one at bind or at
+ * listen. Attached now, it becomes the whole group's program. */
+static void emulate_first_listener(int fd, const struct fd_state *s)
+{
     if (s->proto != IPPROTO_TCP)
         return;
     struct sock_filter first_socket[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
@@ -381,7 +396,7 @@ static void record(struct bind_call *c)
 static void bind_and_record(struct bind_call *c)
 {
     if (cfg->emulate)
-        emulate_sharing(c->fd, c->s);
+        emulate_sharing(c->fd);
     call_real(c);
     if (c->r != 0)
         return;
@@ -421,9 +436,30 @@ static void bind_ephemeral(struct bind_call *c)
     table_unlock(c->t);
 }
 
+/* Linux checks that a specific address is this host's before it looks for conflicts: a
+ * bind to a foreign address gets EADDRNOTAVAIL whatever holds the port. Loopback always
+ * is local; anything else is tried on a throwaway socket (refusals only pay for it). */
+static bool address_bindable(const struct bg_addr *a, uint8_t proto)
+{
+    if (address_is_wildcard(a) || address_is_loopback(a))
+        return true;
+    struct bg_addr probe = *a;
+    probe.port = 0;
+    struct sockaddr_storage ss;
+    socklen_t len = address_to_sockaddr(&probe, &ss);
+    int type = (proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC;
+    int fd = sys_socket(a->family, type, 0);
+    if (fd < 0)
+        return true;
+    int r = sys_bind(fd, (struct sockaddr *)&ss, len);
+    int err = errno;
+    sys_close(fd);
+    return r == 0 || err != EADDRNOTAVAIL;
+}
+
 static void refuse(struct bind_call *c, const struct denier *d)
 {
-    if (kernel_bound_already(c->fd)) {
+    if (kernel_bound_already(c->fd) || !address_bindable(&c->w.e.addr, c->w.e.proto)) {
         call_real(c);
         return;
     }
@@ -460,47 +496,93 @@ static enum outcome confirm_all(struct table *t, struct denier *d, int n,
     return any_stale ? HOLDERS_STALE : HOLDERS_UNKNOWN;
 }
 
-/* DESIGN.md "What happens on bind", for an explicit port. */
-static void judge_and_bind(struct bind_call *c)
+/* What judging a bind found (DESIGN.md "What happens on bind", step 3). */
+enum judgement {
+    JUDGED_CLEAR,    /* nothing denies; the lock is still held */
+    JUDGED_CORRUPT,  /* the table can't be judged; the lock is still held */
+    JUDGED_NO_LOCK,  /* the lock could not be taken */
+    JUDGED_DENIED,   /* *denier is the most severe denier the kernel confirmed */
+    JUDGED_UNKNOWN,  /* the kernel could not be asked about the deniers */
+    JUDGED_CHURN,    /* the port kept changing between rounds */
+};
+
+/* The cached namespace key can be stale (a raw setns syscall): judged under it, a holder
+ * in another namespace would look gone to our kernel and be reaped. The socket's own
+ * cookie settles it; only denials pay for reading it. true if the key was corrected. */
+static bool key_corrected(int fd, struct table_entry *want)
+{
+    uint64_t here = fd >= 0 ? kernel_netns_cookie(fd) : 0;
+    if (!here || here == want->netns)
+        return false;
+    tls_netns = want->netns = here;
+    return true;
+}
+
+/* Collect the deniers under the lock, confirm them outside it; repeat without the stale
+ * ones, since a reaped entry may have hidden a milder one. fd is the socket being bound
+ * (-1: none, for `bindguard check`). */
+static enum judgement judge(struct table *t, int fd, struct table_entry *want,
+                            struct denier *denier)
 {
     for (int round = 0; round < MAX_ROUNDS; round++) {
-        if (!lock_table(c->t)) {
-            call_real(c);
-            return;
-        }
+        if (!lock_table(t))
+            return JUDGED_NO_LOCK;
         struct denier d[MAX_DENIERS];
-        int n = collect_deniers(c->t, &c->w.e, d, MAX_DENIERS);
-        if (n <= 0) {
-            if (n == 0)
-                bind_and_record(c);
-            else
-                call_real(c);
-            table_unlock(c->t);
-            return;
-        }
-        table_unlock(c->t);
+        int n = collect_deniers(t, want, d, MAX_DENIERS);
+        if (n <= 0)
+            return n == 0 ? JUDGED_CLEAR : JUDGED_CORRUPT;
+        table_unlock(t);
+        if (key_corrected(fd, want))
+            continue;
 
         /* The kernel, not the table, has the last word on every denial. */
         int which;
-        switch (confirm_all(c->t, d, n, &c->w.e, &which)) {
+        switch (confirm_all(t, d, n, want, &which)) {
         case HOLDER_CONFIRMED:
-            if (cfg->mode != BG_MODE_AUDIT) {
-                refuse(c, &d[which]);
-                return;
-            }
-            log_refusal(&c->w.e, &d[which], true);
-            locked_bind(c);
-            return;
+            *denier = d[which];
+            return JUDGED_DENIED;
         case HOLDERS_UNKNOWN:
-            locked_bind(c);
-            return;
+            return JUDGED_UNKNOWN;
         case HOLDERS_STALE:
             break;  /* judge again without them */
         }
     }
-    log_once(LOG_TOPIC_INTERNAL, "port %u kept changing while judging; the kernel decides",
-             c->w.e.addr.port);
-    call_real(c);
+    return JUDGED_CHURN;
+}
+
+/* DESIGN.md "What happens on bind", for an explicit port. */
+static void judge_and_bind(struct bind_call *c)
+{
+    struct denier d;
+    switch (judge(c->t, c->fd, &c->w.e, &d)) {
+    case JUDGED_CLEAR:
+        bind_and_record(c);
+        table_unlock(c->t);
+        return;
+    case JUDGED_CORRUPT:
+        call_real(c);
+        table_unlock(c->t);
+        return;
+    case JUDGED_NO_LOCK:
+        call_real(c);
+        return;
+    case JUDGED_DENIED:
+        if (cfg->mode != BG_MODE_AUDIT) {
+            refuse(c, &d);
+            return;
+        }
+        log_refusal(&c->w.e, &d, true);
+        locked_bind(c);
+        return;
+    case JUDGED_UNKNOWN:
+        locked_bind(c);
+        return;
+    case JUDGED_CHURN:
+        log_once(LOG_TOPIC_INTERNAL, "port %u kept changing while judging; the kernel decides",
+                 c->w.e.addr.port);
+        call_real(c);
+        return;
+    }
 }
 
 static void judged_bind(void *arg)
@@ -524,6 +606,54 @@ int guard_bind(int fd, struct fd_state *s, const struct sockaddr *sa, socklen_t 
         return real.bind(fd, sa, len);
     errno = c.err;
     return c.r;
+}
+
+/* One `bindguard check`: judged like a bind, nothing bound or recorded. */
+struct check_call {
+    struct table *t;
+    const struct table_entry *want;
+    struct guard_refusal *out;
+    int result;
+};
+
+static void judged_check(void *arg)
+{
+    struct check_call *c = arg;
+    struct denier d;
+    struct table_entry want = *c->want;
+    switch (judge(c->t, -1, &want, &d)) {
+    case JUDGED_CLEAR:
+        table_unlock(c->t);
+        c->result = 0;
+        return;
+    case JUDGED_CORRUPT:
+        table_unlock(c->t);
+        c->result = -1;
+        return;
+    case JUDGED_NO_LOCK:
+        c->result = -1;
+        return;
+    case JUDGED_DENIED:
+        c->out->held = d.e;
+        c->out->verdict = d.verdict;
+        format_refusal(c->want, &d, false, &c->out->holder, c->out->line, sizeof c->out->line);
+        c->result = 1;
+        return;
+    case JUDGED_UNKNOWN:
+    case JUDGED_CHURN:
+        c->result = 0;  /* guard_bind would let the kernel decide: bindguard refuses nothing */
+        return;
+    }
+}
+
+int guard_check(struct table *t, const struct table_entry *want, struct guard_refusal *r)
+{
+    struct check_call c = { t, want, r, -1 };
+    if (!fault_call(judged_check, &c)) {
+        table_faulted(t);
+        return -1;
+    }
+    return c.result;
 }
 
 /* --- options -------------------------------------------------------------------------- */
@@ -670,11 +800,12 @@ static void apply_change(uint32_t idx, uint64_t id, uint8_t set_flags, bool rele
 
 void guard_listen(int fd, struct fd_state *s)
 {
-    (void)fd;
     s->flags |= FD_KERNEL_BOUND;  /* listen binds an unbound socket to a port */
     if (s->flags & FD_LISTENING)
         return;
     s->flags |= FD_LISTENING;
+    if (cfg->emulate)
+        emulate_first_listener(fd, s);
     if (s->flags & FD_BOUND)
         apply_change(s->entry_idx, s->entry_id, TABLE_F_LISTENING, false);
 }

@@ -13,6 +13,10 @@
 
 #include "config.h"
 #include "fdstate.h"
+#include "holder.h"
+#include "log.h"
+#include "policy.h"
+#include "table.h"
 
 /* The real libc functions (resolved by the interposer). */
 struct guard_real {
@@ -25,6 +29,21 @@ void guard_init(const struct bg_config *cfg, const struct guard_real *real);
 /* bind() on a tracked fd. Returns the bind result with errno set as the program sees it
  * (judged, or the kernel's). */
 int guard_bind(int fd, struct fd_state *s, const struct sockaddr *sa, socklen_t len);
+
+/* What `bindguard check` reports when a bind would be refused. */
+struct guard_refusal {
+    struct table_entry held;   /* the binding that refuses, as the table had it */
+    struct holder holder;      /* a live process holding it now (pid 0: none found) */
+    enum bg_verdict verdict;   /* INUSE or ACCESS */
+    char line[LOG_LINE_MAX];   /* the refusal as the log would word it, without prefix */
+};
+
+/* For `bindguard check`: judge `want` against t exactly as guard_bind would (deniers
+ * confirmed with the kernel, stale entries reaped), but bind and record nothing. Uses the
+ * configuration given to guard_init; t's mapping must be watched (fault_watch). Returns 1
+ * and fills *r when the bind would be refused, 0 when bindguard would let it through,
+ * -1 when the table can't be judged (the reason has been logged). */
+int guard_check(struct table *t, const struct table_entry *want, struct guard_refusal *r);
 
 /* setsockopt/getsockopt of the options bindguard mirrors. `handled` says whether the
  * call was answered here (SO_EXCLUSIVEADDRUSE) rather than by the kernel. */

@@ -401,7 +401,8 @@ static struct table *build_and_link(int fd, const char *tmp, const char *path,
     make_ident(capacity, &want);
     /* fchmod, not the open mode: the umask of whoever happens to create it must not
      * lock other users out. */
-    if (fchmod(fd, 0666) != 0 || ftruncate(fd, (off_t)want.file_size) != 0) {
+    if (fchmod(fd, 0666) != 0 || ftruncate(fd, (off_t)want.file_size) != 0 ||
+        (errno = posix_fallocate(fd, 0, (off_t)want.bucket_off)) != 0) {  /* full: not SIGBUS */
         say(why, whylen, "table %s: creating: %s", path, strerror(errno));
         return NULL;
     }

@@ -91,6 +91,26 @@ START_TEST(from_sockaddr_accepts_longer_buffer)
 }
 END_TEST
 
+START_TEST(loopback)
+{
+    struct bg_addr a;
+    ck_assert_int_eq(address_parse("127.0.0.1:1", &a), 0);
+    ck_assert(address_is_loopback(&a));
+    ck_assert_int_eq(address_parse("127.3.2.1:1", &a), 0);
+    ck_assert(address_is_loopback(&a));
+    ck_assert_int_eq(address_parse("[::1]:1", &a), 0);
+    ck_assert(address_is_loopback(&a));
+    ck_assert_int_eq(address_parse("[::ffff:127.0.0.2]:1", &a), 0);
+    ck_assert(address_is_loopback(&a));
+    ck_assert_int_eq(address_parse("10.0.0.1:1", &a), 0);
+    ck_assert(!address_is_loopback(&a));
+    ck_assert_int_eq(address_parse("[::]:1", &a), 0);
+    ck_assert(!address_is_loopback(&a));
+    ck_assert_int_eq(address_parse("[::2]:1", &a), 0);
+    ck_assert(!address_is_loopback(&a));
+}
+END_TEST
+
 START_TEST(from_sockaddr_rejects)
 {
     struct sockaddr_in sin = { .sin_family = AF_INET };
@@ -107,6 +127,15 @@ START_TEST(from_sockaddr_rejects)
     /* Family of the address and of the socket must agree. */
     ck_assert_int_eq(address_from_sockaddr((struct sockaddr *)&sin, sizeof sin, AF_INET6, false, &a), -1);
     ck_assert_int_eq(address_from_sockaddr((struct sockaddr *)&sin6, sizeof sin6, AF_INET, false, &a), -1);
+    /* AF_UNSPEC binds like AF_INET only with INADDR_ANY (Linux's inet_bind), and never
+     * on an AF_INET6 socket. */
+    unspec.sin_port = htons(80);
+    ck_assert_int_eq(address_from_sockaddr((struct sockaddr *)&unspec, sizeof unspec, AF_INET, false, &a), 0);
+    ck_assert(address_is_wildcard(&a));
+    ck_assert_int_eq(a.family, AF_INET);
+    ck_assert_int_eq(a.port, 80);
+    ck_assert_int_eq(address_from_sockaddr((struct sockaddr *)&unspec, sizeof unspec, AF_INET6, false, &a), -1);
+    unspec.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ck_assert_int_eq(address_from_sockaddr((struct sockaddr *)&unspec, sizeof unspec, AF_INET, false, &a), -1);
     ck_assert_int_eq(address_from_sockaddr((struct sockaddr *)&un, sizeof un, AF_UNIX, false, &a), -1);
     ck_assert_int_eq(address_from_sockaddr((struct sockaddr *)&un, sizeof un, AF_INET, false, &a), -1);
@@ -396,6 +425,7 @@ static Suite *address_suite(void)
     tcase_add_test(from, from_sockaddr_ipv6);
     tcase_add_test(from, from_sockaddr_accepts_longer_buffer);
     tcase_add_test(from, from_sockaddr_rejects);
+    tcase_add_test(from, loopback);
     tcase_add_test(from, to_sockaddr_round_trip);
     suite_add_tcase(s, from);
 

@@ -1,0 +1,192 @@
+/* args - the option loop and the values every command shares.
+ *
+ * getopt's own messages are turned off: they start with argv[0] (often a long path) and
+ * some take two lines. Every bad argument here is one "bindguard: " line and exit 2. */
+#include "cli.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "bindguard.h"
+#include "policy.h"
+
+int cli_say(int rc, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "bindguard: %s\n", line);
+    return rc;
+}
+
+static bool put_env(const char *name, const char *value)
+{
+    if (setenv(name, value, 1) == 0)
+        return true;
+    cli_fail("cannot set %s: %s", name, strerror(errno));
+    return false;
+}
+
+static bool set_profile(const char *value)
+{
+    if (!policy_profile(value)) {
+        cli_usage("unknown profile '%s' (valid: %s)", value, policy_profile_names());
+        return false;
+    }
+    return put_env(BINDGUARD_ENV_PROFILE, value);
+}
+
+static bool set_table(const char *value)
+{
+    /* The names table_open accepts: a shm name, or an absolute path. */
+    bool relative_path = value[0] != '/' && strchr(value, '/');
+    if (!*value || strcmp(value, "/") == 0 || relative_path) {
+        cli_usage("bad table name '%s': give a shm name (bindguard-v1) or an absolute path",
+                  value);
+        return false;
+    }
+    if (strlen(value) >= CONFIG_PATH_MAX) {
+        cli_usage("table name too long (at most %d bytes)", CONFIG_PATH_MAX - 1);
+        return false;
+    }
+    return put_env(BINDGUARD_ENV_TABLE, value);
+}
+
+/* One getopt_long step; common options are applied here and reported as 0. */
+static int next_opt(const struct cli_command *cmd, int argc, char **argv, const char *spec,
+                    const struct option *longopts)
+{
+    int c = getopt_long(argc, argv, spec, longopts, NULL);
+    const char *opt = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+    switch (c) {
+    case 'h':
+        fputs(cmd->usage, stdout);
+        return CLI_OPT_HELP;
+    case CLI_OPT_TABLE:
+        return set_table(optarg) ? 0 : CLI_OPT_BAD;
+    case CLI_OPT_PROFILE:
+        return set_profile(optarg) ? 0 : CLI_OPT_BAD;
+    case '?':
+        if (strncmp(opt, "--", 2) == 0 && strchr(opt, '='))
+            cli_usage("%s: option '%.*s' takes no value", cmd->name, (int)strcspn(opt, "="),
+                      opt);
+        else if (optopt && strncmp(opt, "--", 2) != 0)
+            cli_usage("%s: unknown option '-%c' (see bindguard %s --help)", cmd->name, optopt,
+                      cmd->name);
+        else
+            cli_usage("%s: unknown option '%s' (see bindguard %s --help)", cmd->name, opt,
+                      cmd->name);
+        return CLI_OPT_BAD;
+    case ':':
+        cli_usage("%s: option '%s' needs a value", cmd->name, opt);
+        return CLI_OPT_BAD;
+    default:
+        return c;
+    }
+}
+
+int cli_getopt(const struct cli_command *cmd, int argc, char **argv, const char *shortopts,
+               const struct option *longopts)
+{
+    /* ':' first (after a '+') makes getopt tell a missing value from an unknown option. */
+    char spec[64];
+    bool stop = shortopts[0] == '+';
+    snprintf(spec, sizeof spec, "%s:h%s", stop ? "+" : "", shortopts + stop);
+    opterr = 0;
+    int c;
+    while ((c = next_opt(cmd, argc, argv, spec, longopts)) == 0)
+        ;
+    return c;
+}
+
+int cli_no_operands(const struct cli_command *cmd, int argc, char **argv)
+{
+    if (optind < argc)
+        return cli_usage("%s: unexpected argument '%s'", cmd->name, argv[optind]);
+    return -1;
+}
+
+int cli_opt_exit(int opt)
+{
+    return opt == CLI_OPT_HELP ? 0 : CLI_EXIT_USAGE;
+}
+
+bool cli_set_default_class(const char *value)
+{
+    if (strcasecmp(value, "exclusive") != 0 && strcasecmp(value, "windows") != 0) {
+        cli_usage("--default must be exclusive or windows, not '%s'", value);
+        return false;
+    }
+    return put_env(BINDGUARD_ENV_DEFAULT, value);
+}
+
+bool cli_parse_port(const char *s, uint16_t *port)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || s[0] == '+' || v < 1 || v > 65535)
+        return false;
+    *port = (uint16_t)v;
+    return true;
+}
+
+bool cli_parse_endpoint(const char *s, struct bg_addr *a, uint8_t *proto)
+{
+    char buf[128];
+    if (snprintf(buf, sizeof buf, "%s", s) >= (int)sizeof buf)
+        return false;
+    *proto = IPPROTO_TCP;
+    char *slash = strrchr(buf, '/');
+    if (slash) {
+        *slash = '\0';
+        if (strcasecmp(slash + 1, "udp") == 0)
+            *proto = IPPROTO_UDP;
+        else if (strcasecmp(slash + 1, "tcp") != 0)
+            return false;
+    }
+    return address_parse(buf, a) == 0;
+}
+
+const char *cli_proto_name(uint8_t proto)
+{
+    return proto == IPPROTO_TCP ? "tcp" : proto == IPPROTO_UDP ? "udp" : "?";
+}
+
+const char *cli_errno_name(int err)
+{
+    if (err == 0)
+        return "-";
+    const char *name = strerrorname_np(err);
+    return name ? name : "?";
+}
+
+void cli_format_since(int64_t since, char *buf, size_t len)
+{
+    time_t t = (time_t)since, now = time(NULL);
+    struct tm tm, today;
+    if (since <= 0 || !localtime_r(&t, &tm) || !localtime_r(&now, &today)) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    if (tm.tm_year == today.tm_year && tm.tm_yday == today.tm_yday)
+        strftime(buf, len, "%H:%M:%S", &tm);
+    else
+        strftime(buf, len, "%Y-%m-%d", &tm);
+}
+
+enum bg_class cli_unmodified_class(const struct bg_config *cfg)
+{
+    /* As guard.c's class_of() for a socket that set no option. */
+    return cfg->default_class == BG_DEFAULT_EXCLUSIVE && cfg->profile->has_exclusive
+               ? BG_CLASS_EXCLUSIVE
+               : BG_CLASS_DEFAULT;
+}

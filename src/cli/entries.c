@@ -1,0 +1,151 @@
+/* entries - the port table as the kernel confirms it, for list, gc and check.
+ *
+ * The lock is held only to copy entries out; confirming each one costs a sock_diag round
+ * trip and must never hold up binds in other processes. */
+#include "cli.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fault.h"
+#include "kernel.h"
+
+struct table *cli_table_open(const struct bg_config *cfg, char *why, size_t len)
+{
+    struct table *t = table_open(cfg->table, cfg->table_slots, why, len);
+    if (!t)
+        return NULL;
+    const void *base;
+    size_t size;
+    table_mapping(t, &base, &size);
+    if (!fault_watch(base, size)) {
+        snprintf(why, len, "cannot watch the port table for truncation (SIGBUS handler)");
+        table_close(t);
+        return NULL;
+    }
+    return t;
+}
+
+const char *cli_liveness_name(enum cli_liveness l)
+{
+    static const char *const names[] = {
+        [CLI_LIVE] = "live", [CLI_LINGERING] = "lingering", [CLI_STALE] = "stale",
+        [CLI_UNCONFIRMED] = "unconfirmed",
+    };
+    return (unsigned)l < sizeof names / sizeof names[0] ? names[l] : "?";
+}
+
+uint64_t cli_netns(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    uint64_t cookie = kernel_netns_cookie(fd);
+    close(fd);
+    return cookie;
+}
+
+static bool keep(struct table_entry *e, uint32_t idx, void *arg)
+{
+    struct cli_snapshot *s = arg;
+    if (s->port && e->addr.port != s->port)
+        return true;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        struct cli_entry *v = realloc(s->v, cap * sizeof *v);
+        if (!v) {
+            s->err = ENOMEM;
+            return false;
+        }
+        s->v = v;
+        s->cap = cap;
+    }
+    s->v[s->n++] = (struct cli_entry){ .e = *e, .idx = idx, .live = CLI_UNCONFIRMED };
+    return true;
+}
+
+struct copy_call {
+    struct table *t;
+    unsigned timeout_ms;
+    struct cli_snapshot *s;
+};
+
+static void copy_locked(void *arg)
+{
+    struct copy_call *c = arg;
+    c->s->err = table_lock(c->t, c->timeout_ms);
+    if (c->s->err != 0)
+        return;
+    table_each(c->t, keep, c->s);
+    table_unlock(c->t);
+}
+
+static const char *lock_trouble(int err)
+{
+    switch (err) {
+    case ETIMEDOUT:
+        return "its lock is held too long";
+    case ENOTRECOVERABLE:
+        return "its lock is unrecoverable";
+    case EFAULT:
+        return "it shrank while being read (truncated?)";
+    case ENOMEM:
+        return "out of memory";
+    default:
+        return "it failed validation";
+    }
+}
+
+/* The rules of guard.c's confirm(): a linger entry lives while its connections do; any
+ * other needs its socket, and an explicit exclusive listener that served connections
+ * lingers on after its socket is gone. */
+static enum cli_liveness confirm_entry(const struct table_entry *e)
+{
+    if (e->flags & TABLE_F_LINGER) {
+        enum kernel_answer c = kernel_has_connections(&e->addr, e->uid);
+        return c == KERNEL_ALIVE ? CLI_LINGERING : c == KERNEL_GONE ? CLI_STALE : CLI_UNCONFIRMED;
+    }
+    bool bound_only = e->proto == IPPROTO_TCP && !(e->flags & TABLE_F_LISTENING);
+    enum kernel_answer a = kernel_confirm(e->proto, &e->addr, e->inode, e->uid, bound_only);
+    if (a == KERNEL_ALIVE)
+        return CLI_LIVE;
+    if (a == KERNEL_UNKNOWN)
+        return CLI_UNCONFIRMED;
+    const unsigned served = TABLE_F_EXPLICIT | TABLE_F_ACCEPTED;
+    if (e->proto == IPPROTO_TCP && (e->flags & served) == served &&
+        kernel_has_connections(&e->addr, e->uid) == KERNEL_ALIVE)
+        return CLI_LINGERING;
+    return CLI_STALE;
+}
+
+int cli_snapshot_take(struct table *t, const struct bg_config *cfg, uint16_t port,
+                      struct cli_snapshot *s)
+{
+    memset(s, 0, sizeof *s);
+    s->port = port;
+    struct copy_call c = { t, cfg->lock_timeout_ms, s };
+    if (!fault_call(copy_locked, &c))
+        s->err = EFAULT;
+    if (s->err != 0) {
+        snprintf(s->why, sizeof s->why, "port table %s can't be read: %s", table_path(t),
+                 lock_trouble(s->err));
+        return -1;
+    }
+    /* sock_diag answers for this namespace only. */
+    uint64_t here = cli_netns();
+    for (size_t i = 0; i < s->n; i++)
+        s->v[i].live = s->v[i].e.netns == here ? confirm_entry(&s->v[i].e) : CLI_UNCONFIRMED;
+    return 0;
+}
+
+void cli_snapshot_free(struct cli_snapshot *s)
+{
+    free(s->v);
+    s->v = NULL;
+    s->n = s->cap = 0;
+}

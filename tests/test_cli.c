@@ -1,0 +1,983 @@
+/* test_cli - the bindguard command against real processes and a private port table.
+ *
+ * Every test gets its own table (BINDGUARD_TABLE in our environment, inherited by every
+ * child) and ports the kernel just handed out. Children (child.h) die with the test
+ * process, so a failed assertion never leaves a server holding a port. Waits are bounded. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "child.h"
+#include "harness.h"
+#include "policy.h"
+
+#define WAIT_MS   10000u   /* a command or an agent answering */
+#define START_MS  20000u   /* a real server coming up (python is slow to start) */
+#define MAX_ARGS  24
+
+#define ARGV(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+static char table_name[128];
+
+static struct child *start(const char *const *argv)
+{
+    return child_start(NULL, argv);
+}
+
+/* ---- the CLI ------------------------------------------------------------------------- */
+
+static const char *cli_path(void)
+{
+    return harness_env("BG_CLI");
+}
+
+static const char *prog(const char *name)
+{
+    static char buf[4][512];
+    static int i;
+    char *b = buf[i++ % 4];
+    snprintf(b, sizeof buf[0], "%s/%s", harness_env("BG_PROGS"), name);
+    return b;
+}
+
+/* One finished run of bindguard: its status and output. */
+struct result {
+    int status;
+    char out[65536], err[16384];
+};
+
+static struct result *cli_how(const struct child_how *h, const char *const *args)
+{
+    const char *argv[MAX_ARGS + 2] = { cli_path() };
+    size_t n = 1;
+    for (; args[n - 1]; n++) {
+        ck_assert_uint_lt(n, MAX_ARGS);
+        argv[n] = args[n - 1];
+    }
+    argv[n] = NULL;
+    struct child *c = child_start(h, argv);
+    static struct result r;
+    r.status = child_finish(c, WAIT_MS * 3);
+    snprintf(r.out, sizeof r.out, "%s", c->obuf);
+    snprintf(r.err, sizeof r.err, "%s", c->ebuf);
+    child_free(c);
+    return &r;
+}
+
+static struct result *cli(const char *const *args)
+{
+    return cli_how(NULL, args);
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+static bool have_python(void)
+{
+    return system("python3 -c 'pass' >/dev/null 2>&1") == 0;
+}
+
+/* python3 -m json.tool accepts it (the issue's definition of valid JSON). */
+static void assert_json(const char *text)
+{
+    if (!have_python()) {
+        printf("SKIP json.tool check: python3 not found\n");
+        return;
+    }
+    struct child *c = start(ARGV("python3", "-m", "json.tool"));
+    size_t len = strlen(text);
+    ck_assert_int_eq(write(c->in, text, len), (ssize_t)len);
+    int st = child_finish(c, WAIT_MS);
+    ck_assert_msg(st == 0, "json.tool rejected:\n%s\n%s", text, c->ebuf);
+    child_free(c);
+}
+
+/* "key":value in a JSON text, value as written (string quotes included). */
+static bool json_has(const char *json, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool json_has(const char *json, const char *fmt, ...)
+{
+    char want[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(want, sizeof want, fmt, ap);
+    va_end(ap);
+    return strstr(json, want) != NULL;
+}
+
+/* ---- ports and agents ------------------------------------------------------------------ */
+
+/* A port the kernel just considered free for TCP and UDP on every address. */
+static int free_port(void)
+{
+    for (int attempt = 0; attempt < 50; attempt++) {
+        int t = socket(AF_INET, SOCK_STREAM, 0), u = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in sin = { .sin_family = AF_INET };
+        socklen_t len = sizeof sin;
+        ck_assert(t >= 0 && u >= 0);
+        ck_assert_int_eq(bind(t, (struct sockaddr *)&sin, sizeof sin), 0);
+        ck_assert_int_eq(getsockname(t, (struct sockaddr *)&sin, &len), 0);
+        bool udp_free = bind(u, (struct sockaddr *)&sin, sizeof sin) == 0;
+        close(t);
+        close(u);
+        if (udp_free)
+            return ntohs(sin.sin_port);
+    }
+    ck_abort_msg("no free port");
+    return 0;
+}
+
+static const char *num(int v)
+{
+    static char buf[8][16];
+    static int i;
+    char *b = buf[i++ % 8];
+    snprintf(b, sizeof buf[0], "%d", v);
+    return b;
+}
+
+/* `bindguard run -- tbind ARGS... -h`, holding its socket until we close its stdin;
+ * asserts it bound. */
+static struct child *hold_how(const struct child_how *h, const char *const *tbind_args)
+{
+    const char *argv[MAX_ARGS + 8] = { cli_path(), "run", "--", prog("tbind") };
+    size_t n = 4;
+    for (size_t i = 0; tbind_args[i]; i++)
+        argv[n++] = tbind_args[i];
+    argv[n++] = "-h";
+    argv[n] = NULL;
+    struct child *c = child_start(h, argv);
+    const char *line = child_line(c, WAIT_MS);
+    ck_assert_msg(line && strncmp(line, "OK ", 3) == 0, "holder said '%s' (stderr: %s)",
+                  line ? line : "(nothing)", c->ebuf);
+    return c;
+}
+
+static struct child *hold(const char *const *tbind_args)
+{
+    return hold_how(NULL, tbind_args);
+}
+
+/* Close the agent's stdin and wait for it. */
+static void release(struct child *c)
+{
+    ck_assert_int_eq(child_finish(c, WAIT_MS), 0);
+    child_free(c);
+}
+
+/* Kill the agent hard: its table entry stays behind, stale. */
+static void kill_hard(struct child *c)
+{
+    child_kill(c, SIGKILL);
+    child_finish(c, WAIT_MS);
+    child_free(c);
+}
+
+static bool connects(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    bool ok = connect(fd, (struct sockaddr *)&sin, sizeof sin) == 0;
+    close(fd);
+    return ok;
+}
+
+static void wait_listening(struct child *server, int port)
+{
+    int64_t deadline = child_now_ms() + START_MS;
+    while (!connects(port)) {
+        ck_assert_msg(child_now_ms() < deadline, "server on port %d did not come up (stderr: %s)",
+                      port, server->ebuf);
+        child_pump(server, child_now_ms() + 50);
+    }
+}
+
+/* ---- fixtures -------------------------------------------------------------------------- */
+
+static void setup(void)
+{
+    harness_table_name("cli", table_name, sizeof table_name);
+    setenv("BINDGUARD_TABLE", table_name, 1);
+    unsetenv("BINDGUARD_LOG");
+    unsetenv("BINDGUARD_MODE");
+    unsetenv("BINDGUARD_PROFILE");
+    /* An instrumented shim needs the sanitizer runtime loaded first; run appends to it. */
+    const char *san = getenv("BG_SAN_PRELOAD");
+    if (san && *san)
+        setenv("LD_PRELOAD", san, 1);
+    else
+        unsetenv("LD_PRELOAD");
+}
+
+static void teardown(void)
+{
+    harness_table_remove(table_name);
+}
+
+/* ---- run + list: a real server ----------------------------------------------------------- */
+
+START_TEST(run_protects_http_server_and_list_follows_it)
+{
+    if (!have_python()) {
+        printf("SKIP run/list with python3 -m http.server: python3 not found\n");
+        return;
+    }
+    int port = free_port();
+    time_t before = time(NULL);
+    struct child *server = start(ARGV(cli_path(), "run", "--", "python3", "-m", "http.server",
+                                      num(port), "--bind", "127.0.0.1"));
+    wait_listening(server, port);
+
+    /* A second copy is refused by bindguard, which names the first. */
+    struct child *second = start(ARGV(cli_path(), "run", "--", "python3", "-m", "http.server",
+                                      num(port), "--bind", "127.0.0.1"));
+    int st = child_finish(second, START_MS);
+    char want[160];
+    snprintf(want, sizeof want, "bind 127.0.0.1:%d/tcp refused (EADDRINUSE): held exclusively "
+             "by pid %d (python3", port, (int)server->pid);
+    ck_assert_msg(st != 0 && strstr(second->ebuf, want), "second server: status %d, stderr:\n%s",
+                  st, second->ebuf);
+    child_free(second);
+
+    /* list --json: the server, with its pid and uid, confirmed live. */
+    struct result *r = cli(ARGV("list", "--json"));
+    ck_assert_msg(r->status == 0, "list: %d %s", r->status, r->err);
+    assert_json(r->out);
+    ck_assert_msg(json_has(r->out, "\"port\":%d,", port) && json_has(r->out, "\"pid\":%d,",
+                  (int)server->pid) && json_has(r->out, "\"uid\":%u,", (unsigned)geteuid()) &&
+                  json_has(r->out, "\"state\":\"live\"") &&
+                  json_has(r->out, "\"listening\":true") &&
+                  json_has(r->out, "\"command\":\"python3"), "list --json:\n%s", r->out);
+    const char *since = strstr(r->out, "\"since\":");
+    ck_assert_ptr_nonnull(since);
+    long long t = atoll(since + 8);
+    ck_assert(t >= (long long)before - 1 && t <= (long long)time(NULL) + 1);
+
+    /* The text form says the same. */
+    r = cli(ARGV("list", "--port", num(port)));
+    ck_assert_int_eq(r->status, 0);
+    snprintf(want, sizeof want, "127.0.0.1:%d", port);
+    ck_assert_msg(strstr(r->out, want) && strstr(r->out, num((int)server->pid)) &&
+                  strstr(r->out, " live"), "list:\n%s", r->out);
+
+    /* Killed: the entry stays in the table, but list no longer shows it... */
+    child_kill(server, SIGKILL);
+    child_finish(server, WAIT_MS);
+    child_free(server);
+    r = cli(ARGV("list", "--json"));
+    ck_assert_int_eq(r->status, 0);
+    ck_assert_msg(!json_has(r->out, "\"port\":%d,", port), "still listed:\n%s", r->out);
+    /* ...except with --stale. */
+    r = cli(ARGV("list", "--json", "--stale"));
+    ck_assert_msg(json_has(r->out, "\"port\":%d,", port) &&
+                  json_has(r->out, "\"state\":\"stale\""), "list --stale:\n%s", r->out);
+}
+END_TEST
+
+START_TEST(list_shows_another_users_binding)
+{
+    if (!harness_is_root()) {
+        printf("SKIP list as another user: needs root for setuid nobody\n");
+        return;
+    }
+    uid_t nobody;
+    gid_t nogroup;
+    harness_nobody(&nobody, &nogroup);
+    int port = free_port();
+    struct child_how as_nobody = { .as_nobody = true };
+    struct child *h = hold_how(&as_nobody, ARGV("-a", "0.0.0.0", "-P", num(port), "-l"));
+    struct result *r = cli(ARGV("list", "--json", "--port", num(port)));
+    ck_assert_int_eq(r->status, 0);
+    assert_json(r->out);
+    ck_assert_msg(json_has(r->out, "\"uid\":%u,", (unsigned)nobody) &&
+                  json_has(r->out, "\"pid\":%d,", (int)h->pid) &&
+                  json_has(r->out, "\"command\":\"tbind\""), "list:\n%s", r->out);
+    /* And root's bind of the port is refused with the different-user table. */
+    char addr[32];
+    snprintf(addr, sizeof addr, "0.0.0.0:%d/tcp", port);
+    r = cli(ARGV("check", addr));
+    ck_assert_msg(r->status == 1 && strstr(r->out, "different-user") &&
+                  strstr(r->out, num((int)h->pid)), "check: %d\n%s%s", r->status, r->out,
+                  r->err);
+    release(h);
+}
+END_TEST
+
+START_TEST(list_other_namespaces_only_on_request)
+{
+    if (!harness_is_root()) {
+        printf("SKIP list --all-namespaces: needs root for a network namespace\n");
+        return;
+    }
+    int port = free_port();
+    struct child_how elsewhere = { .new_netns = true };
+    struct child *h = hold_how(&elsewhere, ARGV("-a", "0.0.0.0", "-P", num(port), "-l"));
+    struct result *r = cli(ARGV("list", "--json"));
+    ck_assert_int_eq(r->status, 0);
+    ck_assert_msg(!json_has(r->out, "\"port\":%d,", port), "other netns listed:\n%s", r->out);
+    r = cli(ARGV("list", "--json", "--all-namespaces"));
+    ck_assert_int_eq(r->status, 0);
+    assert_json(r->out);
+    ck_assert_msg(json_has(r->out, "\"port\":%d,", port) &&
+                  json_has(r->out, "\"state\":\"unconfirmed\""), "--all-namespaces:\n%s",
+                  r->out);
+    /* The key includes the namespace: here, the port is free. */
+    char addr[32];
+    snprintf(addr, sizeof addr, "0.0.0.0:%d", port);
+    r = cli(ARGV("check", addr));
+    ck_assert_msg(r->status == 0, "check: %d %s", r->status, r->out);
+    /* gc can't confirm it from here, so it stays. */
+    r = cli(ARGV("gc"));
+    ck_assert_msg(r->status == 0 && strstr(r->out, "reaped 0 ") &&
+                  strstr(r->out, "1 unconfirmed"), "gc: %s%s", r->out, r->err);
+    release(h);
+}
+END_TEST
+
+START_TEST(json_survives_a_hostile_command_name)
+{
+    char dir[] = "/tmp/bg-cli-name-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char link[256];
+    /* Quote, backslash, control byte, invalid UTF-8, and a valid multibyte character. */
+    snprintf(link, sizeof link, "%s/q\"b\\c\001\xff\xc3\xa9", dir);
+    ck_assert_int_eq(symlink(prog("tbind"), link), 0);
+    int port = free_port();
+    struct child *c = start(ARGV(cli_path(), "run", "--", link, "-a", "127.0.0.1", "-P",
+                                 num(port), "-h"));
+    const char *line = child_line(c, WAIT_MS);
+    ck_assert_msg(line && strncmp(line, "OK", 2) == 0, "agent: %s", c->ebuf);
+    struct result *r = cli(ARGV("list", "--json"));
+    ck_assert_int_eq(r->status, 0);
+    assert_json(r->out);
+    ck_assert_msg(strstr(r->out, "q\\\"b\\\\c\\u0001\\ufffd\xc3\xa9"), "escaped: %s", r->out);
+    r = cli(ARGV("list"));
+    ck_assert_msg(strstr(r->out, "q\"b\\c?\xff\xc3\xa9"), "text: %s", r->out);
+    release(c);
+    unlink(link);
+    rmdir(dir);
+}
+END_TEST
+
+/* ---- explain and matrix against the seed table -------------------------------------------- */
+
+struct tsv_row {
+    char profile[16], user[16], first_opt[16], first_addr[16], second_opt[16],
+        second_addr[16], verdict[16];
+};
+
+static int load_tsv(struct tsv_row *rows, int max)
+{
+    char path[512], line[512];
+    harness_data_path("bind-rules.tsv", path, sizeof path);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f, "%s: %s", path, strerror(errno));
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || strncmp(line, "profile\t", 8) == 0)
+            continue;
+        struct tsv_row *r = &rows[n];
+        if (sscanf(line, "%15[^\t]\t%15[^\t]\t%15[^\t]\t%15[^\t]\t%15[^\t]\t%15[^\t]\t%15[^\t]",
+                   r->profile, r->user, r->first_opt, r->first_addr, r->second_opt,
+                   r->second_addr, r->verdict) == 7) {
+            ck_assert_int_lt(n, max);
+            n++;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+static const char *tsv_addr(const char *kind)
+{
+    return strcmp(kind, "wildcard") == 0 ? "0.0.0.0" : "127.0.0.1";
+}
+
+START_TEST(explain_agrees_with_every_tsv_cell)
+{
+    static struct tsv_row rows[200];
+    int n = load_tsv(rows, 200);
+    ck_assert_int_eq(n, 144);
+    for (int i = 0; i < n; i++) {
+        const struct tsv_row *t = &rows[i];
+        char first[64], second[64], want[64];
+        snprintf(first, sizeof first, "%s:%s:80/tcp", t->first_opt, tsv_addr(t->first_addr));
+        snprintf(second, sizeof second, "%s:%s:80/tcp", t->second_opt,
+                 tsv_addr(t->second_addr));
+        bool different = strcmp(t->user, "different") == 0;
+        struct result *r = different
+            ? cli(ARGV("explain", "--json", "--profile", t->profile, "--different-user",
+                       first, second))
+            : cli(ARGV("explain", "--json", "--profile", t->profile, first, second));
+        ck_assert_msg(r->status == 0, "explain %s %s: %d %s", first, second, r->status,
+                      r->err);
+        snprintf(want, sizeof want, "\"verdict\":\"%s\"", t->verdict);
+        ck_assert_msg(strstr(r->out, want), "%s %s %s %s: %s", t->profile, t->user, first,
+                      second, r->out);
+        const char *err = strcmp(t->verdict, "INUSE") == 0 ? "\"errno\":\"EADDRINUSE\""
+                          : strcmp(t->verdict, "SUCCESS") == 0 ? "\"errno\":null"
+                                                               : "\"errno\":\"EACCES\"";
+        ck_assert_msg(strstr(r->out, err), "errno of %s %s: %s", first, second, r->out);
+        ck_assert_msg(strstr(r->out, "seed 00"), "no seed cell: %s", r->out);
+        if (i == 0)
+            assert_json(r->out);
+    }
+}
+END_TEST
+
+START_TEST(explain_special_cases_and_text)
+{
+    /* Two different specific addresses: seed 001, never a conflict. */
+    struct result *r = cli(ARGV("explain", "exclusive:127.0.0.1:80", "exclusive:127.0.0.2:80"));
+    ck_assert_msg(r->status == 0 && strstr(r->out, "verdict: SUCCESS") &&
+                  strstr(r->out, "seed 001"), "%s", r->out);
+    r = cli(ARGV("explain", "exclusive:[::1]:80", "exclusive:127.0.0.1:80"));
+    ck_assert_msg(strstr(r->out, "verdict: SUCCESS"), "%s", r->out);
+    /* Different ports and protocols never meet. */
+    r = cli(ARGV("explain", "exclusive:0.0.0.0:80/tcp", "exclusive:0.0.0.0:80/udp"));
+    ck_assert_msg(strstr(r->out, "verdict: SUCCESS") && strstr(r->out, "protocols"), "%s",
+                  r->out);
+    r = cli(ARGV("explain", "0.0.0.0:80", "0.0.0.0:81"));
+    ck_assert_msg(strstr(r->out, "verdict: SUCCESS") && strstr(r->out, "ports"), "%s", r->out);
+    /* A dual-stack wildcard is checked on IPv4 too; no class means exclusive. */
+    r = cli(ARGV("explain", "[::]:80", "0.0.0.0:80"));
+    ck_assert_msg(strstr(r->out, "verdict: INUSE (EADDRINUSE)") &&
+                  strstr(r->out, "exclusive wildcard"), "%s", r->out);
+    /* The text form: four labelled lines. */
+    r = cli(ARGV("explain", "--different-user", "exclusive:0.0.0.0:8080", "default:0.0.0.0:8080"));
+    ck_assert_int_eq(r->status, 0);
+    ck_assert_msg(strstr(r->out, "first:   0.0.0.0:8080/tcp, exclusive wildcard\n") &&
+                  strstr(r->out, "second:  0.0.0.0:8080/tcp, default wildcard, different user\n") &&
+                  strstr(r->out, "verdict: INUSE (EADDRINUSE)\n") &&
+                  strstr(r->out, "cell:    ws2003 different-user table (seed 000"), "%s", r->out);
+    /* wsk CHECK: EACCES unless on the share list. */
+    r = cli(ARGV("explain", "--profile", "wsk", "default:0.0.0.0:80", "default:127.0.0.1:80"));
+    ck_assert_msg(strstr(r->out, "verdict: CHECK (EACCES)") && strstr(r->out, "share list"),
+                  "%s", r->out);
+}
+END_TEST
+
+/* The six verdict rows of `bindguard matrix`, in order. */
+static void read_matrix(const char *text, char cells[6][6][16])
+{
+    int row = 0;
+    char copy[8192];
+    snprintf(copy, sizeof copy, "%s", text);
+    for (char *save, *line = strtok_r(copy, "\n", &save); line && row < 6;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *tok[16];
+        int n = 0;
+        for (char *s2, *w = strtok_r(line, " ", &s2); w && n < 16; w = strtok_r(NULL, " ", &s2))
+            tok[n++] = w;
+        if (n < 7 || policy_verdict_parse(tok[n - 1]) < 0 || policy_verdict_parse(tok[n - 6]) < 0)
+            continue;
+        for (int c = 0; c < 6; c++)
+            snprintf(cells[row][c], sizeof cells[row][c], "%s", tok[n - 6 + c]);
+        row++;
+    }
+    ck_assert_msg(row == 6, "matrix has %d verdict rows:\n%s", row, text);
+}
+
+static int cell_index(const char *opt, const char *addr)
+{
+    return policy_class_parse(opt) * 2 + (strcmp(addr, "wildcard") == 0 ? 0 : 1);
+}
+
+START_TEST(matrix_agrees_with_every_tsv_cell)
+{
+    static struct tsv_row rows[200];
+    int n = load_tsv(rows, 200);
+    static const struct { const char *profile, *user; } tables[] = {
+        {"ws2003", "same"}, {"ws2003", "different"}, {"xp", "any"}, {"wsk", "any"},
+    };
+    int checked = 0;
+    for (size_t k = 0; k < sizeof tables / sizeof tables[0]; k++) {
+        bool different = strcmp(tables[k].user, "different") == 0;
+        struct result *r = different
+            ? cli(ARGV("matrix", "--profile", tables[k].profile, "--different-user"))
+            : cli(ARGV("matrix", "--profile", tables[k].profile));
+        ck_assert_msg(r->status == 0, "matrix: %s", r->err);
+        bool rows_second = strcmp(tables[k].profile, "wsk") == 0;
+        ck_assert(strstr(r->out, rows_second ? "rows: second bind call" : "rows: first bind call"));
+        ck_assert(strstr(r->out, rows_second ? "seed 003" : "seed 000"));
+        char cells[6][6][16];
+        read_matrix(r->out, cells);
+        for (int i = 0; i < n; i++) {
+            const struct tsv_row *t = &rows[i];
+            if (strcmp(t->profile, tables[k].profile) || strcmp(t->user, tables[k].user))
+                continue;
+            int f = cell_index(t->first_opt, t->first_addr);
+            int s = cell_index(t->second_opt, t->second_addr);
+            const char *got = rows_second ? cells[s][f] : cells[f][s];
+            ck_assert_msg(strcmp(got, t->verdict) == 0, "%s %s: first %s %s, second %s %s: "
+                          "matrix says %s, tsv %s", t->profile, t->user, t->first_opt,
+                          t->first_addr, t->second_opt, t->second_addr, got, t->verdict);
+            checked++;
+        }
+    }
+    ck_assert_int_eq(checked, 144);
+}
+END_TEST
+
+/* ---- check ------------------------------------------------------------------------------ */
+
+START_TEST(check_exit_codes_and_holder)
+{
+    int port = free_port();
+    char tcp[32], udp[32];
+    snprintf(tcp, sizeof tcp, "0.0.0.0:%d/tcp", port);
+    snprintf(udp, sizeof udp, "0.0.0.0:%d/udp", port);
+    struct result *r = cli(ARGV("check", tcp));
+    ck_assert_msg(r->status == 0 && strstr(r->out, "would succeed"), "free: %d %s%s",
+                  r->status, r->out, r->err);
+
+    struct child *h = hold(ARGV("-a", "0.0.0.0", "-P", num(port), "-l"));
+    r = cli(ARGV("check", tcp));
+    char want[128];
+    snprintf(want, sizeof want, "refused (EADDRINUSE): held exclusively by pid %d (tbind",
+             (int)h->pid);
+    ck_assert_msg(r->status == 1 && strstr(r->out, want) && count_lines(r->out) == 1,
+                  "held: %d %s%s", r->status, r->out, r->err);
+    r = cli(ARGV("check", "--json", tcp));
+    ck_assert_int_eq(r->status, 1);
+    assert_json(r->out);
+    ck_assert_msg(json_has(r->out, "\"allowed\":false") && json_has(r->out, "\"pid\":%d,",
+                  (int)h->pid) && json_has(r->out, "\"errno\":\"EADDRINUSE\"") &&
+                  json_has(r->out, "\"bindguard\":true"), "%s", r->out);
+    /* A specific address under an exclusive wildcard: EACCES, same user. */
+    snprintf(want, sizeof want, "127.0.0.1:%d", port);
+    r = cli(ARGV("check", want));
+    ck_assert_msg(r->status == 1 && strstr(r->out, "(EACCES)"), "%s", r->out);
+    /* UDP on the same port is another protocol. */
+    r = cli(ARGV("check", udp));
+    ck_assert_msg(r->status == 0, "udp: %s", r->out);
+    release(h);
+    r = cli(ARGV("check", tcp));
+    ck_assert_msg(r->status == 0, "released: %s", r->out);
+
+    /* Sharers: a reuseaddr UDP binding lets another reuseaddr bind in, not an exclusive one. */
+    h = hold(ARGV("-p", "udp", "-a", "0.0.0.0", "-P", num(port), "-o", "reuseaddr"));
+    r = cli(ARGV("check", "--as", "reuseaddr", udp));
+    ck_assert_msg(r->status == 0, "sharing: %s%s", r->out, r->err);
+    r = cli(ARGV("check", udp));
+    ck_assert_msg(r->status == 1 && strstr(r->out, "for sharing"), "exclusive: %s", r->out);
+    release(h);
+
+    /* A program without bindguard holding the port: the kernel would refuse, named too. */
+    struct child *native = start(ARGV(prog("tbind"), "-a", "127.0.0.1", "-P", num(port), "-l",
+                                      "-h"));
+    ck_assert(child_line(native, WAIT_MS));
+    r = cli(ARGV("check", "--json", tcp));
+    assert_json(r->out);
+    ck_assert_msg(r->status == 1 && json_has(r->out, "\"bindguard\":false") &&
+                  json_has(r->out, "\"pid\":%d,", (int)native->pid), "%s", r->out);
+    r = cli(ARGV("check", tcp));
+    ck_assert_msg(strstr(r->out, "runs without bindguard"), "%s", r->out);
+    release(native);
+}
+END_TEST
+
+/* ---- audit ------------------------------------------------------------------------------- */
+
+START_TEST(audit_summarizes_what_would_be_refused)
+{
+    int port = free_port();
+    struct child *h = hold(ARGV("-a", "0.0.0.0", "-P", num(port), "-l"));
+    /* Two binds that enforce mode would refuse; audit lets them through to the kernel. */
+    struct child *c = start(ARGV(cli_path(), "audit", "--", "sh", "-c",
+                                 "\"$0\" -a 127.0.0.1 -P \"$1\"; \"$0\" -a 127.0.0.1 -P \"$1\" "
+                                 "-o reuseaddr; exit 4", prog("tbind"), num(port)));
+    int st = child_finish(c, WAIT_MS * 2);
+    ck_assert_msg(st == 4, "audit exit %d, stderr:\n%s", st, c->ebuf);
+    const char *head = strstr(c->ebuf, "bindguard audit: 2 bind(s) would have been refused:\n");
+    ck_assert_msg(head, "no summary:\n%s", c->ebuf);
+    char want[128];
+    snprintf(want, sizeof want, "would be refused (EACCES) [audit]: held exclusively by pid %d",
+             (int)h->pid);
+    ck_assert_msg(strstr(head, want), "summary lacks the holder:\n%s", c->ebuf);
+    child_free(c);
+
+    c = start(ARGV(cli_path(), "audit", "--", "true"));
+    ck_assert_int_eq(child_finish(c, WAIT_MS), 0);
+    ck_assert_msg(strstr(c->ebuf, "bindguard audit: 0 bind(s) would have been refused."), "%s",
+                  c->ebuf);
+    child_free(c);
+
+    /* Killed by a signal: 128+N, and the summary still comes. */
+    c = start(ARGV(cli_path(), "audit", "--", "sh", "-c", "kill -TERM $$"));
+    ck_assert_int_eq(child_finish(c, WAIT_MS), 128 + SIGTERM);
+    ck_assert(strstr(c->ebuf, "bindguard audit: 0 bind(s)"));
+    child_free(c);
+    release(h);
+}
+END_TEST
+
+/* ---- gc --------------------------------------------------------------------------------- */
+
+START_TEST(gc_reaps_and_counts)
+{
+    int ports[3];
+    struct child *h[3];
+    for (int i = 0; i < 3; i++) {
+        ports[i] = free_port();
+        h[i] = hold(ARGV("-a", "127.0.0.1", "-P", num(ports[i]), "-l"));
+    }
+    kill_hard(h[0]);
+    kill_hard(h[1]);
+    struct result *r = cli(ARGV("gc"));
+    ck_assert_msg(r->status == 0 && strstr(r->out, "bindguard gc: reaped 2 stale entries") &&
+                  strstr(r->out, "(1 live"), "gc: %s%s", r->out, r->err);
+    r = cli(ARGV("gc"));
+    ck_assert_msg(strstr(r->out, "reaped 0 stale entries"), "gc again: %s", r->out);
+    r = cli(ARGV("list", "--json", "--stale"));
+    ck_assert_msg(!json_has(r->out, "\"port\":%d,", ports[0]) &&
+                  json_has(r->out, "\"port\":%d,", ports[2]), "after gc: %s", r->out);
+    release(h[2]);
+}
+END_TEST
+
+START_TEST(gc_rebuild_removes_an_unusable_table)
+{
+    char dir[] = "/tmp/bg-cli-gc-XXXXXX", path[128];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/table", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < 1000; i++)
+        fputs("not a bindguard table\n", f);
+    fclose(f);
+    setenv("BINDGUARD_TABLE", path, 1);
+
+    struct result *r = cli(ARGV("list"));
+    ck_assert_msg(r->status == 1 && count_lines(r->err) == 1 &&
+                  strncmp(r->err, "bindguard: ", 11) == 0, "list: %d %s", r->status, r->err);
+    r = cli(ARGV("gc"));
+    ck_assert_msg(r->status == 1 && strstr(r->err, "gc --rebuild") && count_lines(r->err) == 1,
+                  "gc: %d %s", r->status, r->err);
+    ck_assert_int_eq(access(path, F_OK), 0);
+    r = cli(ARGV("gc", "--rebuild"));
+    ck_assert_msg(r->status == 0 && strstr(r->out, "removed"), "gc --rebuild: %d %s%s",
+                  r->status, r->out, r->err);
+    ck_assert_int_ne(access(path, F_OK), 0);
+    /* The next user creates a fresh table. */
+    r = cli(ARGV("list", "--json"));
+    ck_assert_msg(r->status == 0 && json_has(r->out, "\"bindings\":[]"), "%s%s", r->out, r->err);
+
+    /* A table truncated on disk fails validation; no crash, one line. */
+    ck_assert_int_eq(truncate(path, 4096), 0);
+    r = cli(ARGV("list"));
+    ck_assert_msg(r->status == 1 && count_lines(r->err) == 1, "truncated: %d %s", r->status,
+                  r->err);
+    r = cli(ARGV("gc", "--rebuild"));
+    ck_assert_int_eq(r->status, 0);
+    rmdir(dir);
+}
+END_TEST
+
+/* ---- run, shell: the environment ---------------------------------------------------------- */
+
+START_TEST(run_sets_the_environment_and_keeps_preload)
+{
+    const char *san = getenv("BG_SAN_PRELOAD");
+    char preload[600];
+    snprintf(preload, sizeof preload, "%s%slibm.so.6", san && *san ? san : "",
+             san && *san ? ":" : "");
+    setenv("LD_PRELOAD", preload, 1);
+    struct result *r = cli(ARGV("run", "--profile", "xp", "--emulate", "--audit", "--default",
+                                "windows", "--table", "/bg-cli-other", "--", "sh", "-c",
+                                "echo \"$LD_PRELOAD|$BINDGUARD_ACTIVE|$BINDGUARD_PROFILE|"
+                                "$BINDGUARD_EMULATE|$BINDGUARD_MODE|$BINDGUARD_DEFAULT|"
+                                "$BINDGUARD_TABLE\""));
+    char want[1024];
+    snprintf(want, sizeof want, "%s:%s|1|xp|1|audit|windows|/bg-cli-other\n", preload,
+             harness_env("BG_LIB"));
+    ck_assert_msg(r->status == 0 && strcmp(r->out, want) == 0, "got '%s' want '%s' (%s)",
+                  r->out, want, r->err);
+
+    /* Already preloaded: not a second copy. */
+    snprintf(preload, sizeof preload, "%s%s%s", san && *san ? san : "", san && *san ? ":" : "",
+             harness_env("BG_LIB"));
+    setenv("LD_PRELOAD", preload, 1);
+    r = cli(ARGV("run", "--", "sh", "-c", "echo \"$LD_PRELOAD\""));
+    snprintf(want, sizeof want, "%s\n", preload);
+    ck_assert_str_eq(r->out, want);
+
+    /* The exit status is the command's; a missing command is 127. */
+    r = cli(ARGV("run", "--", "sh", "-c", "exit 5"));
+    ck_assert_int_eq(r->status, 5);
+    r = cli(ARGV("run", "/nonexistent/program"));
+    ck_assert_msg(r->status == 127 && count_lines(r->err) == 1, "%d %s", r->status, r->err);
+}
+END_TEST
+
+START_TEST(run_without_a_library_says_where_it_looked)
+{
+    char dir[] = "/tmp/bg-cli-alone-XXXXXX", copy[128];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(copy, sizeof copy, "%s/bindguard", dir);
+    struct child *c = start(ARGV("cp", cli_path(), copy));
+    ck_assert_int_eq(child_finish(c, WAIT_MS), 0);
+    child_free(c);
+    c = start(ARGV(copy, "run", "--", "true"));
+    int st = child_finish(c, WAIT_MS);
+    if (st == 0) {
+        printf("SKIP missing library: one is installed in the configured libdir\n");
+    } else {
+        ck_assert_msg(st == 2 && count_lines(c->ebuf) == 1 &&
+                      strstr(c->ebuf, "bindguard: cannot find libbindguard.so (looked in ") &&
+                      strstr(c->ebuf, dir), "status %d: %s", st, c->ebuf);
+    }
+    child_free(c);
+    unlink(copy);
+    rmdir(dir);
+}
+END_TEST
+
+START_TEST(shell_runs_shell_under_bindguard)
+{
+    static const char *const env[] = { "SHELL=/bin/sh", NULL };
+    struct child_how h = { .env = env };
+    struct result *r = cli_how(&h, ARGV("shell", "--", "-c",
+                                        "echo \"$BINDGUARD_ACTIVE $LD_PRELOAD\""));
+    ck_assert_msg(r->status == 0 && strstr(r->out, "1 ") &&
+                  strstr(r->out, harness_env("BG_LIB")), "%s%s", r->out, r->err);
+    /* Interactive use reads commands from stdin. */
+    const char *argv[] = { cli_path(), "shell", NULL };
+    struct child *c = child_start(&h, argv);
+    const char *cmd = "echo active=$BINDGUARD_ACTIVE\n";
+    ck_assert_int_eq(write(c->in, cmd, strlen(cmd)), (ssize_t)strlen(cmd));
+    ck_assert_int_eq(child_finish(c, WAIT_MS), 0);
+    ck_assert_str_eq(c->obuf, "active=1\n");
+    child_free(c);
+}
+END_TEST
+
+/* ---- arguments -------------------------------------------------------------------------- */
+
+START_TEST(bad_arguments_exit_2_with_one_line)
+{
+    static const char *const cases[][6] = {
+        {NULL},
+        {"frobnicate"},
+        {"run"},
+        {"run", "--profile", "nope", "--", "true"},
+        {"run", "--default", "maybe", "--", "true"},
+        {"run", "--bogus", "--", "true"},
+        {"run", "--table", "relative/path", "--", "true"},
+        {"shell", "--profile"},
+        {"audit"},
+        {"audit", "--audit", "--", "true"},
+        {"list", "--port", "0"},
+        {"list", "--port", "http"},
+        {"list", "--port"},
+        {"list", "extra"},
+        {"list", "-x"},
+        {"check"},
+        {"check", "nonsense"},
+        {"check", "1.2.3.4:0"},
+        {"check", "1.2.3.4:80/sctp"},
+        {"check", "--as", "weird", "1.2.3.4:80"},
+        {"check", "1.2.3.4:80", "5.6.7.8:80"},
+        {"explain", "exclusive:0.0.0.0:80"},
+        {"explain", "exclusive:0.0.0.0:80", "bogus:0.0.0.0:http"},
+        {"explain", "--profile", "win12", "0.0.0.0:80", "0.0.0.0:80"},
+        {"matrix", "--json"},
+        {"matrix", "extra"},
+        {"gc", "--table", ""},
+        {"gc", "--now"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct result *r = cli(cases[i]);
+        ck_assert_msg(r->status == 2 && count_lines(r->err) == 1 &&
+                      strncmp(r->err, "bindguard: ", 11) == 0 && r->out[0] == '\0',
+                      "case %zu (%s %s): status %d, stderr '%s', stdout '%s'", i,
+                      cases[i][0] ? cases[i][0] : "", cases[i][0] && cases[i][1] ? cases[i][1] : "",
+                      r->status, r->err, r->out);
+    }
+}
+END_TEST
+
+START_TEST(help_and_version)
+{
+    struct result *r = cli(ARGV("--version"));
+    ck_assert_int_eq(r->status, 0);
+    ck_assert_msg(strncmp(r->out, "bindguard ", 10) == 0, "%s", r->out);
+    r = cli(ARGV("--help"));
+    ck_assert_int_eq(r->status, 0);
+    static char top[sizeof r->out];
+    snprintf(top, sizeof top, "%s", r->out);
+    static const char *const cmds[] = { "run", "shell", "audit", "list", "check", "explain",
+                                        "matrix", "gc" };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "  %s ", cmds[i]);
+        ck_assert_msg(strstr(top, want), "--help lacks %s", cmds[i]);
+        struct result *h = cli(ARGV(cmds[i], "--help"));
+        snprintf(want, sizeof want, "usage: bindguard %s", cmds[i]);
+        ck_assert_msg(h->status == 0 && strncmp(h->out, want, strlen(want)) == 0,
+                      "%s --help: %d %s", cmds[i], h->status, h->out);
+    }
+}
+END_TEST
+
+/* ---- install and examples ------------------------------------------------------------------ */
+
+static char found[8][512];
+static const char *const wanted[] = { "bin/bindguard", "libbindguard.so", "bindguard.h",
+                                      "bindguard.pc", "man1/bindguard.1", "man7/libbindguard.7" };
+#define N_WANTED (sizeof wanted / sizeof wanted[0])
+
+static int find_installed(const char *path, const struct stat *st, int type, struct FTW *f)
+{
+    (void)st;
+    (void)f;
+    size_t len = strlen(path);
+    for (size_t i = 0; type == FTW_F && i < N_WANTED; i++) {
+        size_t wl = strlen(wanted[i]);
+        if (len > wl && strcmp(path + len - wl, wanted[i]) == 0 && path[len - wl - 1] == '/')
+            snprintf(found[i], sizeof found[i], "%s", path);
+    }
+    return 0;
+}
+
+START_TEST(installed_tree_refuses_a_conflicting_bind)
+{
+    char dest[] = "/tmp/bg-cli-destdir-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dest));
+    struct child *c = start(ARGV("meson", "install", "-C", harness_env("BG_BUILD_ROOT"),
+                                 "--no-rebuild", "--quiet", "--destdir", dest));
+    int st = child_finish(c, 120000);
+    ck_assert_msg(st == 0, "meson install: %d\n%s%s", st, c->obuf, c->ebuf);
+    child_free(c);
+    memset(found, 0, sizeof found);
+    ck_assert_int_eq(nftw(dest, find_installed, 16, FTW_PHYS), 0);
+    for (size_t i = 0; i < N_WANTED; i++)
+        ck_assert_msg(found[i][0], "%s not installed under %s", wanted[i], dest);
+
+    /* The installed CLI preloads the installed library (found relative to itself). */
+    c = start(ARGV(found[0], "run", "--", "sh", "-c", "echo \"$LD_PRELOAD\""));
+    ck_assert_int_eq(child_finish(c, WAIT_MS), 0);
+    ck_assert_msg(strstr(c->obuf, found[1]), "preloaded '%s', installed '%s'", c->obuf,
+                  found[1]);
+    child_free(c);
+
+    int port = free_port();
+    c = start(ARGV(found[0], "run", "--", prog("tbind"), "-a", "0.0.0.0", "-P", num(port),
+                   "-l", "-h"));
+    const char *line = child_line(c, WAIT_MS);
+    ck_assert_msg(line && strncmp(line, "OK", 2) == 0, "%s", c->ebuf);
+    struct child *second = start(ARGV(found[0], "run", "--", prog("tbind"), "-a", "127.0.0.1",
+                                      "-P", num(port)));
+    line = child_line(second, WAIT_MS);
+    ck_assert_msg(line && strcmp(line, "ERR EACCES bind") == 0, "second: %s", c->ebuf);
+    child_finish(second, WAIT_MS);
+    ck_assert_msg(strstr(second->ebuf, "held exclusively by pid"), "%s", second->ebuf);
+    child_free(second);
+    release(c);
+
+    /* pkg-config: the path to preload, as installed (without the DESTDIR). */
+    static char pc_env[600];
+    snprintf(pc_env, sizeof pc_env, "PKG_CONFIG_PATH=%.*s", (int)(strrchr(found[3], '/') - found[3]),
+             found[3]);
+    const char *const envs[] = { pc_env, NULL };
+    struct child_how h = { .env = envs };
+    c = child_start(&h, ARGV("pkg-config", "--variable=preload", "bindguard"));
+    ck_assert_int_eq(child_finish(c, WAIT_MS), 0);
+    c->obuf[strcspn(c->obuf, "\n")] = '\0';
+    ck_assert_msg(c->obuf[0] == '/' && strcmp(found[1] + strlen(dest), c->obuf) == 0,
+                  "preload variable '%s' vs installed %s", c->obuf, found[1]);
+    child_free(c);
+
+    c = start(ARGV("rm", "-rf", dest));
+    child_finish(c, WAIT_MS);
+    child_free(c);
+}
+END_TEST
+
+START_TEST(example_exclusive_server_and_ci_script)
+{
+    char server[512], script[512];
+    snprintf(server, sizeof server, "%s/examples/exclusive_server", harness_env("BG_BUILD_ROOT"));
+    snprintf(script, sizeof script, "%s/examples/ci-hijack-check.sh",
+             harness_env("BG_SOURCE_ROOT"));
+    /* Without bindguard the option does not exist, and the program says so. */
+    struct child *c = start(ARGV(server, "1"));
+    ck_assert_int_eq(child_finish(c, WAIT_MS), 1);
+    ck_assert_msg(strstr(c->ebuf, "run me under bindguard"), "%s", c->ebuf);
+    child_free(c);
+    /* Under it, the binding is exclusive by the program's own choice. */
+    int port = free_port();
+    c = start(ARGV(cli_path(), "run", "--", server, num(port)));
+    const char *line = child_line(c, WAIT_MS);
+    ck_assert_msg(line && strstr(line, "exclusively"), "%s", c->ebuf);
+    struct result *r = cli(ARGV("list", "--json", "--port", num(port)));
+    ck_assert_msg(json_has(r->out, "\"explicit\":true"), "%s", r->out);
+    release(c);
+
+    if (!have_python()) {
+        printf("SKIP examples/ci-hijack-check.sh: python3 not found\n");
+        return;
+    }
+    static char bg_env[600];
+    snprintf(bg_env, sizeof bg_env, "BINDGUARD=%s", cli_path());
+    const char *const envs[] = { bg_env, NULL };
+    struct child_how h = { .env = envs };
+    port = free_port();
+    c = child_start(&h, ARGV("sh", script, num(port)));
+    int st = child_finish(c, START_MS * 2);
+    ck_assert_msg(st == 0 && strstr(c->obuf, "could not be hijacked"), "ci script %d:\n%s\n%s",
+                  st, c->obuf, c->ebuf);
+    child_free(c);
+}
+END_TEST
+
+static Suite *cli_suite(void)
+{
+    Suite *s = suite_create("cli");
+    TCase *tc = tcase_create("cli");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 180);
+    tcase_add_test(tc, run_protects_http_server_and_list_follows_it);
+    tcase_add_test(tc, list_shows_another_users_binding);
+    tcase_add_test(tc, list_other_namespaces_only_on_request);
+    tcase_add_test(tc, json_survives_a_hostile_command_name);
+    tcase_add_test(tc, explain_agrees_with_every_tsv_cell);
+    tcase_add_test(tc, explain_special_cases_and_text);
+    tcase_add_test(tc, matrix_agrees_with_every_tsv_cell);
+    tcase_add_test(tc, check_exit_codes_and_holder);
+    tcase_add_test(tc, audit_summarizes_what_would_be_refused);
+    tcase_add_test(tc, gc_reaps_and_counts);
+    tcase_add_test(tc, gc_rebuild_removes_an_unusable_table);
+    tcase_add_test(tc, run_sets_the_environment_and_keeps_preload);
+    tcase_add_test(tc, run_without_a_library_says_where_it_looked);
+    tcase_add_test(tc, shell_runs_shell_under_bindguard);
+    tcase_add_test(tc, bad_arguments_exit_2_with_one_line);
+    tcase_add_test(tc, help_and_version);
+    tcase_add_test(tc, installed_tree_refuses_a_conflicting_bind);
+    tcase_add_test(tc, example_exclusive_server_and_ci_script);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return harness_run(cli_suite());
+}
