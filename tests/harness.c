@@ -1,12 +1,14 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -108,4 +110,113 @@ int harness_wait(pid_t pid, unsigned timeout_ms)
         }
         nanosleep(&step, NULL);
     }
+}
+
+/* ---- a build tree `nobody` can reach ------------------------------------------------
+ * Different-user tests run the shim, the agents and the test itself as `nobody`. A tree
+ * cloned under a private directory (a 0700 home, mktemp -d) is out of its reach; then,
+ * before any test runs, the test copies what those processes need (the shim, the CLI
+ * beside it, the agents and itself) into a world-readable directory, points BG_LIB,
+ * BG_CLI and BG_PROGS there and re-executes itself from it. The copy goes at exit. */
+
+static bool nobody_reaches(const char *path)
+{
+    uid_t uid;
+    gid_t gid;
+    harness_nobody(&uid, &gid);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0)
+            _exit(1);
+        _exit(access(path, R_OK | X_OK) == 0 ? 0 : 1);
+    }
+    int st;
+    return pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+static bool copy_file(const char *from, const char *dir, const char *name, char *to, size_t len)
+{
+    snprintf(to, len, "%s/%s", dir, name);
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+    char buf[65536];
+    ssize_t n = 0;
+    while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof buf)) > 0)
+        if (write(out, buf, (size_t)n) != n)
+            n = -1;
+    bool ok = in >= 0 && out >= 0 && n == 0 && fchmod(out, 0755) == 0;
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    return ok;
+}
+
+static char mirror_dir[64];
+static pid_t mirror_owner;
+
+static void remove_mirror(void)
+{
+    if (getpid() != mirror_owner)
+        return;  /* a forked test case exiting, not the test program */
+    static const char *const names[] = {"libbindguard.so", "bindguard", "tbind", "tserver", "self"};
+    char path[128];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", mirror_dir, names[i]);
+        unlink(path);
+    }
+    rmdir(mirror_dir);
+}
+
+static bool mirror(const char *lib, const char *cli, const char *progs)
+{
+    char self[4096], to[128], from[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return false;
+    self[n] = '\0';
+    snprintf(mirror_dir, sizeof mirror_dir, "/tmp/bg-public-XXXXXX");
+    if (!mkdtemp(mirror_dir) || chmod(mirror_dir, 0755) != 0)
+        return false;
+    bool ok = copy_file(lib, mirror_dir, "libbindguard.so", to, sizeof to) &&
+              setenv("BG_LIB", to, 1) == 0 &&
+              copy_file(cli, mirror_dir, "bindguard", to, sizeof to) &&
+              setenv("BG_CLI", to, 1) == 0 &&
+              (snprintf(from, sizeof from, "%s/tbind", progs), true) &&
+              copy_file(from, mirror_dir, "tbind", to, sizeof to) &&
+              (snprintf(from, sizeof from, "%s/tserver", progs), true) &&
+              copy_file(from, mirror_dir, "tserver", to, sizeof to) &&
+              setenv("BG_PROGS", mirror_dir, 1) == 0 &&
+              copy_file(self, mirror_dir, "self", to, sizeof to);
+    return ok;
+}
+
+__attribute__((constructor)) static void reachable_by_nobody(int argc, char **argv, char **envp)
+{
+    (void)argc;
+    (void)envp;
+    const char *lib = getenv("BG_LIB"), *cli = getenv("BG_CLI"), *progs = getenv("BG_PROGS");
+    const char *owner = getenv("BG_MIRROR_OWNER");
+    if (owner) {  /* re-executed from the copy: clean it up when done */
+        snprintf(mirror_dir, sizeof mirror_dir, "%s", getenv("BG_MIRROR_DIR"));
+        mirror_owner = getpid();
+        unsetenv("BG_MIRROR_OWNER");
+        atexit(remove_mirror);
+        return;
+    }
+    if (geteuid() != 0 || !lib || !cli || !progs || access(lib, R_OK) != 0 ||
+        nobody_reaches(lib))
+        return;
+    if (!mirror(lib, cli, progs)) {
+        fprintf(stderr, "harness: %s is out of nobody's reach and could not be copied; "
+                        "different-user tests will fail\n", lib);
+        return;
+    }
+    char self[128];
+    snprintf(self, sizeof self, "%s/self", mirror_dir);
+    setenv("BG_MIRROR_DIR", mirror_dir, 1);
+    setenv("BG_MIRROR_OWNER", "1", 1);
+    fprintf(stderr, "harness: build tree out of nobody's reach; running from %s\n", mirror_dir);
+    execv(self, argv);
+    fprintf(stderr, "harness: re-executing from %s: %s\n", self, strerror(errno));
 }
