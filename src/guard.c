@@ -227,33 +227,48 @@ static int collect_deniers(struct table *t, const struct table_entry *want,
     return (int)found;
 }
 
-/* Outside the lock: does the kernel still show the holder? Stale entries are marked
- * for reaping; a closed explicit-exclusive listener whose accepted connections live on
- * becomes a linger entry, which keeps out exclusive binds only. */
-static enum kernel_answer confirm(struct denier *d, const struct table_entry *want,
-                                  bool *reap, bool *to_linger)
+enum guard_liveness guard_liveness(const struct table_entry *e)
 {
-    struct table_entry *e = &d->e;
-    *reap = *to_linger = false;
     if (e->flags & TABLE_F_LINGER) {
-        enum kernel_answer a = kernel_has_connections(&e->addr, e->uid);
-        *reap = a == KERNEL_GONE;
-        return a;
+        enum kernel_answer c = kernel_has_connections(&e->addr, e->uid);
+        return c == KERNEL_ALIVE ? GUARD_LINGERING : c == KERNEL_GONE ? GUARD_STALE
+                                                                       : GUARD_UNKNOWN;
     }
     bool bound_only = e->proto == IPPROTO_TCP;  /* a shut-down listener is bound-only again */
     enum kernel_answer a = kernel_confirm(e->proto, &e->addr, e->inode, e->uid, bound_only);
     if (a != KERNEL_GONE)
-        return a;
+        return a == KERNEL_ALIVE ? GUARD_LIVE : GUARD_UNKNOWN;
     const unsigned served = TABLE_F_EXPLICIT | TABLE_F_ACCEPTED;
     if (e->proto == IPPROTO_TCP && (e->flags & served) == served &&
-        kernel_has_connections(&e->addr, e->uid) == KERNEL_ALIVE) {
-        *to_linger = true;
-        e->flags |= TABLE_F_LINGER;
-        d->verdict = judge_one(e, want);
-        return d->verdict == BG_SUCCESS ? KERNEL_GONE : KERNEL_ALIVE;
+        kernel_has_connections(&e->addr, e->uid) == KERNEL_ALIVE)
+        return GUARD_LINGERING;
+    return GUARD_STALE;
+}
+
+/* Outside the lock: does the holder still deny? Stale entries are marked for reaping; an
+ * entry that has just started to linger is re-judged as the linger entry it becomes,
+ * which keeps out exclusive binds only. */
+static enum kernel_answer confirm(struct denier *d, const struct table_entry *want,
+                                  bool *reap, bool *to_linger)
+{
+    *reap = *to_linger = false;
+    switch (guard_liveness(&d->e)) {
+    case GUARD_LIVE:
+        return KERNEL_ALIVE;
+    case GUARD_UNKNOWN:
+        return KERNEL_UNKNOWN;
+    case GUARD_STALE:
+        *reap = true;
+        return KERNEL_GONE;
+    case GUARD_LINGERING:
+        break;
     }
-    *reap = true;
-    return KERNEL_GONE;
+    if (!(d->e.flags & TABLE_F_LINGER)) {
+        *to_linger = true;
+        d->e.flags |= TABLE_F_LINGER;
+        d->verdict = judge_one(&d->e, want);
+    }
+    return d->verdict == BG_SUCCESS ? KERNEL_GONE : KERNEL_ALIVE;
 }
 
 /* Under the lock again: apply what confirm() found, if the entries are still there. */

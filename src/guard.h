@@ -30,6 +30,13 @@ void guard_init(const struct bg_config *cfg, const struct guard_real *real);
  * (judged, or the kernel's). */
 int guard_bind(int fd, struct fd_state *s, const struct sockaddr *sa, socklen_t len);
 
+/* Is a table entry's socket still there, as the kernel says (DESIGN.md "Trust model")?
+ * LINGERING: an explicit exclusive listener that served connections is closed, and those
+ * connections live on. UNKNOWN: the kernel could not be asked. The one rule for the bind
+ * flow, `bindguard list` and `bindguard gc`. */
+enum guard_liveness { GUARD_LIVE, GUARD_LINGERING, GUARD_STALE, GUARD_UNKNOWN };
+enum guard_liveness guard_liveness(const struct table_entry *e);
+
 /* What `bindguard check` reports when a bind would be refused. */
 struct guard_refusal {
     struct table_entry held;   /* the binding that refuses, as the table had it */

@@ -48,7 +48,7 @@ struct outsider {
 static bool in_table(const struct cli_snapshot *s, uint32_t inode)
 {
     for (size_t i = 0; i < s->n; i++)
-        if (s->v[i].e.inode == inode && s->v[i].live != CLI_STALE)
+        if (s->v[i].e.inode == inode && s->v[i].live != GUARD_STALE)
             return true;
     return false;
 }

@@ -14,6 +14,7 @@
 
 #include "address.h"
 #include "config.h"
+#include "guard.h"
 #include "table.h"
 
 #define CLI_EXIT_FAIL  1
@@ -85,18 +86,14 @@ bool cli_add_preload(const char *lib);
 /* Open the configured table and watch its mapping for truncation. NULL: why says why. */
 struct table *cli_table_open(const struct bg_config *cfg, char *why, size_t len);
 
-enum cli_liveness {
-    CLI_LIVE,         /* the kernel shows the socket */
-    CLI_LINGERING,    /* closed explicit-exclusive listener whose connections live on */
-    CLI_STALE,        /* gone: the entry only waits to be reaped */
-    CLI_UNCONFIRMED,  /* another network namespace, or the kernel could not be asked */
-};
-const char *cli_liveness_name(enum cli_liveness l);
+/* Liveness is guard_liveness(); GUARD_UNKNOWN also stands for "another network
+ * namespace", whose kernel we can't ask. */
+const char *cli_liveness_name(enum guard_liveness l);
 
 struct cli_entry {
     struct table_entry e;
     uint32_t idx;
-    enum cli_liveness live;
+    enum guard_liveness live;
 };
 
 struct cli_snapshot {

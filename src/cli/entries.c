@@ -31,11 +31,11 @@ struct table *cli_table_open(const struct bg_config *cfg, char *why, size_t len)
     return t;
 }
 
-const char *cli_liveness_name(enum cli_liveness l)
+const char *cli_liveness_name(enum guard_liveness l)
 {
     static const char *const names[] = {
-        [CLI_LIVE] = "live", [CLI_LINGERING] = "lingering", [CLI_STALE] = "stale",
-        [CLI_UNCONFIRMED] = "unconfirmed",
+        [GUARD_LIVE] = "live", [GUARD_LINGERING] = "lingering", [GUARD_STALE] = "stale",
+        [GUARD_UNKNOWN] = "unconfirmed",
     };
     return (unsigned)l < sizeof names / sizeof names[0] ? names[l] : "?";
 }
@@ -65,7 +65,7 @@ static bool keep(struct table_entry *e, uint32_t idx, void *arg)
         s->v = v;
         s->cap = cap;
     }
-    s->v[s->n++] = (struct cli_entry){ .e = *e, .idx = idx, .live = CLI_UNCONFIRMED };
+    s->v[s->n++] = (struct cli_entry){ .e = *e, .idx = idx, .live = GUARD_UNKNOWN };
     return true;
 }
 
@@ -101,28 +101,6 @@ static const char *lock_trouble(int err)
     }
 }
 
-/* The rules of guard.c's confirm(): a linger entry lives while its connections do; any
- * other needs its socket, and an explicit exclusive listener that served connections
- * lingers on after its socket is gone. */
-static enum cli_liveness confirm_entry(const struct table_entry *e)
-{
-    if (e->flags & TABLE_F_LINGER) {
-        enum kernel_answer c = kernel_has_connections(&e->addr, e->uid);
-        return c == KERNEL_ALIVE ? CLI_LINGERING : c == KERNEL_GONE ? CLI_STALE : CLI_UNCONFIRMED;
-    }
-    bool bound_only = e->proto == IPPROTO_TCP && !(e->flags & TABLE_F_LISTENING);
-    enum kernel_answer a = kernel_confirm(e->proto, &e->addr, e->inode, e->uid, bound_only);
-    if (a == KERNEL_ALIVE)
-        return CLI_LIVE;
-    if (a == KERNEL_UNKNOWN)
-        return CLI_UNCONFIRMED;
-    const unsigned served = TABLE_F_EXPLICIT | TABLE_F_ACCEPTED;
-    if (e->proto == IPPROTO_TCP && (e->flags & served) == served &&
-        kernel_has_connections(&e->addr, e->uid) == KERNEL_ALIVE)
-        return CLI_LINGERING;
-    return CLI_STALE;
-}
-
 int cli_snapshot_take(struct table *t, const struct bg_config *cfg, uint16_t port,
                       struct cli_snapshot *s)
 {
@@ -139,7 +117,7 @@ int cli_snapshot_take(struct table *t, const struct bg_config *cfg, uint16_t por
     /* sock_diag answers for this namespace only. */
     uint64_t here = cli_netns();
     for (size_t i = 0; i < s->n; i++)
-        s->v[i].live = s->v[i].e.netns == here ? confirm_entry(&s->v[i].e) : CLI_UNCONFIRMED;
+        s->v[i].live = s->v[i].e.netns == here ? guard_liveness(&s->v[i].e) : GUARD_UNKNOWN;
     return 0;
 }
 

@@ -26,7 +26,7 @@ static bool shown(const struct cli_entry *c, const struct list_opts *o, uint64_t
         return false;
     if (c->e.netns != here && !o->all_netns)
         return false;
-    return c->live != CLI_STALE || o->stale;
+    return c->live != GUARD_STALE || o->stale;
 }
 
 static int by_port(const void *a, const void *b)
@@ -51,7 +51,7 @@ static void row_of(const struct cli_entry *c, struct row *r)
 {
     address_format(&c->e.addr, r->addr, sizeof r->addr);
     cli_format_since(c->e.since, r->since, sizeof r->since);
-    if (c->live == CLI_STALE) {
+    if (c->live == GUARD_STALE) {
         r->pid = c->e.pid;
         table_entry_comm(&c->e, r->comm, sizeof r->comm);
         return;
@@ -211,9 +211,9 @@ static void gc_locked(void *arg)
         return;
     for (size_t i = 0; i < g->s->n; i++) {
         const struct cli_entry *c = &g->s->v[i];
-        if (c->live == CLI_STALE) {
+        if (c->live == GUARD_STALE) {
             g->reaped += table_release(g->t, c->idx, c->e.id);
-        } else if (c->live == CLI_LINGERING && !(c->e.flags & TABLE_F_LINGER)) {
+        } else if (c->live == GUARD_LINGERING && !(c->e.flags & TABLE_F_LINGER)) {
             struct table_entry *e = table_get(g->t, c->idx, c->e.id);
             if (e) {
                 e->flags |= TABLE_F_LINGER;
@@ -251,7 +251,7 @@ static int unusable(const char *name, const char *why, bool rebuild)
     return 0;
 }
 
-static int count_live(const struct cli_snapshot *s, enum cli_liveness l)
+static int count_live(const struct cli_snapshot *s, enum guard_liveness l)
 {
     int n = 0;
     for (size_t i = 0; i < s->n; i++)
@@ -279,8 +279,8 @@ static int gc_table(const struct bg_config *cfg, bool rebuild)
     } else {
         printf("bindguard gc: reaped %u stale entr%s from %s (%d live, %d lingering, "
                "%d unconfirmed)\n", g.reaped, g.reaped == 1 ? "y" : "ies", table_path(t),
-               count_live(&s, CLI_LIVE), count_live(&s, CLI_LINGERING),
-               count_live(&s, CLI_UNCONFIRMED));
+               count_live(&s, GUARD_LIVE), count_live(&s, GUARD_LINGERING),
+               count_live(&s, GUARD_UNKNOWN));
         if (g.repaired[0])
             printf("bindguard gc: rebuilt the table's chains (%s)\n", g.repaired);
     }
