@@ -49,6 +49,22 @@ void guard_init(const struct bg_config *c, const struct guard_real *r)
     real = *r;
 }
 
+/* getpid() is a system call (glibc stopped caching it), and an allowed bind must stay
+ * cheap: the pid is cached and refreshed by the fork wrapper in the child. A child made
+ * behind our back (raw clone) records its parent's pid, and a refusal then finds the
+ * real holder through /proc. */
+static pid_t cached_pid;
+
+static pid_t my_pid(void)
+{
+    pid_t pid = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
+    if (!pid) {
+        pid = getpid();
+        __atomic_store_n(&cached_pid, pid, __ATOMIC_RELAXED);
+    }
+    return pid;
+}
+
 void guard_forget_netns(void)
 {
     tls_netns = 0;
@@ -151,7 +167,7 @@ static bool describe_want(int fd, struct fd_state *s, const struct sockaddr *sa,
     w->e.proto = s->proto;
     w->e.cls = (uint8_t)class_of(s);
     w->e.flags = (s->opts & FD_OPT_EXCLUSIVE) ? TABLE_F_EXPLICIT : 0;
-    w->e.pid = getpid();
+    w->e.pid = my_pid();
     w->e.fd = fd;
     w->e.since = time(NULL);
     snprintf(w->e.comm, sizeof w->e.comm, "%s", program_invocation_short_name);
@@ -327,6 +343,8 @@ static void format_refusal(const struct table_entry *want, const struct denier *
 
 static void log_refusal(const struct table_entry *want, const struct denier *d, bool audit)
 {
+    if (cfg->log == BG_LOG_OFF)
+        return;  /* naming the holder costs a /proc lookup: only for a line someone reads */
     struct holder h;
     char line[LOG_LINE_MAX];
     format_refusal(want, d, audit, &h, line, sizeof line);
@@ -858,8 +876,10 @@ static void mark_shared(int fd, struct fd_state *s, void *arg)
         s->flags |= FD_SHARED;
 }
 
-void guard_mark_shared(void)
+void guard_forked(bool in_child)
 {
+    if (in_child)
+        __atomic_store_n(&cached_pid, 0, __ATOMIC_RELAXED);
     fdstate_each(mark_shared, NULL);
 }
 

@@ -65,9 +65,9 @@ void guard_listen(int fd, struct fd_state *s);      /* after a successful real l
 void guard_accepted(int fd, struct fd_state *s);    /* after a successful real accept */
 /* Before the real close of a tracked fd (also dup2/dup3 over it, close_range). */
 void guard_release(int fd, struct fd_state *s);
-/* After fork (parent and child) or an SCM_RIGHTS send: entries may have other holders. */
-void guard_mark_shared(void);
-void guard_mark_fd_shared(int fd);            /* this one was sent over SCM_RIGHTS */
+/* After fork, in parent and child: entries may have other holders now. */
+void guard_forked(bool in_child);
+void guard_mark_fd_shared(int fd);  /* sent over SCM_RIGHTS: may have other holders now */
 /* This thread's network namespace may have changed (setns, unshare). */
 void guard_forget_netns(void);
 
