@@ -58,7 +58,7 @@ int address_from_sockaddr(const struct sockaddr *sa, socklen_t len, int sock_fam
     out->scope_id = sin6->sin6_scope_id;
     out->port = ntohs(sin6->sin6_port);
     out->v6only = v6only;
-    return 0;
+    return v6only && address_is_v4mapped(out) ? -1 : 0;  /* Linux: EINVAL, whatever holds the port */
 }
 
 socklen_t address_to_sockaddr(const struct bg_addr *a, struct sockaddr_storage *ss)

@@ -94,8 +94,29 @@ static struct table *guard_table(void)
     return __atomic_load_n(&table_dead, __ATOMIC_ACQUIRE) ? NULL : table;
 }
 
+/* A table unlinked or replaced under its name splits the processes in two: those that
+ * had it open keep judging on it, new ones use another. Nothing is wrongly refused, but
+ * protection is lost between the two groups: say so once. Looked at once a second at
+ * most (time() is a vDSO read, the stat is not free). */
+static void notice_replaced(struct table *t)
+{
+    static time_t last;
+    time_t now = time(NULL);
+    if (__atomic_exchange_n(&last, now, __ATOMIC_RELAXED) == now || !table_replaced(t))
+        return;
+    log_once(LOG_TOPIC_TABLE_OPEN, "port table %s was removed or replaced while this process "
+             "used it; it keeps the old one and no longer sees processes started since "
+             "(restart it to rejoin)", table_path(t));
+}
+
+static void abandon(void *t)
+{
+    table_abandon(t);
+}
+
 static void table_faulted(struct table *t)
 {
+    fault_call(abandon, t);
     __atomic_store_n(&table_dead, true, __ATOMIC_RELEASE);
     log_once(LOG_TOPIC_TABLE_CORRUPT, "port table %s shrank under us (truncated?); binds go "
              "to the kernel unjudged from now on", table_path(t));
@@ -633,6 +654,7 @@ int guard_bind(int fd, struct fd_state *s, const struct sockaddr *sa, socklen_t 
     if ((s->flags & FD_KERNEL_BOUND) || !describe_want(fd, s, sa, len, &c.w) ||
         !(c.t = guard_table()))
         return real.bind(fd, sa, len);
+    notice_replaced(c.t);
     if (!fault_call(judged_bind, &c))
         table_faulted(c.t);
     if (!c.answered)
@@ -872,15 +894,33 @@ static void mark_shared(int fd, struct fd_state *s, void *arg)
 {
     (void)fd;
     (void)arg;
-    if (s->flags & FD_BOUND)
-        s->flags |= FD_SHARED;
+    s->flags |= FD_SHARED;
 }
 
-void guard_forked(bool in_child)
+/* Every socket that exists when a process forks is the child's too, bound yet or not:
+ * no close in either may drop its entry alone. Marked before the fork (a bind finishing
+ * meanwhile keeps the mark) and again after it in the parent (a socket tracked while the
+ * fork ran); the generation lets socket() see that a fork overlapped it. */
+static unsigned long fork_generation;
+
+unsigned long guard_fork_generation(void)
 {
+    return __atomic_load_n(&fork_generation, __ATOMIC_SEQ_CST);
+}
+
+void guard_before_fork(void)
+{
+    __atomic_add_fetch(&fork_generation, 1, __ATOMIC_SEQ_CST);
+    fdstate_each(mark_shared, NULL);
+}
+
+void guard_after_fork(bool in_child)
+{
+    __atomic_add_fetch(&fork_generation, 1, __ATOMIC_SEQ_CST);
     if (in_child)
         __atomic_store_n(&cached_pid, 0, __ATOMIC_RELAXED);
-    fdstate_each(mark_shared, NULL);
+    else
+        fdstate_each(mark_shared, NULL);
 }
 
 void guard_mark_fd_shared(int fd)

@@ -65,8 +65,11 @@ void guard_listen(int fd, struct fd_state *s);      /* after a successful real l
 void guard_accepted(int fd, struct fd_state *s);    /* after a successful real accept */
 /* Before the real close of a tracked fd (also dup2/dup3 over it, close_range). */
 void guard_release(int fd, struct fd_state *s);
-/* After fork, in parent and child: entries may have other holders now. */
-void guard_forked(bool in_child);
+/* Around fork (the wrapper calls both): every socket now has another holder. */
+void guard_before_fork(void);
+void guard_after_fork(bool in_child);
+/* Changes whenever a fork starts or ends: a socket() that saw it change may be shared. */
+unsigned long guard_fork_generation(void);
 void guard_mark_fd_shared(int fd);  /* sent over SCM_RIGHTS: may have other holders now */
 /* This thread's network namespace may have changed (setns, unshare). */
 void guard_forget_netns(void);

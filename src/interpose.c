@@ -137,14 +137,18 @@ static void track_socket(int fd, int domain, int type)
 
 EXPORT int socket(int domain, int type, int protocol)
 {
+    unsigned long forks = guard_fork_generation();
     int fd = REAL(socket) ? real.socket(domain, type, protocol)
                           : (int)syscall(SYS_socket, domain, type, protocol);
     if (fd < 0 || !__atomic_load_n(&active, __ATOMIC_ACQUIRE))
         return fd;
-    if (is_managed_socket(domain, type, protocol))
-        KEEP_ERRNO(track_socket(fd, domain, type));
-    else
+    if (!is_managed_socket(domain, type, protocol)) {
         fdstate_forget(fd);  /* the number may have been closed behind our back */
+        return fd;
+    }
+    KEEP_ERRNO(track_socket(fd, domain, type));
+    if (guard_fork_generation() != forks)  /* a child may have it too */
+        guard_mark_fd_shared(fd);
     return fd;
 }
 
@@ -371,10 +375,12 @@ EXPORT int fcntl64(int fd, int cmd, ...)
 
 EXPORT pid_t fork(void)
 {
+    bool on = __atomic_load_n(&active, __ATOMIC_ACQUIRE);
+    if (on)
+        guard_before_fork();
     pid_t pid = REAL(fork) ? real.fork() : (pid_t)syscall(SYS_fork);
-    /* Parent and child now both hold every socket: neither may drop its entry alone. */
-    if (pid >= 0 && __atomic_load_n(&active, __ATOMIC_ACQUIRE))
-        KEEP_ERRNO(guard_forked(pid == 0));
+    if (on)
+        KEEP_ERRNO(guard_after_fork(pid == 0));
     return pid;
 }
 

@@ -42,6 +42,8 @@ struct table {
     int                  held;       /* this process holds the lock through this handle */
     int                  kind;       /* the mutex's glibc kind word, to spot tampering */
     struct table_ident   ident;
+    dev_t                dev;        /* the file mapped, to notice it being replaced */
+    ino_t                ino;
     char                 path[];
 };
 
@@ -461,6 +463,22 @@ static struct table *create(const char *path, uint32_t slots, bool *lost,
     return t;
 }
 
+static struct table *remember_file(struct table *t)
+{
+    struct stat st;
+    if (t && stat(t->path, &st) == 0) {
+        t->dev = st.st_dev;
+        t->ino = st.st_ino;
+    }
+    return t;
+}
+
+bool table_replaced(const struct table *t)
+{
+    struct stat st;
+    return stat(t->path, &st) != 0 || st.st_dev != t->dev || st.st_ino != t->ino;
+}
+
 struct table *table_open(const char *name, uint32_t slots, char *why, size_t whylen)
 {
     char path[PATH_MAX];
@@ -470,11 +488,11 @@ struct table *table_open(const char *name, uint32_t slots, char *why, size_t why
         struct table *t = NULL;
         int err = open_existing(path, &t, why, whylen);
         if (err != ENOENT)
-            return t;
+            return remember_file(t);
         bool lost = false;
         t = create(path, slots, &lost, why, whylen);
         if (t || !lost)
-            return t;
+            return remember_file(t);
     }
     say(why, whylen, "table %s: keeps appearing and vanishing; gave up", path);
     return NULL;
@@ -545,6 +563,14 @@ void table_unlock(struct table *t)
 {
     __atomic_store_n(&t->held, 0, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&t->h->lock);
+}
+
+void table_abandon(struct table *t)
+{
+    __atomic_store_n(&t->h->repair, 1, __ATOMIC_RELEASE);
+    /* Error-checking mutex: EPERM, and no harm, when another thread holds it. */
+    if (pthread_mutex_unlock(&t->h->lock) == 0)
+        __atomic_store_n(&t->held, 0, __ATOMIC_RELEASE);
 }
 
 /* ---- chain walks -------------------------------------------------------------------- */

@@ -60,11 +60,18 @@ struct table;  /* process-local handle: mapping, capacity, path */
  * mapping is kept for the life of the process (never unmapped while locked). */
 struct table *table_open(const char *name, uint32_t slots, char *why, size_t whylen);
 void table_close(struct table *t);  /* for tests and the CLI; never while locked */
+/* Is the file under the table's name no longer the one this handle maps (removed or
+ * replaced)? Then processes opening the name from now on use another table. */
+bool table_replaced(const struct table *t);
 
 /* Bounded lock. 0 on success (a dead holder's half-written state repaired first), else
  * ETIMEDOUT, ENOTRECOVERABLE, or EIO (the table failed validation). */
 int  table_lock(struct table *t, unsigned timeout_ms);
 void table_unlock(struct table *t);
+/* After work on the table was cut short (SIGBUS: fault.h): ask the next holder to
+ * rebuild, and let go of the lock if this thread holds it, so that others don't wait out
+ * their bound. May fault itself: call it through fault_call. */
+void table_abandon(struct table *t);
 
 /* Live entries on (netns, proto, port): their indices into idx[] (at most max), returns
  * the number found (which may exceed max), or -1 (EIO) if the chain is corrupt. */

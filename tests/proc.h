@@ -1,0 +1,94 @@
+/* proc - child processes for the reliability tests (test_stress, test_faults).
+ *
+ * Children run this very binary (`--child NAME ...`) or a test program, usually under
+ * the shim with a private table and log. Each one leads its own process group and dies
+ * with the thread that spawned it (PR_SET_PDEATHSIG), so whatever it forks can be
+ * killed with it and a failed assertion leaves nothing holding ports. Names of tables
+ * and logs carry the runner's pid, so proc_cleanup() finds every leftover afterwards. */
+#ifndef BG_PROC_H
+#define BG_PROC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+int64_t proc_now_ms(void);
+
+/* Call once from main, before the suite runs: names below use this pid. */
+void proc_init(const char *tag);
+/* A fresh table name "/bg-test-<tag>-<runner pid>-<pid>-<n>" (no file yet), a log path. */
+void proc_table_name(char *buf, size_t len);
+void proc_log_path(char *buf, size_t len);
+/* A fresh empty directory named like the logs (proc_cleanup removes it if empty). */
+bool proc_scratch_dir(char *buf, size_t len);
+/* Remove every table, temporary table and log this runner's names could have left. */
+void proc_cleanup(void);
+/* The same when meson's timeout (SIGTERM) or ^C ends the runner. */
+void proc_cleanup_on_signals(void);
+
+/* How a child starts. */
+struct proc_how {
+    bool shim;             /* LD_PRELOAD the shim with the table, log and slots below */
+    const char *table;     /* BINDGUARD_TABLE */
+    const char *log;       /* BINDGUARD_LOG */
+    unsigned slots;        /* BINDGUARD_TABLE_SLOTS, 0: unset */
+    const char *env[6];    /* more NAME=VALUE, placed first so they win */
+    void (*pre_exec)(void *arg);  /* in the child, stdio in place, just before exec */
+    void *arg;
+};
+
+struct proc {
+    pid_t pid;             /* 0: free slot */
+    int in, out, err;      /* our ends of its stdio; -1 once closed */
+    bool done;
+    int status;            /* exit status, or -1 (killed, timed out) */
+    size_t opos, olen, elen;
+    char obuf[8192];       /* stdout not yet taken as lines */
+    char ebuf[8192];       /* stderr (clipped) */
+    char line[512];        /* the last line taken */
+};
+
+/* argv[0]: "self" (this binary), "tbind"/"tserver" (built beside it), or a path. */
+struct proc *proc_spawn(const struct proc_how *h, const char *const *argv);
+#define PROC_ARGV(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/* The next line it writes (no newline), or NULL at EOF or after timeout_ms. */
+const char *proc_line(struct proc *p, unsigned timeout_ms);
+/* Write a line to its stdin; false if it is gone. */
+bool proc_say(struct proc *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Close its stdin, read it out, wait at most timeout_ms (then SIGKILL its group).
+ * Its exit status, or -1. The slot is free afterwards, but *p stays readable until
+ * the next spawn. */
+int proc_finish(struct proc *p, unsigned timeout_ms);
+/* Without waiting: has it exited? (reaps it) */
+bool proc_alive(struct proc *p);
+/* SIGKILL its whole group and reap it. */
+void proc_kill(struct proc *p);
+/* Every child still running, as proc_kill. */
+void proc_kill_all(void);
+
+/* n different ports (n <= 16) free on TCP and UDP, IPv4 and IPv6, at this moment. */
+void proc_free_ports(int *ports, int n);
+
+/* The whole file (malloc'd, NUL-terminated; "" if missing). */
+char *proc_slurp(const char *path);
+/* Lines of text containing a and, if given, b. */
+int proc_count_lines(const char *text, const char *a, const char *b);
+/* bindguard's own trouble in a log: its lines that are not refusals. */
+int proc_trouble_lines(const char *text);
+
+/* What `bindguard gc` does, from this (unshimmed) process: every entry whose socket the
+ * kernel no longer has is released. */
+struct proc_gc {
+    unsigned kept;         /* confirmed alive */
+    unsigned reaped;       /* confirmed gone, released */
+    unsigned unknown;      /* the kernel could not say */
+    unsigned left;         /* table_count afterwards */
+    unsigned repairs;      /* header.repairs: rebuilds after deaths or corruption */
+};
+/* false, with one line in why, if the table can't be opened, locked or fails table_check
+ * after the gc. */
+bool proc_gc(const char *table, struct proc_gc *out, char *why, size_t whylen);
+
+#endif
