@@ -15,13 +15,17 @@ static void set_v4(struct bg_addr *a, const struct in_addr *in)
     memcpy(a->ip + 12, &in->s_addr, 4);
 }
 
-static socklen_t sockaddr_len(int family)
+/* The shortest address Linux binds: an IPv6 one without sin6_scope_id (RFC 2133's
+ * 24-byte sockaddr_in6) is accepted, so it must be judged too. */
+#define SIN6_LEN_RFC2133 24
+
+static socklen_t min_sockaddr_len(int family)
 {
     switch (family) {
     case AF_INET:
         return sizeof(struct sockaddr_in);
     case AF_INET6:
-        return sizeof(struct sockaddr_in6);
+        return SIN6_LEN_RFC2133;
     }
     return 0;
 }
@@ -40,7 +44,7 @@ static bool binds_as(const struct sockaddr *sa, int sock_family)
 int address_from_sockaddr(const struct sockaddr *sa, socklen_t len, int sock_family,
                           bool v6only, struct bg_addr *out)
 {
-    socklen_t need = sockaddr_len(sock_family);
+    socklen_t need = min_sockaddr_len(sock_family);
     /* Anything we cannot judge is left to the kernel by the caller. */
     if (!sa || need == 0 || len < need || len > sizeof(struct sockaddr_storage) ||
         !binds_as(sa, sock_family))
@@ -55,7 +59,7 @@ int address_from_sockaddr(const struct sockaddr *sa, socklen_t len, int sock_fam
     }
     const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
     memcpy(out->ip, &sin6->sin6_addr, 16);
-    out->scope_id = sin6->sin6_scope_id;
+    out->scope_id = len >= sizeof *sin6 ? sin6->sin6_scope_id : 0;
     out->port = ntohs(sin6->sin6_port);
     out->v6only = v6only;
     return v6only && address_is_v4mapped(out) ? -1 : 0;  /* Linux: EINVAL, whatever holds the port */

@@ -45,9 +45,11 @@ struct fd_state *fdstate_track(int fd)
     struct fd_state *chunk = chunk_for(fd);
     if (!chunk)
         return NULL;
+    static uint64_t next_sock_id;
     struct fd_state *s = &chunk[fd & (FDSTATE_CHUNK - 1)];
     memset(s, 0, sizeof *s);
     s->entry_idx = UINT32_MAX;
+    s->sock_id = __atomic_add_fetch(&next_sock_id, 1, __ATOMIC_RELAXED);
     raise_limit(fd);
     return s;
 }
@@ -76,15 +78,43 @@ void fdstate_dup(int from, int to)
     *dst = copy;
 }
 
-bool fdstate_entry_shared_locally(int fd, uint64_t id)
+/* Call fn on every other tracked descriptor of fd's socket; stop when it returns true. */
+static bool each_alias(int fd, bool (*fn)(struct fd_state *alias, const struct fd_state *s),
+                       const struct fd_state *s)
 {
     int limit = __atomic_load_n(&tracked_limit, __ATOMIC_RELAXED);
     for (int other = 0; other < limit; other++) {
-        struct fd_state *s = fdstate_get(other);
-        if (other != fd && s && (s->flags & FD_BOUND) && s->entry_id == id)
+        struct fd_state *a = fdstate_get(other);
+        if (other != fd && a && a->sock_id == s->sock_id && fn(a, s))
             return true;
     }
     return false;
+}
+
+static bool found(struct fd_state *alias, const struct fd_state *s)
+{
+    (void)alias;
+    (void)s;
+    return true;
+}
+
+static bool copy_into(struct fd_state *alias, const struct fd_state *s)
+{
+    *alias = *s;
+    return false;
+}
+
+bool fdstate_has_alias(int fd)
+{
+    struct fd_state *s = fdstate_get(fd);
+    return s && each_alias(fd, found, s);
+}
+
+void fdstate_sync_aliases(int fd)
+{
+    struct fd_state *s = fdstate_get(fd);
+    if (s && (s->flags & FD_DUPED))
+        each_alias(fd, copy_into, s);
 }
 
 void fdstate_each(void (*fn)(int fd, struct fd_state *s, void *arg), void *arg)

@@ -38,6 +38,7 @@ struct fd_state {
     uint32_t entry_idx;
     uint64_t entry_id;
     uint32_t inode;
+    uint64_t sock_id;   /* this process's name for the socket: shared by its dups */
 };
 
 #define FDSTATE_MAX_FD (1 << 20)
@@ -51,8 +52,12 @@ struct fd_state *fdstate_track(int fd);
 void fdstate_forget(int fd);
 /* `to` now refers to the same socket as `from` (dup): copies, marks both FD_DUPED. */
 void fdstate_dup(int from, int to);
-/* Does any other tracked fd than `fd` carry entry `id`? (O(tracked range); dup only) */
-bool fdstate_entry_shared_locally(int fd, uint64_t id);
+/* A socket's options and binding belong to the socket, not to one descriptor: after a
+ * change to a FD_DUPED fd's record, copy it to the other descriptors of that socket.
+ * O(tracked range), paid only by duped sockets. */
+void fdstate_sync_aliases(int fd);
+/* Does another descriptor here refer to fd's socket? (O(tracked range); dup only) */
+bool fdstate_has_alias(int fd);
 /* Call fn on every tracked fd (fork bookkeeping, close_range). */
 void fdstate_each(void (*fn)(int fd, struct fd_state *s, void *arg), void *arg);
 /* Highest fd number that may be tracked, +1 (0 if none). */

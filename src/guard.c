@@ -122,9 +122,29 @@ static void table_faulted(struct table *t)
              "to the kernel unjudged from now on", table_path(t));
 }
 
+/* One bind() may take the lock several times (judge, reap, bind); together they must
+ * not wait longer than the bound, or a hung holder would cost the host a multiple of it.
+ * 0: no call under way; the next lock gets the whole bound. */
+static __thread int64_t tls_lock_deadline_ms __attribute__((tls_model("initial-exec")));
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static unsigned lock_budget_ms(void)
+{
+    if (!tls_lock_deadline_ms)
+        return cfg->lock_timeout_ms;
+    int64_t left = tls_lock_deadline_ms - monotonic_ms();
+    return left > 0 ? (unsigned)left : 0;
+}
+
 static bool lock_table(struct table *t)
 {
-    int err = table_lock(t, cfg->lock_timeout_ms);
+    int err = table_lock(t, lock_budget_ms());  /* 0: a free lock is still taken */
     if (err == 0)
         return true;
     log_once(LOG_TOPIC_TABLE_LOCK, "port table %s: %s; binds go to the kernel unjudged",
@@ -444,6 +464,7 @@ static void record(struct bind_call *c)
     c->s->entry_id = e->id;
     c->s->inode = c->w.e.inode;
     c->s->flags |= FD_BOUND;
+    fdstate_sync_aliases(c->fd);
 }
 
 /* Real bind under the lock (so no racing binder can pass the same check), then record. */
@@ -456,6 +477,7 @@ static void bind_and_record(struct bind_call *c)
         return;
     c->s->flags |= FD_KERNEL_BOUND;
     c->s->cls = c->w.e.cls;
+    fdstate_sync_aliases(c->fd);
     record(c);
 }
 
@@ -477,6 +499,7 @@ static void bind_ephemeral(struct bind_call *c)
         return;
     c->s->flags |= FD_KERNEL_BOUND;
     c->s->cls = c->w.e.cls;
+    fdstate_sync_aliases(c->fd);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     struct bg_addr got;
@@ -650,16 +673,19 @@ static void judged_bind(void *arg)
 
 int guard_bind(int fd, struct fd_state *s, const struct sockaddr *sa, socklen_t len)
 {
+    int entry_errno = errno;  /* a successful bind leaves errno as the program had it */
     struct bind_call c = { .fd = fd, .s = s, .sa = sa, .len = len };
     if ((s->flags & FD_KERNEL_BOUND) || !describe_want(fd, s, sa, len, &c.w) ||
         !(c.t = guard_table()))
         return real.bind(fd, sa, len);
     notice_replaced(c.t);
+    tls_lock_deadline_ms = monotonic_ms() + cfg->lock_timeout_ms;
     if (!fault_call(judged_bind, &c))
         table_faulted(c.t);
+    tls_lock_deadline_ms = 0;
     if (!c.answered)
         return real.bind(fd, sa, len);
-    errno = c.err;
+    errno = c.r == 0 ? entry_errno : c.err;
     return c.r;
 }
 
@@ -762,10 +788,12 @@ static int set_exclusive(struct fd_state *s, const void *val, socklen_t len)
 int guard_setsockopt(int fd, struct fd_state *s, int level, int name, const void *val,
                      socklen_t len, bool *handled)
 {
-    (void)fd;
     *handled = true;
-    if (is_exclusive_opt(level, name))
-        return set_exclusive(s, val, len);
+    if (is_exclusive_opt(level, name)) {
+        int r = set_exclusive(s, val, len);
+        fdstate_sync_aliases(fd);
+        return r;
+    }
     /* The reverse order of the same conflict, checked before the kernel sees it. */
     if ((s->opts & FD_OPT_EXCLUSIVE) && shares_if_set(s, level, name) && val &&
         len >= sizeof(int) && int_on(val))
@@ -785,12 +813,14 @@ static unsigned mirrored_opt(int level, int name)
     return 0;
 }
 
-void guard_option_set(struct fd_state *s, int level, int name, const void *val, socklen_t len)
+void guard_option_set(int fd, struct fd_state *s, int level, int name, const void *val,
+                      socklen_t len)
 {
     unsigned bit = mirrored_opt(level, name);
     if (!bit || !val || len < sizeof(int))
         return;
     s->opts = int_on(val) ? (s->opts | bit) : (s->opts & ~bit);
+    fdstate_sync_aliases(fd);
 }
 
 static int answer_int(int v, void *val, socklen_t *len)
@@ -859,6 +889,7 @@ void guard_listen(int fd, struct fd_state *s)
     if (s->flags & FD_LISTENING)
         return;
     s->flags |= FD_LISTENING;
+    fdstate_sync_aliases(fd);
     if (cfg->emulate)
         emulate_first_listener(fd, s);
     if (s->flags & FD_BOUND)
@@ -867,10 +898,10 @@ void guard_listen(int fd, struct fd_state *s)
 
 void guard_accepted(int fd, struct fd_state *s)
 {
-    (void)fd;
     if (s->flags & FD_ACCEPTED)
         return;
     s->flags |= FD_ACCEPTED;
+    fdstate_sync_aliases(fd);
     if ((s->flags & FD_BOUND) && (s->opts & FD_OPT_EXCLUSIVE))
         apply_change(s->entry_idx, s->entry_id, TABLE_F_ACCEPTED, false);
 }
@@ -882,7 +913,7 @@ void guard_accepted(int fd, struct fd_state *s)
 void guard_release(int fd, struct fd_state *s)
 {
     bool mine_alone = (s->flags & FD_BOUND) && !(s->flags & FD_SHARED) &&
-                      !((s->flags & FD_DUPED) && fdstate_entry_shared_locally(fd, s->entry_id));
+                      !((s->flags & FD_DUPED) && fdstate_has_alias(fd));
     bool linger = s->proto == IPPROTO_TCP && (s->opts & FD_OPT_EXCLUSIVE) &&
                   (s->flags & FD_ACCEPTED);
     s->tracked = 0;
@@ -926,6 +957,8 @@ void guard_after_fork(bool in_child)
 void guard_mark_fd_shared(int fd)
 {
     struct fd_state *s = fdstate_get(fd);
-    if (s)
+    if (s) {
         mark_shared(fd, s, NULL);
+        fdstate_sync_aliases(fd);
+    }
 }

@@ -59,7 +59,8 @@ int guard_setsockopt(int fd, struct fd_state *s, int level, int name, const void
 int guard_getsockopt(int fd, struct fd_state *s, int level, int name, void *val,
                      socklen_t *len, bool *handled);
 /* After a successful real setsockopt: mirror SO_REUSEADDR/SO_REUSEPORT/IPV6_V6ONLY. */
-void guard_option_set(struct fd_state *s, int level, int name, const void *val, socklen_t len);
+void guard_option_set(int fd, struct fd_state *s, int level, int name, const void *val,
+                      socklen_t len);
 
 void guard_listen(int fd, struct fd_state *s);      /* after a successful real listen */
 void guard_accepted(int fd, struct fd_state *s);    /* after a successful real accept */

@@ -209,7 +209,7 @@ EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t le
         return r;
     r = real_setsockopt(fd, level, name, val, len);
     if (r == 0)
-        guard_option_set(s, level, name, val, len);
+        guard_option_set(fd, s, level, name, val, len);
     return r;
 }
 

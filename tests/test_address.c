@@ -121,7 +121,16 @@ START_TEST(from_sockaddr_rejects)
     ck_assert_int_eq(address_from_sockaddr(NULL, sizeof sin, AF_INET, false, &a), -1);
     ck_assert_int_eq(address_from_sockaddr((struct sockaddr *)&sin, sizeof sin - 1, AF_INET, false, &a), -1);
     ck_assert_int_eq(address_from_sockaddr((struct sockaddr *)&sin, 0, AF_INET, false, &a), -1);
-    ck_assert_int_eq(address_from_sockaddr((struct sockaddr *)&sin6, sizeof sin6 - 1, AF_INET6, false, &a), -1);
+    /* Linux binds RFC 2133's 24-byte sockaddr_in6 (no scope id), and nothing shorter. */
+    ck_assert_int_eq(address_from_sockaddr((struct sockaddr *)&sin6, 23, AF_INET6, false, &a), -1);
+    sin6.sin6_scope_id = 7;
+    ck_assert_int_eq(address_from_sockaddr((struct sockaddr *)&sin6, 24, AF_INET6, false, &a), 0);
+    ck_assert_uint_eq(a.scope_id, 0);  /* beyond those 24 bytes: not read */
+    ck_assert_int_eq(address_from_sockaddr((struct sockaddr *)&sin6, sizeof sin6 - 1, AF_INET6, false, &a), 0);
+    ck_assert_uint_eq(a.scope_id, 0);
+    ck_assert_int_eq(address_from_sockaddr((struct sockaddr *)&sin6, sizeof sin6, AF_INET6, false, &a), 0);
+    ck_assert_uint_eq(a.scope_id, 7);
+    sin6.sin6_scope_id = 0;
     /* An AF_INET-sized buffer is too short for AF_INET6 even with the right family. */
     ck_assert_int_eq(address_from_sockaddr((struct sockaddr *)&sin6, sizeof sin, AF_INET6, false, &a), -1);
     /* Family of the address and of the socket must agree. */

@@ -58,9 +58,18 @@ START_TEST(dup_marks_both_and_counts_local_holders)
     ck_assert(a->flags & FD_DUPED);
     ck_assert(b->flags & FD_DUPED);
     ck_assert_uint_eq(b->entry_id, 99);
-    ck_assert(fdstate_entry_shared_locally(10, 99));
+    ck_assert(fdstate_has_alias(10));
+    /* A change to one descriptor's record is the socket's: it reaches the other. */
+    a->opts |= FD_OPT_REUSEADDR;
+    a->entry_id = 100;
+    fdstate_sync_aliases(10);
+    ck_assert_uint_eq(b->opts & FD_OPT_REUSEADDR, FD_OPT_REUSEADDR);
+    ck_assert_uint_eq(b->entry_id, 100);
+    /* Another socket is not an alias, whatever its entry says. */
+    track(12, FD_BOUND, 100);
     fdstate_forget(11);
-    ck_assert(!fdstate_entry_shared_locally(10, 99));
+    ck_assert(!fdstate_has_alias(10));
+    fdstate_forget(12);
     /* dup of an untracked fd over a tracked number forgets the number */
     track(12, 0, 0);
     fdstate_dup(13, 12);
