@@ -392,21 +392,6 @@ static void log_refusal(const struct table_entry *want, const struct denier *d, 
     log_line("%s", line);
 }
 
-/* Linux says EINVAL to a second bind of a bound socket, whatever else is on the port;
- * sockets bound implicitly (connect, listen, sendto) are only seen here. */
-static bool kernel_bound_already(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (sys_getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-        return false;
-    if (ss.ss_family == AF_INET)
-        return ((struct sockaddr_in *)&ss)->sin_port != 0;
-    if (ss.ss_family == AF_INET6)
-        return ((struct sockaddr_in6 *)&ss)->sin6_port != 0;
-    return false;
-}
-
 /* --- binding ------------------------------------------------------------------------- */
 
 /* One bind() call being judged. `answered` says r/err are final (the real bind ran, or
@@ -421,6 +406,23 @@ struct bind_call {
     int r, err;
     bool answered;
 };
+
+/* The address the kernel has the socket bound to (port 0: not bound yet). */
+static bool bound_address(int fd, const struct fd_state *s, bool v6only, struct bg_addr *out)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    return sys_getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+           address_from_sockaddr((struct sockaddr *)&ss, len, s->family, v6only, out) == 0;
+}
+
+/* Linux says EINVAL to a second bind of a bound socket, whatever else is on the port;
+ * sockets bound implicitly (connect, listen, sendto) are only seen here. */
+static bool kernel_bound_already(const struct bind_call *c)
+{
+    struct bg_addr a;
+    return bound_address(c->fd, c->s, c->w.e.addr.v6only, &a) && a.port != 0;
+}
 
 static void call_real(struct bind_call *c)
 {
@@ -500,13 +502,8 @@ static void bind_ephemeral(struct bind_call *c)
     c->s->flags |= FD_KERNEL_BOUND;
     c->s->cls = c->w.e.cls;
     fdstate_sync_aliases(c->fd);
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
     struct bg_addr got;
-    if (sys_getsockname(c->fd, (struct sockaddr *)&ss, &sl) != 0 ||
-        address_from_sockaddr((struct sockaddr *)&ss, sl, c->s->family, c->w.e.addr.v6only,
-                              &got) != 0 ||
-        !lock_table(c->t))
+    if (!bound_address(c->fd, c->s, c->w.e.addr.v6only, &got) || !lock_table(c->t))
         return;
     c->w.e.addr.port = got.port;
     record(c);
@@ -536,7 +533,7 @@ static bool address_bindable(const struct bg_addr *a, uint8_t proto)
 
 static void refuse(struct bind_call *c, const struct denier *d)
 {
-    if (kernel_bound_already(c->fd) || !address_bindable(&c->w.e.addr, c->w.e.proto)) {
+    if (kernel_bound_already(c) || !address_bindable(&c->w.e.addr, c->w.e.proto)) {
         call_real(c);
         return;
     }

@@ -20,8 +20,6 @@ static inline int sys_getsockname(int fd, struct sockaddr *sa, socklen_t *len)
 { return (int)syscall(SYS_getsockname, fd, sa, len); }
 static inline int sys_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 { return (int)syscall(SYS_getsockopt, fd, level, name, val, len); }
-static inline int sys_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
-{ return (int)syscall(SYS_setsockopt, fd, level, name, val, len); }
 static inline ssize_t sys_sendmsg(int fd, const struct msghdr *m, int flags)
 { return (ssize_t)syscall(SYS_sendmsg, fd, m, flags); }
 static inline ssize_t sys_recvmsg(int fd, struct msghdr *m, int flags)
