@@ -117,6 +117,17 @@ void fdstate_sync_aliases(int fd)
         each_alias(fd, copy_into, s);
 }
 
+int fdstate_find_inode(uint32_t inode)
+{
+    int limit = __atomic_load_n(&tracked_limit, __ATOMIC_RELAXED);
+    for (int fd = 0; fd < limit; fd++) {
+        const struct fd_state *s = fdstate_get(fd);
+        if (s && (s->flags & FD_BOUND) && s->inode == inode)
+            return fd;
+    }
+    return -1;
+}
+
 void fdstate_each(void (*fn)(int fd, struct fd_state *s, void *arg), void *arg)
 {
     int limit = __atomic_load_n(&tracked_limit, __ATOMIC_RELAXED);

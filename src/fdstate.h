@@ -58,6 +58,8 @@ void fdstate_dup(int from, int to);
 void fdstate_sync_aliases(int fd);
 /* Does another descriptor here refer to fd's socket? (O(tracked range); dup only) */
 bool fdstate_has_alias(int fd);
+/* A tracked descriptor of the bound socket with this inode, or -1. O(tracked range). */
+int fdstate_find_inode(uint32_t inode);
 /* Call fn on every tracked fd (fork bookkeeping, close_range). */
 void fdstate_each(void (*fn)(int fd, struct fd_state *s, void *arg), void *arg);
 /* Highest fd number that may be tracked, +1 (0 if none). */

@@ -351,6 +351,17 @@ static const char *held_how(enum bg_class c)
                                                                               : "by default";
 }
 
+/* Our own socket is named from our records: a /proc/self/fd scan would pin every
+ * descriptor it reads, and a socket another thread closes meanwhile would stay bound
+ * for the length of the read (holder.h). */
+static void find_holder(const struct table_entry *e, struct holder *h)
+{
+    if (e->pid == my_pid() && fdstate_find_inode(e->inode) >= 0)
+        holder_self(e, h);
+    else
+        holder_find(e, h);
+}
+
 /* The refusal line for `want` against denier d, and the live process holding it. */
 static void format_refusal(const struct table_entry *want, const struct denier *d, bool audit,
                            struct holder *h, char *line, size_t len)
@@ -358,7 +369,7 @@ static void format_refusal(const struct table_entry *want, const struct denier *
     char want_s[64], held_s[64], first_s[40], second_s[40], comm[TABLE_COMM_LEN + 1];
     address_format(&want->addr, want_s, sizeof want_s);
     address_format(&d->e.addr, held_s, sizeof held_s);
-    holder_find(&d->e, h);
+    find_holder(&d->e, h);
     snprintf(comm, sizeof comm, "%.*s", TABLE_COMM_LEN, h->comm);
     snprintf(first_s, sizeof first_s, "%s %s", policy_class_name((enum bg_class)d->e.cls),
              policy_kind_name(address_kind(&d->e.addr)));

@@ -71,6 +71,7 @@ struct scan {
     char want[40];  /* "socket:[inode]" */
     int  pid;       /* process being looked at, then the holder found */
     int  procs;
+    int  looked_at; /* the binder's pid, already scanned */
     bool found;
 };
 
@@ -80,19 +81,24 @@ static bool fd_matches(const char *name, void *arg)
     return pid_of(name) > 0 || strcmp(name, "0") == 0 ? holds(sc->pid, name, sc->want) : false;
 }
 
-static bool proc_holds(const char *name, void *arg)
+static bool pid_holds(struct scan *sc, int pid)
 {
-    struct scan *sc = arg;
-    int pid = pid_of(name);
-    if (pid <= 0)
-        return false;
-    if (++sc->procs > SCAN_MAX_PROCS)
-        return true;
     char path[32];
     snprintf(path, sizeof path, "/proc/%d/fd", pid);
     sc->pid = pid;
     sc->found = each_dirent(path, fd_matches, sc);
     return sc->found;
+}
+
+static bool proc_holds(const char *name, void *arg)
+{
+    struct scan *sc = arg;
+    int pid = pid_of(name);
+    if (pid <= 0 || pid == sc->looked_at)
+        return false;
+    if (++sc->procs > SCAN_MAX_PROCS)
+        return true;
+    return pid_holds(sc, pid);
 }
 
 static void read_comm(int pid, char *comm, size_t len)
@@ -110,20 +116,34 @@ static void read_comm(int pid, char *comm, size_t len)
     comm[strcspn(comm, "\n")] = '\0';
 }
 
+static void holder_init(const struct table_entry *e, struct holder *h)
+{
+    memset(h, 0, sizeof *h);
+    memcpy(h->comm, e->comm, sizeof h->comm);
+    h->comm[sizeof h->comm - 1] = '\0';
+}
+
+void holder_self(const struct table_entry *e, struct holder *h)
+{
+    holder_init(e, h);
+    h->pid = e->pid;
+}
+
 void holder_find(const struct table_entry *e, struct holder *h)
 {
     struct scan sc = { .pid = 0 };
     snprintf(sc.want, sizeof sc.want, "socket:[%u]", e->inode);
-    memset(h, 0, sizeof *h);
-    memcpy(h->comm, e->comm, sizeof h->comm);
-    h->comm[sizeof h->comm - 1] = '\0';
+    holder_init(e, h);
 
+    /* The binder itself, at the descriptor it bound, then under another (a dup). */
     char fd_name[16];
     snprintf(fd_name, sizeof fd_name, "%d", e->fd);
-    if (e->pid > 0 && e->fd >= 0 && holds(e->pid, fd_name, sc.want)) {
+    if (e->pid > 0 && ((e->fd >= 0 && holds(e->pid, fd_name, sc.want)) || pid_holds(&sc, e->pid))) {
         h->pid = e->pid;
         return;
     }
+    /* Someone it handed the socket to: a forked child, an exec'd server, a receiver. */
+    sc.looked_at = e->pid;
     if (each_dirent("/proc", proc_holds, &sc) && sc.found) {
         h->pid = sc.pid;
         read_comm(sc.pid, h->comm, sizeof h->comm);

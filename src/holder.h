@@ -11,8 +11,16 @@ struct holder {
     char comm[TABLE_COMM_LEN];
 };
 
-/* The entry's own pid if it still holds the socket, else the first process found in
- * /proc holding socket:[inode] (bounded scan), else the entry's pid if it is alive. */
+/* The entry's own pid if it still holds the socket (at the recorded descriptor, then at
+ * any other), else the first process found in /proc holding socket:[inode] (bounded
+ * scan), else the entry's pid if it is alive.
+ *
+ * Reading /proc/PID/fd/N pins that descriptor's file for the length of the call: a
+ * socket its owner closes meanwhile stays bound until we let go, and a bind of its port
+ * at that instant gets the kernel's EADDRINUSE (lsof and `ss -p` do the same). Hence the
+ * scan looks at the likely holder first, and callers name their own sockets without it. */
 void holder_find(const struct table_entry *e, struct holder *h);
+/* The entry names a socket the caller itself holds: no /proc lookup. */
+void holder_self(const struct table_entry *e, struct holder *h);
 
 #endif

@@ -8,7 +8,8 @@
  * fails.
  *
  * - churn: 8 threads bind, listen and close their own port as fast as they can (with
- *   dups, and a second socket that must be refused now and then).
+ *   dups, and a second socket that must be refused now and then). Each bind right after
+ *   the close must succeed: nothing bindguard does may keep a closed socket bound.
  * - close_race: one thread binds a socket while another closes it, many rounds. Whoever
  *   wins, afterwards no binding of the gone socket may keep another process off the port.
  * - one_winner: 8 threads bind the same port at once with SO_REUSEADDR, which the kernel
@@ -432,6 +433,14 @@ static void scenario(const char *name, int nports)
     ck_assert_msg(trouble == 0, "%s: bindguard logged trouble:\n%.2000s", name, log);
     ck_assert_msg(logged == refused, "%s: %d refusals logged, the child saw %d", name, logged,
                   refused);
+    /* Every holder is the child itself, and it must say so without reading its own
+     * /proc/self/fd: that read pins sockets other threads are closing, and their next
+     * bind then meets the kernel's EADDRINUSE (the failure this suite first found). */
+    char by_child[32];
+    snprintf(by_child, sizeof by_child, "by pid %d (", (int)pid);
+    int named = proc_count_lines(log, " refused (", by_child);
+    ck_assert_msg(named == logged, "%s: %d of %d refusals name the child as holder:\n%.2000s",
+                  name, named, logged, log);
     free(log);
 }
 
