@@ -18,11 +18,11 @@
 #include <unistd.h>
 
 #include "address.h"
-#include "bindguard.h"
 #include "fault.h"
 #include "holder.h"
 #include "kernel.h"
 #include "log.h"
+#include "options.h"
 #include "policy.h"
 #include "sys.h"
 #include "table.h"
@@ -157,23 +157,13 @@ static bool lock_table(struct table *t)
 
 /* --- what the program asked for ------------------------------------------------------ */
 
-static bool reuseaddr_shares(const struct fd_state *s)
-{
-    return s->proto == IPPROTO_UDP || cfg->reuseaddr == BG_REUSEADDR_WINDOWS;
-}
-
-static bool opted_into_sharing(const struct fd_state *s)
-{
-    return (s->opts & FD_OPT_REUSEPORT) || ((s->opts & FD_OPT_REUSEADDR) && reuseaddr_shares(s));
-}
-
 /* DESIGN.md "Option mapping". Profiles without SO_EXCLUSIVEADDRUSE (win9x) have no
  * exclusive class to fall back to. */
 static enum bg_class class_of(const struct fd_state *s)
 {
     if (s->opts & FD_OPT_EXCLUSIVE)
         return BG_CLASS_EXCLUSIVE;
-    if (opted_into_sharing(s))
+    if (options_opted_into_sharing(cfg, s))
         return BG_CLASS_REUSEADDR;
     if (cfg->default_class == BG_DEFAULT_EXCLUSIVE && cfg->profile->has_exclusive)
         return BG_CLASS_EXCLUSIVE;
@@ -442,6 +432,18 @@ static void call_real(struct bind_call *c)
     c->answered = true;
 }
 
+/* The real bind; once it succeeds the socket keeps the class it was judged with. */
+static bool real_bind_ok(struct bind_call *c)
+{
+    call_real(c);
+    if (c->r != 0)
+        return false;
+    c->s->flags |= FD_KERNEL_BOUND;
+    c->s->cls = c->w.e.cls;
+    fdstate_sync_aliases(c->fd);
+    return true;
+}
+
 /* Emulate, before the real bind: let the kernel share what Windows shares. */
 static void emulate_sharing(int fd)
 {
@@ -485,13 +487,8 @@ static void bind_and_record(struct bind_call *c)
 {
     if (cfg->emulate)
         emulate_sharing(c->fd);
-    call_real(c);
-    if (c->r != 0)
-        return;
-    c->s->flags |= FD_KERNEL_BOUND;
-    c->s->cls = c->w.e.cls;
-    fdstate_sync_aliases(c->fd);
-    record(c);
+    if (real_bind_ok(c))
+        record(c);
 }
 
 static void locked_bind(struct bind_call *c)
@@ -507,12 +504,8 @@ static void locked_bind(struct bind_call *c)
 /* Port 0: the kernel chooses a free port, so there is nothing to judge beforehand. */
 static void bind_ephemeral(struct bind_call *c)
 {
-    call_real(c);
-    if (c->r != 0)
+    if (!real_bind_ok(c))
         return;
-    c->s->flags |= FD_KERNEL_BOUND;
-    c->s->cls = c->w.e.cls;
-    fdstate_sync_aliases(c->fd);
     struct bg_addr got;
     if (!bound_address(c->fd, c->s, c->w.e.addr.v6only, &got) || !lock_table(c->t))
         return;
@@ -743,121 +736,6 @@ int guard_check(struct table *t, const struct table_entry *want, struct guard_re
         return -1;
     }
     return c.result;
-}
-
-/* --- options -------------------------------------------------------------------------- */
-
-static int fail(int err)
-{
-    errno = err;
-    return -1;
-}
-
-static bool is_exclusive_opt(int level, int name)
-{
-    return level == SOL_SOCKET && name == SO_EXCLUSIVEADDRUSE;
-}
-
-/* Would turning this kernel option on make the socket a sharer, Windows-style? */
-static bool shares_if_set(const struct fd_state *s, int level, int name)
-{
-    if (level != SOL_SOCKET)
-        return false;
-    return name == SO_REUSEPORT || (name == SO_REUSEADDR && reuseaddr_shares(s));
-}
-
-static bool int_on(const void *val)
-{
-    int v;
-    memcpy(&v, val, sizeof v);
-    return v != 0;
-}
-
-static int set_exclusive(struct fd_state *s, const void *val, socklen_t len)
-{
-    const struct bg_profile *p = cfg->profile;
-    if (!p->has_exclusive)
-        return fail(ENOPROTOOPT);
-    if (!val)
-        return fail(EFAULT);
-    if (len < sizeof(int))
-        return fail(EINVAL);
-    bool on = int_on(val);
-    /* XP and earlier: only Administrators could set it. */
-    if (on && p->exclusive_needs_admin && geteuid() != 0)
-        return fail(EACCES);
-    if (on && opted_into_sharing(s))
-        return fail(EINVAL);
-    /* Set after bind: accepted, but the binding keeps the class it was judged with. */
-    s->opts = on ? (s->opts | FD_OPT_EXCLUSIVE) : (s->opts & ~FD_OPT_EXCLUSIVE);
-    return 0;
-}
-
-int guard_setsockopt(int fd, struct fd_state *s, int level, int name, const void *val,
-                     socklen_t len, bool *handled)
-{
-    *handled = true;
-    if (is_exclusive_opt(level, name)) {
-        int r = set_exclusive(s, val, len);
-        fdstate_sync_aliases(fd);
-        return r;
-    }
-    /* The reverse order of the same conflict, checked before the kernel sees it. */
-    if ((s->opts & FD_OPT_EXCLUSIVE) && shares_if_set(s, level, name) && val &&
-        len >= sizeof(int) && int_on(val))
-        return fail(EINVAL);
-    *handled = false;
-    return 0;
-}
-
-static unsigned mirrored_opt(int level, int name)
-{
-    if (level == SOL_SOCKET && name == SO_REUSEADDR)
-        return FD_OPT_REUSEADDR;
-    if (level == SOL_SOCKET && name == SO_REUSEPORT)
-        return FD_OPT_REUSEPORT;
-    if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY)
-        return FD_OPT_V6ONLY;
-    return 0;
-}
-
-void guard_option_set(int fd, struct fd_state *s, int level, int name, const void *val,
-                      socklen_t len)
-{
-    unsigned bit = mirrored_opt(level, name);
-    if (!bit || !val || len < sizeof(int))
-        return;
-    s->opts = int_on(val) ? (s->opts | bit) : (s->opts & ~bit);
-    fdstate_sync_aliases(fd);
-}
-
-static int answer_int(int v, void *val, socklen_t *len)
-{
-    if (!val || !len)
-        return fail(EFAULT);
-    if ((int)*len < 0)
-        return fail(EINVAL);
-    socklen_t n = *len < sizeof v ? *len : sizeof v;
-    memcpy(val, &v, n);
-    *len = n;
-    return 0;
-}
-
-int guard_getsockopt(int fd, struct fd_state *s, int level, int name, void *val,
-                     socklen_t *len, bool *handled)
-{
-    (void)fd;
-    *handled = true;
-    if (is_exclusive_opt(level, name)) {
-        if (!cfg->profile->has_exclusive)
-            return fail(ENOPROTOOPT);
-        return answer_int((s->opts & FD_OPT_EXCLUSIVE) != 0, val, len);
-    }
-    /* Emulate sets SO_REUSEPORT behind the program's back; it reads what it set. */
-    if (cfg->emulate && level == SOL_SOCKET && name == SO_REUSEPORT)
-        return answer_int((s->opts & FD_OPT_REUSEPORT) != 0, val, len);
-    *handled = false;
-    return 0;
 }
 
 /* --- listen, accept, close, fork -------------------------------------------------------- */

@@ -52,16 +52,6 @@ struct guard_refusal {
  * -1 when the table can't be judged (the reason has been logged). */
 int guard_check(struct table *t, const struct table_entry *want, struct guard_refusal *r);
 
-/* setsockopt/getsockopt of the options bindguard mirrors. `handled` says whether the
- * call was answered here (SO_EXCLUSIVEADDRUSE) rather than by the kernel. */
-int guard_setsockopt(int fd, struct fd_state *s, int level, int name, const void *val,
-                     socklen_t len, bool *handled);
-int guard_getsockopt(int fd, struct fd_state *s, int level, int name, void *val,
-                     socklen_t *len, bool *handled);
-/* After a successful real setsockopt: mirror SO_REUSEADDR/SO_REUSEPORT/IPV6_V6ONLY. */
-void guard_option_set(int fd, struct fd_state *s, int level, int name, const void *val,
-                      socklen_t len);
-
 void guard_listen(int fd, struct fd_state *s);      /* after a successful real listen */
 void guard_accepted(int fd, struct fd_state *s);    /* after a successful real accept */
 /* Before the real close of a tracked fd (also dup2/dup3 over it, close_range). */

@@ -1,5 +1,5 @@
-/* interpose - the wrapped libc entry points. Glue only: the rules live in guard, policy,
- * address and table.
+/* interpose - the wrapped libc entry points. Glue only: the rules live in guard, options,
+ * policy, address and table.
  *
  * Real functions are resolved once (constructor, or the first wrapper called before it)
  * with dlsym(RTLD_NEXT). A call that arrives while resolution is under way (dlsym may
@@ -23,6 +23,7 @@
 #include "fdstate.h"
 #include "guard.h"
 #include "log.h"
+#include "options.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -99,6 +100,7 @@ __attribute__((constructor)) static void bindguard_load(void)
     log_setup(cfg->log, cfg->log_path);
     struct guard_real r = { real_bind, real_setsockopt };
     guard_init(cfg, &r);
+    options_init(cfg);
     __atomic_store_n(&active, cfg->mode != BG_MODE_OFF, __ATOMIC_RELEASE);
 }
 
@@ -203,13 +205,13 @@ EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t le
         return real_setsockopt(fd, level, name, val, len);
     bool handled;
     busy++;
-    int r = guard_setsockopt(fd, s, level, name, val, len, &handled);
+    int r = options_set(fd, s, level, name, val, len, &handled);
     busy--;
     if (handled)
         return r;
     r = real_setsockopt(fd, level, name, val, len);
     if (r == 0)
-        guard_option_set(fd, s, level, name, val, len);
+        options_mirror(fd, s, level, name, val, len);
     return r;
 }
 
@@ -219,7 +221,7 @@ EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
     if (s) {
         bool handled;
         busy++;
-        int r = guard_getsockopt(fd, s, level, name, val, len, &handled);
+        int r = options_get(s, level, name, val, len, &handled);
         busy--;
         if (handled)
             return r;

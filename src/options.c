@@ -1,0 +1,142 @@
+/* options - what the program asked of its socket, as Windows would see it: answer
+ * SO_EXCLUSIVEADDRUSE, refuse it together with a sharing option, mirror the kernel
+ * options that decide the class bind judges with. */
+#include "options.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bindguard.h"
+#include "policy.h"
+
+static const struct bg_config *cfg;
+
+void options_init(const struct bg_config *c)
+{
+    cfg = c;
+}
+
+static int fail(int err)
+{
+    errno = err;
+    return -1;
+}
+
+static bool reuseaddr_shares(const struct bg_config *c, const struct fd_state *s)
+{
+    return s->proto == IPPROTO_UDP || c->reuseaddr == BG_REUSEADDR_WINDOWS;
+}
+
+bool options_opted_into_sharing(const struct bg_config *c, const struct fd_state *s)
+{
+    return (s->opts & FD_OPT_REUSEPORT) ||
+           ((s->opts & FD_OPT_REUSEADDR) && reuseaddr_shares(c, s));
+}
+
+static bool is_exclusive_opt(int level, int name)
+{
+    return level == SOL_SOCKET && name == SO_EXCLUSIVEADDRUSE;
+}
+
+/* Would turning this kernel option on make the socket a sharer, Windows-style? */
+static bool shares_if_set(const struct fd_state *s, int level, int name)
+{
+    if (level != SOL_SOCKET)
+        return false;
+    return name == SO_REUSEPORT || (name == SO_REUSEADDR && reuseaddr_shares(cfg, s));
+}
+
+static bool int_on(const void *val)
+{
+    int v;
+    memcpy(&v, val, sizeof v);
+    return v != 0;
+}
+
+static int set_exclusive(struct fd_state *s, const void *val, socklen_t len)
+{
+    const struct bg_profile *p = cfg->profile;
+    if (!p->has_exclusive)
+        return fail(ENOPROTOOPT);
+    if (!val)
+        return fail(EFAULT);
+    if (len < sizeof(int))
+        return fail(EINVAL);
+    bool on = int_on(val);
+    /* XP and earlier: only Administrators could set it. */
+    if (on && p->exclusive_needs_admin && geteuid() != 0)
+        return fail(EACCES);
+    if (on && options_opted_into_sharing(cfg, s))
+        return fail(EINVAL);
+    /* Set after bind: accepted, but the binding keeps the class it was judged with. */
+    s->opts = on ? (s->opts | FD_OPT_EXCLUSIVE) : (s->opts & ~FD_OPT_EXCLUSIVE);
+    return 0;
+}
+
+int options_set(int fd, struct fd_state *s, int level, int name, const void *val,
+                socklen_t len, bool *handled)
+{
+    *handled = true;
+    if (is_exclusive_opt(level, name)) {
+        int r = set_exclusive(s, val, len);
+        fdstate_sync_aliases(fd);
+        return r;
+    }
+    /* The reverse order of the same conflict, checked before the kernel sees it. */
+    if ((s->opts & FD_OPT_EXCLUSIVE) && shares_if_set(s, level, name) && val &&
+        len >= sizeof(int) && int_on(val))
+        return fail(EINVAL);
+    *handled = false;
+    return 0;
+}
+
+static unsigned mirrored_opt(int level, int name)
+{
+    if (level == SOL_SOCKET && name == SO_REUSEADDR)
+        return FD_OPT_REUSEADDR;
+    if (level == SOL_SOCKET && name == SO_REUSEPORT)
+        return FD_OPT_REUSEPORT;
+    if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY)
+        return FD_OPT_V6ONLY;
+    return 0;
+}
+
+void options_mirror(int fd, struct fd_state *s, int level, int name, const void *val,
+                    socklen_t len)
+{
+    unsigned bit = mirrored_opt(level, name);
+    if (!bit || !val || len < sizeof(int))
+        return;
+    s->opts = int_on(val) ? (s->opts | bit) : (s->opts & ~bit);
+    fdstate_sync_aliases(fd);
+}
+
+static int answer_int(int v, void *val, socklen_t *len)
+{
+    if (!val || !len)
+        return fail(EFAULT);
+    if ((int)*len < 0)
+        return fail(EINVAL);
+    socklen_t n = *len < sizeof v ? *len : sizeof v;
+    memcpy(val, &v, n);
+    *len = n;
+    return 0;
+}
+
+int options_get(struct fd_state *s, int level, int name, void *val,
+                socklen_t *len, bool *handled)
+{
+    *handled = true;
+    if (is_exclusive_opt(level, name)) {
+        if (!cfg->profile->has_exclusive)
+            return fail(ENOPROTOOPT);
+        return answer_int((s->opts & FD_OPT_EXCLUSIVE) != 0, val, len);
+    }
+    /* Emulate sets SO_REUSEPORT behind the program's back; it reads what it set. */
+    if (cfg->emulate && level == SOL_SOCKET && name == SO_REUSEPORT)
+        return answer_int((s->opts & FD_OPT_REUSEPORT) != 0, val, len);
+    *handled = false;
+    return 0;
+}

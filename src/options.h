@@ -1,0 +1,32 @@
+/* options - the socket options bindguard answers or mirrors (DESIGN.md "Option
+ * mapping").
+ *
+ * SO_EXCLUSIVEADDRUSE exists only here, so bindguard answers it itself. The kernel
+ * options that decide a socket's class (SO_REUSEADDR, SO_REUSEPORT, IPV6_V6ONLY) go to
+ * the kernel, and a successful set is mirrored into the fd state, where bind judges it. */
+#ifndef BG_OPTIONS_H
+#define BG_OPTIONS_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "fdstate.h"
+
+void options_init(const struct bg_config *cfg);
+
+/* Did the program opt into sharing the port (reuseaddr class)? Takes the config rather
+ * than options_init's, so the bind flow can use it without the option wrappers. */
+bool options_opted_into_sharing(const struct bg_config *cfg, const struct fd_state *s);
+
+/* Before the real setsockopt/getsockopt. `handled` says whether the call was answered
+ * here (SO_EXCLUSIVEADDRUSE) rather than by the kernel. */
+int options_set(int fd, struct fd_state *s, int level, int name, const void *val,
+                socklen_t len, bool *handled);
+int options_get(struct fd_state *s, int level, int name, void *val,
+                socklen_t *len, bool *handled);
+/* After a successful real setsockopt: mirror SO_REUSEADDR/SO_REUSEPORT/IPV6_V6ONLY. */
+void options_mirror(int fd, struct fd_state *s, int level, int name, const void *val,
+                    socklen_t len);
+
+#endif
