@@ -4,8 +4,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +26,8 @@
 #define MAX_PROCS 48
 
 static struct proc procs[MAX_PROCS];
+/* When each slot was last taken or freed, on a counter of those events (0: never used). */
+static uint64_t slot_tick[MAX_PROCS], ticks;
 static char tag_name[32] = "proc";
 static pid_t runner;
 static unsigned names;
@@ -109,12 +113,25 @@ struct exec_args {
     char *const *argv, *const *envp;
     int in, out, err;
     pid_t parent;
+    uid_t uid;             /* nobody's, if how->as_nobody (looked up before the fork) */
+    gid_t gid;
     const struct proc_how *how;
 };
 
+/* In the forked child: nothing here may return to the test. */
 static int exec_child(void *arg)
 {
     const struct exec_args *x = arg;
+    const struct proc_how *h = x->how;
+    if (h->new_netns && unshare(CLONE_NEWNET) != 0) {
+        perror("unshare(CLONE_NEWNET)");
+        return 126;
+    }
+    if (h->as_nobody && (setgroups(0, NULL) != 0 || setgid(x->gid) != 0 || setuid(x->uid) != 0)) {
+        perror("dropping to nobody");
+        return 126;
+    }
+    /* After the setuid, which would clear it; orphaned already, we would never get it. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != x->parent)
         return 126;
@@ -122,21 +139,38 @@ static int exec_child(void *arg)
     signal(SIGPIPE, SIG_DFL);
     if (dup2(x->in, 0) < 0 || dup2(x->out, 1) < 0 || dup2(x->err, 2) < 0)
         return 126;
-    if (x->how->pre_exec)
-        x->how->pre_exec(x->how->arg);
-    execve(x->file, x->argv, x->envp);
+    if (h->pre_exec)
+        h->pre_exec(h->arg);
+    execvpe(x->file, x->argv, x->envp);
     dprintf(2, "exec %s: %s\n", x->file, strerror(errno));
     return 127;
 }
 
+/* The free slot free the longest (or never used): a finished child stays readable for as
+ * many spawns as can be, as callers that spawn before they look at it rely on. */
 static struct proc *free_slot(void)
 {
+    struct proc *best = NULL;
     for (int i = 0; i < MAX_PROCS; i++) {
         struct proc *p = &procs[i];
-        if (p->pid == 0 || (p->done && p->in < 0 && p->out < 0 && p->err < 0))
-            return p;
+        if ((p->pid == 0 || (p->done && p->in < 0 && p->out < 0 && p->err < 0)) &&
+            (!best || slot_tick[i] < slot_tick[best - procs]))
+            best = p;
     }
-    return NULL;
+    return best;
+}
+
+/* Does the runner's variable `var` stay in a child's environment that starts with set[]? */
+static bool passed_on(const struct proc_how *h, const char *var, char *const *set, size_t n_set)
+{
+    if (!h->inherit_env)
+        return strncmp(var, "LD_PRELOAD=", 11) != 0 && strncmp(var, "BINDGUARD_", 10) != 0;
+    for (size_t i = 0; i < n_set; i++) {
+        size_t len = strcspn(set[i], "=");
+        if (strncmp(var, set[i], len) == 0 && var[len] == '=')
+            return false;
+    }
+    return true;
 }
 
 struct proc *proc_spawn(const struct proc_how *h, const char *const *argv)
@@ -145,6 +179,7 @@ struct proc *proc_spawn(const struct proc_how *h, const char *const *argv)
     ck_assert_msg(p, "more than %d children at once", MAX_PROCS);
     memset(p, 0, sizeof *p);
     p->in = p->out = p->err = -1;
+    slot_tick[p - procs] = ++ticks;
 
     char prog[512];
     const char *file = argv[0], *args[64];
@@ -158,9 +193,10 @@ struct proc *proc_spawn(const struct proc_how *h, const char *const *argv)
         file = "/proc/self/exe";
         args[0] = program_invocation_short_name;  /* what refusal lines name it by */
     }
-    else if (!strchr(file, '/'))
+    else if (strcmp(file, "tbind") == 0 || strcmp(file, "tserver") == 0)
         file = (snprintf(prog, sizeof prog, "%s/%s", harness_env("BG_PROGS"), argv[0]), prog);
 
+    /* What we set comes first: the first of a name is the one getenv finds. */
     char own[4][600];
     char *envp[600];
     size_t n = 0, n_own = 0;
@@ -175,15 +211,19 @@ struct proc *proc_spawn(const struct proc_how *h, const char *const *argv)
         for (size_t i = 0; i < n_own; i++)
             envp[n++] = own[i];
     }
+    size_t n_set = n;
     for (char **e = environ; *e && n < sizeof envp / sizeof envp[0] - 1; e++)
-        if (strncmp(*e, "LD_PRELOAD=", 11) != 0 && strncmp(*e, "BINDGUARD_", 10) != 0)
+        if (passed_on(h, *e, envp, n_set))
             envp[n++] = *e;
     envp[n] = NULL;
 
     int in[2], out[2], err[2];
     ck_assert(pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0 &&
               pipe2(err, O_CLOEXEC) == 0);
-    struct exec_args x = {file, (char *const *)args, envp, in[0], out[1], err[1], getpid(), h};
+    struct exec_args x = {file, (char *const *)args, envp, in[0], out[1], err[1], getpid(),
+                          (uid_t)-1, (gid_t)-1, h};
+    if (h->as_nobody)
+        harness_nobody(&x.uid, &x.gid);
     p->pid = harness_fork(exec_child, &x, (uid_t)-1, (gid_t)-1);
     close(in[0]);
     close(out[1]);
@@ -215,7 +255,7 @@ static void take(int *fd, short revents, char *buf, size_t *len, size_t cap)
 }
 
 /* Both pipes at once, so a child never blocks on a full stderr while we wait on stdout. */
-static void pump(struct proc *p, int64_t deadline)
+void proc_pump(struct proc *p, int64_t deadline)
 {
     struct pollfd fds[2] = {{p->out, POLLIN, 0}, {p->err, POLLIN, 0}};
     int64_t wait = deadline - proc_now_ms();
@@ -243,7 +283,7 @@ const char *proc_line(struct proc *p, unsigned timeout_ms)
             p->opos = p->olen = 0;
         if (p->out < 0 || proc_now_ms() >= deadline)
             return NULL;
-        pump(p, deadline);
+        proc_pump(p, deadline);
     }
 }
 
@@ -266,8 +306,10 @@ static void reaped(struct proc *p, int st)
     p->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* The slot is free afterwards, if it is done. */
 static void close_pipes(struct proc *p)
 {
+    slot_tick[p - procs] = ++ticks;
     int *fds[] = {&p->in, &p->out, &p->err};
     for (size_t i = 0; i < 3; i++) {
         if (*fds[i] >= 0)
@@ -283,7 +325,7 @@ int proc_finish(struct proc *p, unsigned timeout_ms)
     p->in = -1;
     int64_t deadline = proc_now_ms() + timeout_ms;
     while ((p->out >= 0 || p->err >= 0) && proc_now_ms() < deadline)
-        pump(p, deadline);
+        proc_pump(p, deadline);
     if (!p->done) {
         int64_t left = deadline - proc_now_ms();
         int st = harness_wait(p->pid, left > 1 ? (unsigned)left : 1);

@@ -1,10 +1,11 @@
-/* proc - child processes for the reliability tests (test_stress, test_faults).
+/* proc - child processes for the tests: the one way a test starts a program.
  *
- * Children run this very binary (`--child NAME ...`) or a test program, usually under
- * the shim with a private table and log. Each one leads its own process group and dies
- * with the thread that spawned it (PR_SET_PDEATHSIG), so whatever it forks can be
- * killed with it and a failed assertion leaves nothing holding ports. Names of tables
- * and logs carry the runner's pid, so proc_cleanup() finds every leftover afterwards. */
+ * A child runs this very binary (`--child NAME ...`), a test program, or any program,
+ * under the shim with a private table and log or natively, with its stdio piped to us
+ * and read with bounded waits. Each one leads its own process group and dies with the
+ * thread that spawned it (PR_SET_PDEATHSIG), so whatever it forks can be killed with it
+ * and a failed assertion leaves nothing holding ports. Names of tables and logs carry the
+ * runner's pid, so proc_cleanup() finds every leftover afterwards. */
 #ifndef BG_PROC_H
 #define BG_PROC_H
 
@@ -34,6 +35,12 @@ struct proc_how {
     const char *log;       /* BINDGUARD_LOG */
     unsigned slots;        /* BINDGUARD_TABLE_SLOTS, 0: unset */
     const char *env[6];    /* more NAME=VALUE, placed first so they win */
+    /* After env[] and the shim's, the runner's environment: false, without LD_PRELOAD and
+     * BINDGUARD_*; true, all of it (test_cli sets BINDGUARD_TABLE there) but for the
+     * variables env[] and the shim set, as putenv would replace them. */
+    bool inherit_env;
+    bool as_nobody;        /* setuid nobody first (the caller checks for root) */
+    bool new_netns;        /* in a network namespace of its own (root) */
     void (*pre_exec)(void *arg);  /* in the child, stdio in place, just before exec */
     void *arg;
 };
@@ -42,24 +49,28 @@ struct proc {
     pid_t pid;             /* 0: free slot */
     int in, out, err;      /* our ends of its stdio; -1 once closed */
     bool done;
-    int status;            /* exit status, or -1 (killed, timed out) */
+    int status;            /* exit status, or -1 (killed by a signal, timed out) */
     size_t opos, olen, elen;
-    char obuf[8192];       /* stdout not yet taken as lines */
-    char ebuf[8192];       /* stderr (clipped) */
+    char obuf[65536];      /* stdout not yet taken as lines (all of it if none were) */
+    char ebuf[16384];      /* stderr (clipped) */
     char line[512];        /* the last line taken */
 };
 
-/* argv[0]: "self" (this binary), "tbind"/"tserver" (built beside it), or a path. */
+/* argv[0]: "self" (this binary), "tbind"/"tserver" (built beside it), another name
+ * (looked up on PATH) or a path. Of the free slots the one free longest (never used
+ * first) is taken, so a finished child's *p stays readable until every slot that was
+ * free before it has been taken again. */
 struct proc *proc_spawn(const struct proc_how *h, const char *const *argv);
 #define PROC_ARGV(...) ((const char *const[]){__VA_ARGS__, NULL})
 
+/* Read what it has written, both pipes, until some output or deadline_ms (proc_now_ms). */
+void proc_pump(struct proc *p, int64_t deadline_ms);
 /* The next line it writes (no newline), or NULL at EOF or after timeout_ms. */
 const char *proc_line(struct proc *p, unsigned timeout_ms);
 /* Write a line to its stdin; false if it is gone. */
 bool proc_say(struct proc *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Close its stdin, read it out, wait at most timeout_ms (then SIGKILL its group).
- * Its exit status, or -1. The slot is free afterwards, but *p stays readable until
- * the next spawn. */
+ * Its exit status, or -1. The slot is free afterwards (see proc_spawn). */
 int proc_finish(struct proc *p, unsigned timeout_ms);
 /* Without waiting: has it exited? (reaps it) */
 bool proc_alive(struct proc *p);

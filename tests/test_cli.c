@@ -1,7 +1,7 @@
 /* test_cli - the bindguard command against real processes and a private port table.
  *
  * Every test gets its own table (BINDGUARD_TABLE in our environment, inherited by every
- * child) and ports the kernel just handed out. Children (child.h) die with the test
+ * child) and ports the kernel just handed out. Children (proc.h) die with the test
  * process, so a failed assertion never leaves a server holding a port. Waits are bounded. */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,21 +20,23 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include "child.h"
 #include "harness.h"
+#include "proc.h"
 #include "policy.h"
 
 #define WAIT_MS   10000u   /* a command or an agent answering */
 #define START_MS  20000u   /* a real server coming up (python is slow to start) */
 #define MAX_ARGS  24
 
-#define ARGV(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define ARGV PROC_ARGV
+/* Children get this process's environment, which setup() points at the test's table. */
+#define AS_IS (&(const struct proc_how){.inherit_env = true})
 
 static char table_name[128];
 
-static struct child *start(const char *const *argv)
+static struct proc *start(const char *const *argv)
 {
-    return child_start(NULL, argv);
+    return proc_spawn(AS_IS, argv);
 }
 
 /* ---- the CLI ------------------------------------------------------------------------- */
@@ -59,7 +61,7 @@ struct result {
     char out[65536], err[16384];
 };
 
-static struct result *cli_how(const struct child_how *h, const char *const *args)
+static struct result *cli_how(const struct proc_how *h, const char *const *args)
 {
     const char *argv[MAX_ARGS + 2] = { cli_path() };
     size_t n = 1;
@@ -68,18 +70,17 @@ static struct result *cli_how(const struct child_how *h, const char *const *args
         argv[n] = args[n - 1];
     }
     argv[n] = NULL;
-    struct child *c = child_start(h, argv);
+    struct proc *c = proc_spawn(h, argv);
     static struct result r;
-    r.status = child_finish(c, WAIT_MS * 3);
+    r.status = proc_finish(c, WAIT_MS * 3);
     snprintf(r.out, sizeof r.out, "%s", c->obuf);
     snprintf(r.err, sizeof r.err, "%s", c->ebuf);
-    child_free(c);
     return &r;
 }
 
 static struct result *cli(const char *const *args)
 {
-    return cli_how(NULL, args);
+    return cli_how(AS_IS, args);
 }
 
 static int count_lines(const char *s)
@@ -102,12 +103,11 @@ static void assert_json(const char *text)
         printf("SKIP json.tool check: python3 not found\n");
         return;
     }
-    struct child *c = start(ARGV("python3", "-m", "json.tool"));
+    struct proc *c = start(ARGV("python3", "-m", "json.tool"));
     size_t len = strlen(text);
     ck_assert_int_eq(write(c->in, text, len), (ssize_t)len);
-    int st = child_finish(c, WAIT_MS);
+    int st = proc_finish(c, WAIT_MS);
     ck_assert_msg(st == 0, "json.tool rejected:\n%s\n%s", text, c->ebuf);
-    child_free(c);
 }
 
 /* "key":value in a JSON text, value as written (string quotes included). */
@@ -155,7 +155,7 @@ static const char *num(int v)
 
 /* `bindguard run -- tbind ARGS... -h`, holding its socket until we close its stdin;
  * asserts it bound. */
-static struct child *hold_how(const struct child_how *h, const char *const *tbind_args)
+static struct proc *hold_how(const struct proc_how *h, const char *const *tbind_args)
 {
     const char *argv[MAX_ARGS + 8] = { cli_path(), "run", "--", prog("tbind") };
     size_t n = 4;
@@ -163,31 +163,28 @@ static struct child *hold_how(const struct child_how *h, const char *const *tbin
         argv[n++] = tbind_args[i];
     argv[n++] = "-h";
     argv[n] = NULL;
-    struct child *c = child_start(h, argv);
-    const char *line = child_line(c, WAIT_MS);
+    struct proc *c = proc_spawn(h, argv);
+    const char *line = proc_line(c, WAIT_MS);
     ck_assert_msg(line && strncmp(line, "OK ", 3) == 0, "holder said '%s' (stderr: %s)",
                   line ? line : "(nothing)", c->ebuf);
     return c;
 }
 
-static struct child *hold(const char *const *tbind_args)
+static struct proc *hold(const char *const *tbind_args)
 {
-    return hold_how(NULL, tbind_args);
+    return hold_how(AS_IS, tbind_args);
 }
 
 /* Close the agent's stdin and wait for it. */
-static void release(struct child *c)
+static void release(struct proc *c)
 {
-    ck_assert_int_eq(child_finish(c, WAIT_MS), 0);
-    child_free(c);
+    ck_assert_int_eq(proc_finish(c, WAIT_MS), 0);
 }
 
 /* Kill the agent hard: its table entry stays behind, stale. */
-static void kill_hard(struct child *c)
+static void kill_hard(struct proc *c)
 {
-    child_kill(c, SIGKILL);
-    child_finish(c, WAIT_MS);
-    child_free(c);
+    proc_kill(c);
 }
 
 static bool connects(int port)
@@ -200,13 +197,13 @@ static bool connects(int port)
     return ok;
 }
 
-static void wait_listening(struct child *server, int port)
+static void wait_listening(struct proc *server, int port)
 {
-    int64_t deadline = child_now_ms() + START_MS;
+    int64_t deadline = proc_now_ms() + START_MS;
     while (!connects(port)) {
-        ck_assert_msg(child_now_ms() < deadline, "server on port %d did not come up (stderr: %s)",
+        ck_assert_msg(proc_now_ms() < deadline, "server on port %d did not come up (stderr: %s)",
                       port, server->ebuf);
-        child_pump(server, child_now_ms() + 50);
+        proc_pump(server, proc_now_ms() + 50);
     }
 }
 
@@ -242,20 +239,19 @@ START_TEST(run_protects_http_server_and_list_follows_it)
     }
     int port = free_port();
     time_t before = time(NULL);
-    struct child *server = start(ARGV(cli_path(), "run", "--", "python3", "-m", "http.server",
-                                      num(port), "--bind", "127.0.0.1"));
+    struct proc *server = start(ARGV(cli_path(), "run", "--", "python3", "-m", "http.server",
+                                     num(port), "--bind", "127.0.0.1"));
     wait_listening(server, port);
 
     /* A second copy is refused by bindguard, which names the first. */
-    struct child *second = start(ARGV(cli_path(), "run", "--", "python3", "-m", "http.server",
-                                      num(port), "--bind", "127.0.0.1"));
-    int st = child_finish(second, START_MS);
+    struct proc *second = start(ARGV(cli_path(), "run", "--", "python3", "-m", "http.server",
+                                     num(port), "--bind", "127.0.0.1"));
+    int st = proc_finish(second, START_MS);
     char want[160];
     snprintf(want, sizeof want, "bind 127.0.0.1:%d/tcp refused (EADDRINUSE): held exclusively "
              "by pid %d (python3", port, (int)server->pid);
     ck_assert_msg(st != 0 && strstr(second->ebuf, want), "second server: status %d, stderr:\n%s",
                   st, second->ebuf);
-    child_free(second);
 
     /* list --json: the server, with its pid and uid, confirmed live. */
     struct result *r = cli(ARGV("list", "--json"));
@@ -279,9 +275,7 @@ START_TEST(run_protects_http_server_and_list_follows_it)
                   strstr(r->out, " live"), "list:\n%s", r->out);
 
     /* Killed: the entry stays in the table, but list no longer shows it... */
-    child_kill(server, SIGKILL);
-    child_finish(server, WAIT_MS);
-    child_free(server);
+    proc_kill(server);
     r = cli(ARGV("list", "--json"));
     ck_assert_int_eq(r->status, 0);
     ck_assert_msg(!json_has(r->out, "\"port\":%d,", port), "still listed:\n%s", r->out);
@@ -302,8 +296,8 @@ START_TEST(list_shows_another_users_binding)
     gid_t nogroup;
     harness_nobody(&nobody, &nogroup);
     int port = free_port();
-    struct child_how as_nobody = { .as_nobody = true };
-    struct child *h = hold_how(&as_nobody, ARGV("-a", "0.0.0.0", "-P", num(port), "-l"));
+    struct proc_how as_nobody = { .inherit_env = true, .as_nobody = true };
+    struct proc *h = hold_how(&as_nobody, ARGV("-a", "0.0.0.0", "-P", num(port), "-l"));
     struct result *r = cli(ARGV("list", "--json", "--port", num(port)));
     ck_assert_int_eq(r->status, 0);
     assert_json(r->out);
@@ -328,8 +322,8 @@ START_TEST(list_other_namespaces_only_on_request)
         return;
     }
     int port = free_port();
-    struct child_how elsewhere = { .new_netns = true };
-    struct child *h = hold_how(&elsewhere, ARGV("-a", "0.0.0.0", "-P", num(port), "-l"));
+    struct proc_how elsewhere = { .inherit_env = true, .new_netns = true };
+    struct proc *h = hold_how(&elsewhere, ARGV("-a", "0.0.0.0", "-P", num(port), "-l"));
     struct result *r = cli(ARGV("list", "--json"));
     ck_assert_int_eq(r->status, 0);
     ck_assert_msg(!json_has(r->out, "\"port\":%d,", port), "other netns listed:\n%s", r->out);
@@ -361,9 +355,9 @@ START_TEST(json_survives_a_hostile_command_name)
     snprintf(link, sizeof link, "%s/q\"b\\c\001\xff\xc3\xa9", dir);
     ck_assert_int_eq(symlink(prog("tbind"), link), 0);
     int port = free_port();
-    struct child *c = start(ARGV(cli_path(), "run", "--", link, "-a", "127.0.0.1", "-P",
-                                 num(port), "-h"));
-    const char *line = child_line(c, WAIT_MS);
+    struct proc *c = start(ARGV(cli_path(), "run", "--", link, "-a", "127.0.0.1", "-P",
+                                num(port), "-h"));
+    const char *line = proc_line(c, WAIT_MS);
     ck_assert_msg(line && strncmp(line, "OK", 2) == 0, "agent: %s", c->ebuf);
     struct result *r = cli(ARGV("list", "--json"));
     ck_assert_int_eq(r->status, 0);
@@ -549,7 +543,7 @@ START_TEST(check_exit_codes_and_holder)
     ck_assert_msg(r->status == 0 && strstr(r->out, "would succeed"), "free: %d %s%s",
                   r->status, r->out, r->err);
 
-    struct child *h = hold(ARGV("-a", "0.0.0.0", "-P", num(port), "-l"));
+    struct proc *h = hold(ARGV("-a", "0.0.0.0", "-P", num(port), "-l"));
     r = cli(ARGV("check", tcp));
     char want[128];
     snprintf(want, sizeof want, "refused (EADDRINUSE): held exclusively by pid %d (tbind",
@@ -582,9 +576,9 @@ START_TEST(check_exit_codes_and_holder)
     release(h);
 
     /* A program without bindguard holding the port: the kernel would refuse, named too. */
-    struct child *native = start(ARGV(prog("tbind"), "-a", "127.0.0.1", "-P", num(port), "-l",
-                                      "-h"));
-    ck_assert(child_line(native, WAIT_MS));
+    struct proc *native = start(ARGV(prog("tbind"), "-a", "127.0.0.1", "-P", num(port), "-l",
+                                     "-h"));
+    ck_assert(proc_line(native, WAIT_MS));
     r = cli(ARGV("check", "--json", tcp));
     assert_json(r->out);
     ck_assert_msg(r->status == 1 && json_has(r->out, "\"bindguard\":false") &&
@@ -600,12 +594,12 @@ END_TEST
 START_TEST(audit_summarizes_what_would_be_refused)
 {
     int port = free_port();
-    struct child *h = hold(ARGV("-a", "0.0.0.0", "-P", num(port), "-l"));
+    struct proc *h = hold(ARGV("-a", "0.0.0.0", "-P", num(port), "-l"));
     /* Two binds that enforce mode would refuse; audit lets them through to the kernel. */
-    struct child *c = start(ARGV(cli_path(), "audit", "--", "sh", "-c",
-                                 "\"$0\" -a 127.0.0.1 -P \"$1\"; \"$0\" -a 127.0.0.1 -P \"$1\" "
-                                 "-o reuseaddr; exit 4", prog("tbind"), num(port)));
-    int st = child_finish(c, WAIT_MS * 2);
+    struct proc *c = start(ARGV(cli_path(), "audit", "--", "sh", "-c",
+                                "\"$0\" -a 127.0.0.1 -P \"$1\"; \"$0\" -a 127.0.0.1 -P \"$1\" "
+                                "-o reuseaddr; exit 4", prog("tbind"), num(port)));
+    int st = proc_finish(c, WAIT_MS * 2);
     ck_assert_msg(st == 4, "audit exit %d, stderr:\n%s", st, c->ebuf);
     const char *head = strstr(c->ebuf, "bindguard audit: 2 bind(s) would have been refused:\n");
     ck_assert_msg(head, "no summary:\n%s", c->ebuf);
@@ -613,19 +607,16 @@ START_TEST(audit_summarizes_what_would_be_refused)
     snprintf(want, sizeof want, "would be refused (EACCES) [audit]: held exclusively by pid %d",
              (int)h->pid);
     ck_assert_msg(strstr(head, want), "summary lacks the holder:\n%s", c->ebuf);
-    child_free(c);
 
     c = start(ARGV(cli_path(), "audit", "--", "true"));
-    ck_assert_int_eq(child_finish(c, WAIT_MS), 0);
+    ck_assert_int_eq(proc_finish(c, WAIT_MS), 0);
     ck_assert_msg(strstr(c->ebuf, "bindguard audit: 0 bind(s) would have been refused."), "%s",
                   c->ebuf);
-    child_free(c);
 
     /* Killed by a signal: 128+N, and the summary still comes. */
     c = start(ARGV(cli_path(), "audit", "--", "sh", "-c", "kill -TERM $$"));
-    ck_assert_int_eq(child_finish(c, WAIT_MS), 128 + SIGTERM);
+    ck_assert_int_eq(proc_finish(c, WAIT_MS), 128 + SIGTERM);
     ck_assert(strstr(c->ebuf, "bindguard audit: 0 bind(s)"));
-    child_free(c);
     release(h);
 }
 END_TEST
@@ -635,7 +626,7 @@ END_TEST
 START_TEST(gc_reaps_and_counts)
 {
     int ports[3];
-    struct child *h[3];
+    struct proc *h[3];
     for (int i = 0; i < 3; i++) {
         ports[i] = free_port();
         h[i] = hold(ARGV("-a", "127.0.0.1", "-P", num(ports[i]), "-l"));
@@ -733,11 +724,10 @@ START_TEST(run_without_a_library_says_where_it_looked)
     char dir[] = "/tmp/bg-cli-alone-XXXXXX", copy[128];
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(copy, sizeof copy, "%s/bindguard", dir);
-    struct child *c = start(ARGV("cp", cli_path(), copy));
-    ck_assert_int_eq(child_finish(c, WAIT_MS), 0);
-    child_free(c);
+    struct proc *c = start(ARGV("cp", cli_path(), copy));
+    ck_assert_int_eq(proc_finish(c, WAIT_MS), 0);
     c = start(ARGV(copy, "run", "--", "true"));
-    int st = child_finish(c, WAIT_MS);
+    int st = proc_finish(c, WAIT_MS);
     if (st == 0) {
         printf("SKIP missing library: one is installed in the configured libdir\n");
     } else {
@@ -745,7 +735,6 @@ START_TEST(run_without_a_library_says_where_it_looked)
                       strstr(c->ebuf, "bindguard: cannot find libbindguard.so (looked in ") &&
                       strstr(c->ebuf, dir), "status %d: %s", st, c->ebuf);
     }
-    child_free(c);
     unlink(copy);
     rmdir(dir);
 }
@@ -753,20 +742,18 @@ END_TEST
 
 START_TEST(shell_runs_shell_under_bindguard)
 {
-    static const char *const env[] = { "SHELL=/bin/sh", NULL };
-    struct child_how h = { .env = env };
+    struct proc_how h = { .inherit_env = true, .env = { "SHELL=/bin/sh" } };
     struct result *r = cli_how(&h, ARGV("shell", "--", "-c",
                                         "echo \"$BINDGUARD_ACTIVE $LD_PRELOAD\""));
     ck_assert_msg(r->status == 0 && strstr(r->out, "1 ") &&
                   strstr(r->out, harness_env("BG_LIB")), "%s%s", r->out, r->err);
     /* Interactive use reads commands from stdin. */
     const char *argv[] = { cli_path(), "shell", NULL };
-    struct child *c = child_start(&h, argv);
+    struct proc *c = proc_spawn(&h, argv);
     const char *cmd = "echo active=$BINDGUARD_ACTIVE\n";
     ck_assert_int_eq(write(c->in, cmd, strlen(cmd)), (ssize_t)strlen(cmd));
-    ck_assert_int_eq(child_finish(c, WAIT_MS), 0);
+    ck_assert_int_eq(proc_finish(c, WAIT_MS), 0);
     ck_assert_str_eq(c->obuf, "active=1\n");
-    child_free(c);
 }
 END_TEST
 
@@ -862,11 +849,10 @@ START_TEST(installed_tree_refuses_a_conflicting_bind)
 {
     char dest[] = "/tmp/bg-cli-destdir-XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dest));
-    struct child *c = start(ARGV("meson", "install", "-C", harness_env("BG_BUILD_ROOT"),
-                                 "--no-rebuild", "--quiet", "--destdir", dest));
-    int st = child_finish(c, 120000);
+    struct proc *c = start(ARGV("meson", "install", "-C", harness_env("BG_BUILD_ROOT"),
+                                "--no-rebuild", "--quiet", "--destdir", dest));
+    int st = proc_finish(c, 120000);
     ck_assert_msg(st == 0, "meson install: %d\n%s%s", st, c->obuf, c->ebuf);
-    child_free(c);
     memset(found, 0, sizeof found);
     ck_assert_int_eq(nftw(dest, find_installed, 16, FTW_PHYS), 0);
     for (size_t i = 0; i < N_WANTED; i++)
@@ -874,41 +860,36 @@ START_TEST(installed_tree_refuses_a_conflicting_bind)
 
     /* The installed CLI preloads the installed library (found relative to itself). */
     c = start(ARGV(found[0], "run", "--", "sh", "-c", "echo \"$LD_PRELOAD\""));
-    ck_assert_int_eq(child_finish(c, WAIT_MS), 0);
+    ck_assert_int_eq(proc_finish(c, WAIT_MS), 0);
     ck_assert_msg(strstr(c->obuf, found[1]), "preloaded '%s', installed '%s'", c->obuf,
                   found[1]);
-    child_free(c);
 
     int port = free_port();
     c = start(ARGV(found[0], "run", "--", prog("tbind"), "-a", "0.0.0.0", "-P", num(port),
                    "-l", "-h"));
-    const char *line = child_line(c, WAIT_MS);
+    const char *line = proc_line(c, WAIT_MS);
     ck_assert_msg(line && strncmp(line, "OK", 2) == 0, "%s", c->ebuf);
-    struct child *second = start(ARGV(found[0], "run", "--", prog("tbind"), "-a", "127.0.0.1",
-                                      "-P", num(port)));
-    line = child_line(second, WAIT_MS);
+    struct proc *second = start(ARGV(found[0], "run", "--", prog("tbind"), "-a", "127.0.0.1",
+                                     "-P", num(port)));
+    line = proc_line(second, WAIT_MS);
     ck_assert_msg(line && strcmp(line, "ERR EACCES bind") == 0, "second: %s", c->ebuf);
-    child_finish(second, WAIT_MS);
+    proc_finish(second, WAIT_MS);
     ck_assert_msg(strstr(second->ebuf, "held exclusively by pid"), "%s", second->ebuf);
-    child_free(second);
     release(c);
 
     /* pkg-config: the path to preload, as installed (without the DESTDIR). */
     static char pc_env[600];
     snprintf(pc_env, sizeof pc_env, "PKG_CONFIG_PATH=%.*s", (int)(strrchr(found[3], '/') - found[3]),
              found[3]);
-    const char *const envs[] = { pc_env, NULL };
-    struct child_how h = { .env = envs };
-    c = child_start(&h, ARGV("pkg-config", "--variable=preload", "bindguard"));
-    ck_assert_int_eq(child_finish(c, WAIT_MS), 0);
+    struct proc_how h = { .inherit_env = true, .env = { pc_env } };
+    c = proc_spawn(&h, ARGV("pkg-config", "--variable=preload", "bindguard"));
+    ck_assert_int_eq(proc_finish(c, WAIT_MS), 0);
     c->obuf[strcspn(c->obuf, "\n")] = '\0';
     ck_assert_msg(c->obuf[0] == '/' && strcmp(found[1] + strlen(dest), c->obuf) == 0,
                   "preload variable '%s' vs installed %s", c->obuf, found[1]);
-    child_free(c);
 
     c = start(ARGV("rm", "-rf", dest));
-    child_finish(c, WAIT_MS);
-    child_free(c);
+    proc_finish(c, WAIT_MS);
 }
 END_TEST
 
@@ -919,14 +900,13 @@ START_TEST(example_exclusive_server_and_ci_script)
     snprintf(script, sizeof script, "%s/examples/ci-hijack-check.sh",
              harness_env("BG_SOURCE_ROOT"));
     /* Without bindguard the option does not exist, and the program says so. */
-    struct child *c = start(ARGV(server, "1"));
-    ck_assert_int_eq(child_finish(c, WAIT_MS), 1);
+    struct proc *c = start(ARGV(server, "1"));
+    ck_assert_int_eq(proc_finish(c, WAIT_MS), 1);
     ck_assert_msg(strstr(c->ebuf, "run me under bindguard"), "%s", c->ebuf);
-    child_free(c);
     /* Under it, the binding is exclusive by the program's own choice. */
     int port = free_port();
     c = start(ARGV(cli_path(), "run", "--", server, num(port)));
-    const char *line = child_line(c, WAIT_MS);
+    const char *line = proc_line(c, WAIT_MS);
     ck_assert_msg(line && strstr(line, "exclusively"), "%s", c->ebuf);
     struct result *r = cli(ARGV("list", "--json", "--port", num(port)));
     ck_assert_msg(json_has(r->out, "\"explicit\":true"), "%s", r->out);
@@ -938,14 +918,12 @@ START_TEST(example_exclusive_server_and_ci_script)
     }
     static char bg_env[600];
     snprintf(bg_env, sizeof bg_env, "BINDGUARD=%s", cli_path());
-    const char *const envs[] = { bg_env, NULL };
-    struct child_how h = { .env = envs };
+    struct proc_how h = { .inherit_env = true, .env = { bg_env } };
     port = free_port();
-    c = child_start(&h, ARGV("sh", script, num(port)));
-    int st = child_finish(c, START_MS * 2);
+    c = proc_spawn(&h, ARGV("sh", script, num(port)));
+    int st = proc_finish(c, START_MS * 2);
     ck_assert_msg(st == 0 && strstr(c->obuf, "could not be hijacked"), "ci script %d:\n%s\n%s",
                   st, c->obuf, c->ebuf);
-    child_free(c);
 }
 END_TEST
 

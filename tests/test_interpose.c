@@ -34,6 +34,7 @@
 
 #include "bindguard.h"
 #include "harness.h"
+#include "proc.h"
 #include "table.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -46,13 +47,6 @@
 #define RACE_ROUNDS   1000
 #define SIGCLOSE_MS   1500
 #define MCAST_GROUP   "239.255.0.1"
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static socklen_t sockaddr_of(const char *ip, int port, struct sockaddr_storage *ss)
 {
@@ -586,7 +580,7 @@ static void scn_sigclose(char **a)
     struct itimerval every = {{0, 100}, {0, 100}}, stop = {{0, 0}, {0, 0}};
     setitimer(ITIMER_REAL, &every, NULL);
     long rounds = 0;
-    for (int64_t end = now_ms() + SIGCLOSE_MS; now_ms() < end && !failures; rounds++) {
+    for (int64_t end = proc_now_ms() + SIGCLOSE_MS; proc_now_ms() < end && !failures; rounds++) {
         int v = socket(AF_INET, SOCK_STREAM, 0);
         EXPECT_OUTCOME(bind_to(v, "127.0.0.1", p2), "ok");
         EXPECT_OUTCOME(listen(v, 1), "ok");
@@ -715,157 +709,12 @@ static void new_table(void)
     harness_table_name("ipose", table_name, sizeof table_name);
 }
 
-/* How a child runs. */
-struct how {
-    bool shim;           /* under LD_PRELOAD with this test's table and log */
-    bool as_nobody;      /* as `nobody` (the caller checks for root) */
-    const char *env[4];  /* NAME=VALUE, placed first so that they win over the rest */
-};
-#define NATIVE         (&(const struct how){.shim = false})
-#define SHIM           (&(const struct how){.shim = true})
-#define SHIM_WITH(...) (&(const struct how){.shim = true, .env = {__VA_ARGS__}})
-#define ARGV(...)      ((const char *const[]){__VA_ARGS__, NULL})
-
-struct proc {
-    pid_t pid;
-    int in, out, err;   /* our ends of its stdio; -1 once closed */
-    bool done;
-    int status;         /* harness_wait's: exit status, or -1 (signal, timeout) */
-    size_t opos, olen, elen;
-    char obuf[65536];   /* stdout not yet taken as lines */
-    char ebuf[16384];   /* all of stderr (clipped) */
-    char line[512];     /* the last line taken */
-};
-
-#define MAX_PROCS 24
-static struct proc procs[MAX_PROCS];
-static int n_procs;
-
-struct exec_args {
-    const char *file;
-    char *const *argv, *const *envp;
-    int in, out, err;
-    pid_t parent;
-};
-
-static int exec_child(void *arg)
-{
-    const struct exec_args *x = arg;
-    /* A failed assertion ends the test process without teardown (Check's fork mode):
-     * children must not outlive it and keep ports. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != x->parent)
-        return 126;
-    setpgid(0, 0);
-    signal(SIGPIPE, SIG_DFL);
-    if (dup2(x->in, 0) < 0 || dup2(x->out, 1) < 0 || dup2(x->err, 2) < 0)
-        return 126;
-    execvpe(x->file, x->argv, x->envp);
-    fprintf(stderr, "exec %s: %s\n", x->file, strerror(errno));
-    return 127;
-}
-
-/* The one way children are started. argv[0] names the program: "self" (this binary,
- * for scenarios), "tbind" or "tserver" (built beside it), or anything on PATH. */
-static struct proc *spawn(const struct how *h, const char *const *argv)
-{
-    ck_assert_int_lt(n_procs, MAX_PROCS);
-    struct proc *p = &procs[n_procs++];
-    memset(p, 0, sizeof *p);
-    p->in = p->out = p->err = -1;
-
-    char prog[512];
-    const char *file = argv[0];
-    if (strcmp(file, "self") == 0)
-        file = "/proc/self/exe";
-    else if (strcmp(file, "tbind") == 0 || strcmp(file, "tserver") == 0)
-        file = (snprintf(prog, sizeof prog, "%s/%s", harness_env("BG_PROGS"), argv[0]), prog);
-
-    char own[4][512];
-    char *envp[512];
-    size_t n = 0;
-    for (size_t i = 0; i < 4 && h->env[i]; i++)
-        envp[n++] = (char *)h->env[i];
-    if (h->shim) {
-        snprintf(own[0], sizeof own[0], "LD_PRELOAD=%s", harness_preload());
-        snprintf(own[1], sizeof own[1], "BINDGUARD_TABLE=%s", table_name);
-        snprintf(own[2], sizeof own[2], "BINDGUARD_TABLE_SLOTS=%u", TABLE_SLOTS);
-        snprintf(own[3], sizeof own[3], "BINDGUARD_LOG=%s", log_path);
-        for (size_t i = 0; i < 4; i++)
-            envp[n++] = own[i];
-    }
-    for (char **e = environ; *e && n < sizeof envp / sizeof envp[0] - 1; e++)
-        if (strncmp(*e, "LD_PRELOAD=", 11) != 0 && strncmp(*e, "BINDGUARD_", 10) != 0)
-            envp[n++] = *e;
-    envp[n] = NULL;
-
-    int in[2], out[2], err[2];
-    ck_assert(pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0 &&
-              pipe2(err, O_CLOEXEC) == 0);
-    struct exec_args x = {file, (char *const *)argv, envp, in[0], out[1], err[1], getpid()};
-    uid_t uid = (uid_t)-1;
-    gid_t gid = (gid_t)-1;
-    if (h->as_nobody)
-        harness_nobody(&uid, &gid);
-    p->pid = harness_fork(exec_child, &x, uid, gid);
-    close(in[0]);
-    close(out[1]);
-    close(err[1]);
-    p->in = in[1];
-    p->out = out[0];
-    p->err = err[0];
-    ck_assert_msg(p->pid > 0, "fork: %s", strerror(errno));
-    return p;
-}
-
-static void take(int *fd, short revents, char *buf, size_t *len, size_t cap)
-{
-    if (*fd < 0 || !(revents & (POLLIN | POLLHUP | POLLERR)))
-        return;
-    char tmp[4096];
-    ssize_t n = read(*fd, tmp, sizeof tmp);
-    if (n <= 0) {
-        close(*fd);
-        *fd = -1;
-        return;
-    }
-    size_t keep = (size_t)n < cap - 1 - *len ? (size_t)n : cap - 1 - *len;
-    memcpy(buf + *len, tmp, keep);
-    *len += keep;
-    buf[*len] = '\0';
-}
-
-/* Read what p has written, waiting at most until `deadline`. Both pipes at once, so a
- * child never blocks on a full stderr while we wait for its stdout. */
-static void pump(struct proc *p, int64_t deadline)
-{
-    struct pollfd fds[2] = {{p->out, POLLIN, 0}, {p->err, POLLIN, 0}};
-    int64_t wait = deadline - now_ms();
-    if (poll(fds, 2, wait > 0 ? (int)wait : 0) <= 0)
-        return;
-    take(&p->out, fds[0].revents, p->obuf, &p->olen, sizeof p->obuf);
-    take(&p->err, fds[1].revents, p->ebuf, &p->elen, sizeof p->ebuf);
-}
-
-/* The next line p writes (without newline), or NULL at EOF or after timeout_ms. */
-static const char *proc_line(struct proc *p, unsigned timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    for (;;) {
-        char *start = p->obuf + p->opos;
-        char *nl = memchr(start, '\n', p->olen - p->opos);
-        if (nl) {
-            snprintf(p->line, sizeof p->line, "%.*s", (int)(nl - start), start);
-            p->opos += (size_t)(nl - start) + 1;
-            if (p->opos == p->olen)
-                p->opos = p->olen = 0;
-            return p->line;
-        }
-        if (p->out < 0 || now_ms() >= deadline)
-            return NULL;
-        pump(p, deadline);
-    }
-}
+/* How a child runs: natively, or under the shim with this test's table and log. */
+#define UNDER_SHIM     .shim = true, .table = table_name, .log = log_path, .slots = TABLE_SLOTS
+#define NATIVE         (&(const struct proc_how){.shim = false})
+#define SHIM           (&(const struct proc_how){UNDER_SHIM})
+#define SHIM_WITH(...) (&(const struct proc_how){UNDER_SHIM, .env = {__VA_ARGS__}})
+#define ARGV           PROC_ARGV
 
 static void expect_line(struct proc *p, const char *want)
 {
@@ -874,64 +723,19 @@ static void expect_line(struct proc *p, const char *want)
                   (int)p->pid, got ? got : "(nothing)", want, p->ebuf);
 }
 
-static void proc_say(struct proc *p, const char *s)
+/* Write s to its stdin as it is (scenarios read some words a byte at a time). */
+static void send_raw(struct proc *p, const char *s)
 {
     ck_assert_msg(write(p->in, s, strlen(s)) == (ssize_t)strlen(s), "write to child %d: %s",
                   (int)p->pid, strerror(errno));
 }
 
-/* Close its stdin, read it out and wait; its exit status (-1: signal or timeout). */
-static int proc_finish(struct proc *p, unsigned timeout_ms)
-{
-    if (p->in >= 0)
-        close(p->in);
-    p->in = -1;
-    int64_t deadline = now_ms() + timeout_ms;
-    while ((p->out >= 0 || p->err >= 0) && now_ms() < deadline)
-        pump(p, deadline);
-    if (!p->done) {
-        int64_t left = deadline - now_ms();
-        p->status = harness_wait(p->pid, left > 1 ? (unsigned)left : 1);
-        p->done = true;
-    }
-    if (p->out >= 0)
-        close(p->out);
-    if (p->err >= 0)
-        close(p->err);
-    p->out = p->err = -1;
-    return p->status;
-}
-
-static void proc_stop(struct proc *p)
+/* SIGTERM, then as proc_finish. */
+static void terminate(struct proc *p)
 {
     if (!p->done)
         kill(p->pid, SIGTERM);
     proc_finish(p, WAIT_MS);
-}
-
-/* Teardown and atexit: whatever a failed test left running goes, its group with it. */
-static void stop_all(void)
-{
-    for (int i = 0; i < n_procs; i++) {
-        if (procs[i].done)
-            continue;
-        kill(-procs[i].pid, SIGKILL);
-        kill(procs[i].pid, SIGKILL);
-        proc_finish(&procs[i], 1000);
-    }
-    n_procs = 0;
-}
-
-static bool proc_alive(struct proc *p)
-{
-    int st;
-    if (p->done)
-        return false;
-    if (waitpid(p->pid, &st, WNOHANG) != p->pid)
-        return true;
-    p->done = true;
-    p->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return false;
 }
 
 /* A number as a string for argv lists; a few stay valid at once. */
@@ -946,18 +750,18 @@ static const char *num(long v)
 
 
 /* Start a scenario of this binary: test_interpose --child NAME ARGS... */
-static struct proc *scenario_start(const struct how *h, const char *const *args)
+static struct proc *scenario_start(const struct proc_how *h, const char *const *args)
 {
     const char *argv[16] = {"self", "--child"};
     size_t n = 2;
     while (*args && n < 15)
         argv[n++] = *args++;
-    return spawn(h, argv);
+    return proc_spawn(h, argv);
 }
 #define SCENARIO_START(h, ...) scenario_start((h), ARGV(__VA_ARGS__))
 
 /* Run a scenario to completion; it must exit 0, else its stderr says why. */
-static struct proc *scenario(const struct how *h, const char *const *args)
+static struct proc *scenario(const struct proc_how *h, const char *const *args)
 {
     struct proc *p = scenario_start(h, args);
     int st = proc_finish(p, WAIT_MS);
@@ -971,7 +775,7 @@ static struct proc *scenario(const struct how *h, const char *const *args)
 #define SCENARIO(h, ...) scenario((h), ARGV(__VA_ARGS__))
 
 /* tbind with `spec` (its options, space-separated) and -P port; hold adds -h. */
-static struct proc *tbind_start(const struct how *h, const char *spec, int port, bool hold)
+static struct proc *tbind_start(const struct proc_how *h, const char *spec, int port, bool hold)
 {
     char buf[256];
     const char *argv[32] = {"tbind"};
@@ -985,11 +789,11 @@ static struct proc *tbind_start(const struct how *h, const char *spec, int port,
     if (hold)
         argv[n++] = "-h";
     argv[n] = NULL;
-    return spawn(h, argv);
+    return proc_spawn(h, argv);
 }
 
 /* Run tbind to completion: the finished process, its one line in ->line. */
-static struct proc *tbind_run(const struct how *h, const char *spec, int port)
+static struct proc *tbind_run(const struct proc_how *h, const char *spec, int port)
 {
     struct proc *p = tbind_start(h, spec, port, false);
     const char *line = proc_line(p, WAIT_MS);
@@ -999,13 +803,13 @@ static struct proc *tbind_run(const struct how *h, const char *spec, int port)
     return p;
 }
 
-static const char *tbind(const struct how *h, const char *spec, int port)
+static const char *tbind(const struct proc_how *h, const char *spec, int port)
 {
     return tbind_run(h, spec, port)->line;
 }
 
 /* tbind holding its socket until we let go. */
-static struct proc *tbind_hold(const struct how *h, const char *spec, int port)
+static struct proc *tbind_hold(const struct proc_how *h, const char *spec, int port)
 {
     struct proc *p = tbind_start(h, spec, port, true);
     const char *line = proc_line(p, WAIT_MS);
@@ -1081,28 +885,16 @@ static bool port_in_use(int proto, int port)
 
 static void wait_port(struct proc *p, int proto, int port)
 {
-    int64_t deadline = now_ms() + START_MS;
+    int64_t deadline = proc_now_ms() + START_MS;
     while (!port_in_use(proto, port)) {
         if (!proc_alive(p)) {
             proc_finish(p, 1000);
             ck_abort_msg("pid %d exited (%d) before binding port %d: %s", (int)p->pid,
                          p->status, port, p->ebuf);
         }
-        ck_assert_msg(now_ms() < deadline, "port %d not bound after %u ms", port, START_MS);
+        ck_assert_msg(proc_now_ms() < deadline, "port %d not bound after %u ms", port, START_MS);
         usleep(5000);
     }
-}
-
-/* Lines of `text` that contain `a` and, if given, `b`. */
-static int count_lines(const char *text, const char *a, const char *b)
-{
-    int n = 0;
-    for (const char *line = text; *line;) {
-        size_t len = strcspn(line, "\n");
-        n += memmem(line, len, a, strlen(a)) && (!b || memmem(line, len, b, strlen(b)));
-        line += len + (line[len] != '\0');
-    }
-    return n;
 }
 
 /* Our whole log, valid until the next call. */
@@ -1133,7 +925,7 @@ static const char *log_text(void)
 
 static int log_lines(const char *a, const char *b)
 {
-    return count_lines(log_text(), a, b);
+    return proc_count_lines(log_text(), a, b);
 }
 
 /* Log lines that are not refusals: bindguard's own trouble (table, lock, kernel). */
@@ -1178,7 +970,7 @@ static bool same_outcome(const char *a, const char *b)
 }
 
 /* Hold `holder_spec` on a fresh port and run `spec` against it: the second's line. */
-static const char *pair(const struct how *h, const char *holder_spec, const char *spec,
+static const char *pair(const struct proc_how *h, const char *holder_spec, const char *spec,
                         int *port_out)
 {
     int port = free_port();
@@ -1235,7 +1027,6 @@ static bool on_path(const char *prog)
 static void setup(void)
 {
     static unsigned n;
-    n_procs = 0;
     table_name[0] = '\0';
     new_table();
     snprintf(log_path, sizeof log_path, "/tmp/bg-ipose-%d-%u.log", (int)getpid(), n++);
@@ -1247,7 +1038,7 @@ static void setup(void)
  * those quietly turns judging off, which no other assertion would notice. */
 static void teardown(void)
 {
-    stop_all();
+    proc_kill_all();
     int trouble = log_trouble();
     char text[2048];
     snprintf(text, sizeof text, "%s", log_text());
@@ -1268,7 +1059,7 @@ START_TEST(exclusive_and_sharing_exclude_each_other)
     /* TCP SO_REUSEADDR keeps its Linux meaning (TIME_WAIT reuse) unless asked not to. */
     SCENARIO(SHIM, "opts", "tcp", "reuseaddr,exclusive", "ok");
     SCENARIO(SHIM, "opts", "tcp", "exclusive,reuseaddr", "ok");
-    const struct how *windows = SHIM_WITH("BINDGUARD_REUSEADDR=windows");
+    const struct proc_how *windows = SHIM_WITH("BINDGUARD_REUSEADDR=windows");
     SCENARIO(windows, "opts", "tcp", "reuseaddr,exclusive", "EINVAL");
     SCENARIO(windows, "opts", "tcp", "exclusive,reuseaddr", "EINVAL");
     /* Turning sharing off again lifts the conflict. */
@@ -1294,10 +1085,10 @@ START_TEST(profiles_without_or_with_restricted_exclusive)
         return;
     }
     SCENARIO(SHIM_WITH("BINDGUARD_PROFILE=xp"), "opts", "tcp", "exclusive", "ok");
-    const struct how *xp_nobody =
-        &(const struct how){.shim = true, .as_nobody = true, .env = {"BINDGUARD_PROFILE=xp"}};
+    const struct proc_how *xp_nobody =
+        &(const struct proc_how){UNDER_SHIM, .as_nobody = true, .env = {"BINDGUARD_PROFILE=xp"}};
     SCENARIO(xp_nobody, "opts", "tcp", "exclusive", "EACCES");
-    const struct how *nobody = &(const struct how){.shim = true, .as_nobody = true};
+    const struct proc_how *nobody = &(const struct proc_how){UNDER_SHIM, .as_nobody = true};
     SCENARIO(nobody, "opts", "tcp", "exclusive", "ok");
 }
 END_TEST
@@ -1324,16 +1115,16 @@ END_TEST
  * the address is in use; the log line says it was bindguard, and against whom). */
 static void second_copy_refused(const char *const *argv, int proto, int port)
 {
-    struct proc *first = spawn(SHIM, argv);
+    struct proc *first = proc_spawn(SHIM, argv);
     wait_port(first, proto, port);
-    struct proc *second = spawn(SHIM, argv);
+    struct proc *second = proc_spawn(SHIM, argv);
     int st = proc_finish(second, WAIT_MS);
     ck_assert_msg(st > 0 && strstr(second->ebuf, strerror(EADDRINUSE)),
                   "%s: second copy exited %d (stderr: %s)", argv[0], st, second->ebuf);
     assert_refusal_logged(proto == IPPROTO_TCP ? "tcp" : "udp", port, first->pid);
     ck_assert_msg(proc_alive(first) && port_in_use(proto, port), "%s: first copy lost its port",
                   argv[0]);
-    proc_stop(first);
+    terminate(first);
 }
 
 START_TEST(tserver_twice)
@@ -1380,11 +1171,11 @@ START_TEST(exactly_one_racer_wins)
     int port = free_port(), wins[2] = {0, 0};
     struct proc *p[2] = {SCENARIO_START(SHIM, "race", num(port)),
                          SCENARIO_START(SHIM, "race", num(port))};
-    int64_t start = now_ms();
+    int64_t start = proc_now_ms();
     for (int round = 0; round < RACE_ROUNDS; round++) {
         /* Who is woken first alternates, so neither always has the head start. */
-        proc_say(p[round & 1], "b");
-        proc_say(p[!(round & 1)], "b");
+        send_raw(p[round & 1], "b");
+        send_raw(p[!(round & 1)], "b");
         const char *r[2];
         for (int i = 0; i < 2; i++) {
             r[i] = proc_line(p[i], WAIT_MS);
@@ -1397,12 +1188,12 @@ START_TEST(exactly_one_racer_wins)
                       "round %d: loser said %s", round, lost);
         wins[won[1]]++;
         for (int i = 0; i < 2; i++)
-            proc_say(p[i], "c");
+            send_raw(p[i], "c");
         for (int i = 0; i < 2; i++)
             expect_line(p[i], "closed");
     }
     printf("race: %d rounds in %lld ms, wins %d / %d\n", RACE_ROUNDS,
-           (long long)(now_ms() - start), wins[0], wins[1]);
+           (long long)(proc_now_ms() - start), wins[0], wins[1]);
     ck_assert_int_eq(proc_finish(p[0], WAIT_MS), 0);
     ck_assert_int_eq(proc_finish(p[1], WAIT_MS), 0);
 }
@@ -1457,7 +1248,7 @@ START_TEST(last_descriptor_releases)
         const char *line = tbind(SHIM, "-a 127.0.0.1 -o reuseaddr", port);
         ck_assert_msg(refused(line), "%s: with a descriptor left, a contender said '%s'",
                       methods[i], line);
-        proc_say(h, "\n");
+        send_raw(h, "\n");
         expect_line(h, "FREE");
         ck_assert_msg(live_entries() == 0, "%s: entry left after the last descriptor", methods[i]);
         assert_ok(tbind(SHIM, "-a 127.0.0.1 -o reuseaddr", port), port);
@@ -1503,7 +1294,7 @@ END_TEST
 START_TEST(audit_mode_only_says_so)
 {
     int port;
-    const struct how *audit = SHIM_WITH("BINDGUARD_MODE=audit");
+    const struct proc_how *audit = SHIM_WITH("BINDGUARD_MODE=audit");
     const char *line = pair(audit, "-a 127.0.0.1 -o reuseaddr", "-a 127.0.0.1 -o reuseaddr", &port);
     assert_ok(line, port);
     char what[64];
@@ -1515,7 +1306,7 @@ END_TEST
 
 START_TEST(off_mode_passes_everything_through)
 {
-    const struct how *off = SHIM_WITH("BINDGUARD_MODE=off");
+    const struct proc_how *off = SHIM_WITH("BINDGUARD_MODE=off");
     SCENARIO(off, "opts", "tcp", "exclusive", "ENOPROTOOPT");
     static const char *const specs[] = {"-a 127.0.0.1 -o reuseaddr", "-a 127.0.0.1",
                                         "-p udp -a 127.0.0.1", "-f d -a ::"};
@@ -1535,7 +1326,7 @@ START_TEST(dual_stack_exclusive_holds_ipv4)
 {
     /* Each pair carries SO_REUSEADDR, with which the kernel alone lets both bind. */
     const struct {
-        const struct how *how;
+        const struct proc_how *how;
         const char *holder, *contender;
     } cases[] = {
         /* exclusive by the default class */
@@ -1595,7 +1386,7 @@ END_TEST
 START_TEST(emulate_first_listener_gets_every_connection)
 {
     int port = free_port();
-    const struct how *emulate =
+    const struct proc_how *emulate =
         SHIM_WITH("BINDGUARD_EMULATE=1", "BINDGUARD_REUSEADDR=windows");
     struct proc *p = SCENARIO(emulate, "first_listener", num(port));
     const char *line = proc_line(p, WAIT_MS);
@@ -1687,19 +1478,19 @@ END_TEST
 
 /* The program runs (with the safe defaults: ws2003, enforce) and stderr has one line per
  * bad variable, naming it and no other. */
-static void warns_once_per_bad_value(const struct how *h)
+static void warns_once_per_bad_value(const struct proc_how *h)
 {
     struct proc *p = tbind_run(h, "-a 127.0.0.1 -o exclusive", 0);
     ck_assert_msg(strncmp(p->line, "OK ", 3) == 0, "tbind said '%s'", p->line);
     int bad = 0;
-    for (size_t i = 0; i < 4 && h->env[i]; i++, bad++) {
+    for (size_t i = 0; i < sizeof h->env / sizeof h->env[0] && h->env[i]; i++, bad++) {
         char name[64];
         snprintf(name, sizeof name, "%.*s=", (int)strcspn(h->env[i], "="), h->env[i]);
-        ck_assert_msg(count_lines(p->ebuf, name, NULL) == 1, "%s: stderr:\n%s", name, p->ebuf);
-        ck_assert_msg(count_lines(p->ebuf, name, "bindguard: ") == 1, "%s: stderr:\n%s", name,
+        ck_assert_msg(proc_count_lines(p->ebuf, name, NULL) == 1, "%s: stderr:\n%s", name, p->ebuf);
+        ck_assert_msg(proc_count_lines(p->ebuf, name, "bindguard: ") == 1, "%s: stderr:\n%s", name,
                       p->ebuf);
     }
-    ck_assert_msg(count_lines(p->ebuf, "", NULL) == bad, "want %d lines on stderr:\n%s", bad,
+    ck_assert_msg(proc_count_lines(p->ebuf, "", NULL) == bad, "want %d lines on stderr:\n%s", bad,
                   p->ebuf);
 }
 
@@ -1785,6 +1576,6 @@ int main(int argc, char **argv)
     }
     /* A child that died early must fail a test, not kill the runner on our next write. */
     signal(SIGPIPE, SIG_IGN);
-    atexit(stop_all);
+    atexit(proc_kill_all);
     return harness_run(suite());
 }
