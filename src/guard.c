@@ -149,9 +149,10 @@ static bool lock_table(struct table *t)
         return true;
     log_once(LOG_TOPIC_TABLE_LOCK, "port table %s: %s; binds go to the kernel unjudged",
              table_path(t),
-             err == ETIMEDOUT ? "lock held too long" :
-             err == ENOTRECOVERABLE ? "lock unrecoverable (run `bindguard gc`)" :
-                                      "table failed validation");
+             err != ETIMEDOUT ? "table failed validation" :
+             table_lock_orphaned(t) ? "lock held by a thread that no longer exists (run "
+                                      "`bindguard gc --rebuild`)" :
+                                      "lock held too long");
     return false;
 }
 

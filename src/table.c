@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lock.h"
 #include "sys.h"
 
 #define OPEN_ATTEMPTS  4     /* open-or-create rounds when others create/remove concurrently */
@@ -40,7 +41,7 @@ struct table {
     uint32_t             capacity;   /* local copies: the mapping's own may be tampered with */
     uint32_t             mask;
     int                  held;       /* this process holds the lock through this handle */
-    int                  kind;       /* the mutex's glibc kind word, to spot tampering */
+    struct shm_lock_hold hold;       /* the holding thread's private side of the lock */
     struct table_ident   ident;
     dev_t                dev;        /* the file mapped, to notice it being replaced */
     ino_t                ino;
@@ -145,7 +146,7 @@ static void make_ident(uint32_t capacity, struct table_ident *id)
     id->abi = TABLE_ABI_VERSION;
     id->header_size = sizeof(struct table_header);
     id->entry_size = sizeof(struct table_entry);
-    id->mutex_size = sizeof(pthread_mutex_t);
+    id->lock_size = sizeof(struct shm_lock);
     id->ptr_size = sizeof(void *);
     id->capacity = capacity;
     id->nbuckets = buckets_for(capacity);
@@ -160,46 +161,6 @@ uint64_t table_file_size(uint32_t slots)
     struct table_ident id;
     make_ident(clamp_slots(slots), &id);
     return id.file_size;
-}
-
-/* ---- the mutex ---------------------------------------------------------------------- */
-
-static int mutex_init(pthread_mutex_t *m)
-{
-    pthread_mutexattr_t a;
-    int r = pthread_mutexattr_init(&a);
-    if (r)
-        return r;
-    /* Error-checking: a thread re-locking (say, from a signal handler) gets EDEADLK at
-     * once instead of waiting out the bound. */
-    if (!(r = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED)) &&
-        !(r = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST)) &&
-        !(r = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK)))
-        r = pthread_mutex_init(m, &a);
-    pthread_mutexattr_destroy(&a);
-    return r;
-}
-
-/* glibc asserts (aborts the host program) on some impossible kind/owner combinations,
- * so a mutex whose kind word was overwritten is refused before it is ever locked. */
-static int mutex_kind(const pthread_mutex_t *m)
-{
-#ifdef __GLIBC__
-    return __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED);
-#else
-    (void)m;
-    return 0;
-#endif
-}
-
-static int expected_kind(void)
-{
-    pthread_mutex_t m;
-    if (mutex_init(&m) != 0)
-        return -1;
-    int k = mutex_kind(&m);
-    pthread_mutex_destroy(&m);
-    return k;
 }
 
 /* ---- names -------------------------------------------------------------------------- */
@@ -238,7 +199,6 @@ static struct table *handle_new(void *map, const struct table_ident *id, const c
     t->entries = (struct table_entry *)((char *)map + id->entry_off);
     t->capacity = id->capacity;
     t->mask = id->nbuckets - 1;
-    t->kind = expected_kind();
     t->ident = *id;
     memcpy(t->path, path, plen);
     return t;
@@ -290,7 +250,7 @@ static bool read_ident(int fd, const char *path, struct table_ident *id, off_t *
 static const struct { const char *what; size_t off, size; } ident_fields[] = {
     IDENT_FIELD(header_size, "header size"),
     IDENT_FIELD(entry_size, "entry size"),
-    IDENT_FIELD(mutex_size, "sizeof(pthread_mutex_t)"),
+    IDENT_FIELD(lock_size, "lock size"),
     IDENT_FIELD(ptr_size, "pointer size"),
     IDENT_FIELD(nbuckets, "bucket count"),
     IDENT_FIELD(reserved, "reserved field"),
@@ -412,8 +372,7 @@ static struct table *build_and_link(int fd, const char *tmp, const char *path,
     if (!map)
         return NULL;
     struct table_header *h = map;
-    int r = mutex_init(&h->lock);
-    struct table *t = r == 0 ? handle_new(map, &want, path) : NULL;
+    struct table *t = handle_new(map, &want, path);  /* the lock is free as ftruncate left it */
     if (t) {
         init_header(h, &want);
         if (link(tmp, path) == 0)
@@ -422,7 +381,7 @@ static struct table *build_and_link(int fd, const char *tmp, const char *path,
         say(why, whylen, "table %s: creating: %s", path, strerror(errno));
         free(t);
     } else {
-        say(why, whylen, "table %s: mutex init: %s", path, strerror(r ? r : ENOMEM));
+        say(why, whylen, "table %s: %s", path, strerror(ENOMEM));
     }
     munmap(map, (size_t)want.file_size);
     return NULL;
@@ -484,6 +443,7 @@ struct table *table_open(const char *name, uint32_t slots, char *why, size_t why
     char path[PATH_MAX];
     if (!resolve_path(name, path, sizeof path, why, whylen))
         return NULL;
+    shm_lock_setup();
     for (int attempt = 0; attempt < OPEN_ATTEMPTS; attempt++) {
         struct table *t = NULL;
         int err = open_existing(path, &t, why, whylen);
@@ -500,8 +460,8 @@ struct table *table_open(const char *name, uint32_t slots, char *why, size_t why
 
 void table_close(struct table *t)
 {
-    /* Unmapping a held robust mutex would leave the kernel unable to release it if this
-     * thread died; a handle closed while locked is simply kept. */
+    /* The kernel releases a dead holder's lock through the holder's own mapping: a
+     * handle closed while locked is simply kept. */
     if (!t || __atomic_load_n(&t->held, __ATOMIC_ACQUIRE))
         return;
     munmap(t->h, (size_t)t->ident.file_size);
@@ -510,51 +470,18 @@ void table_close(struct table *t)
 
 /* ---- the lock ----------------------------------------------------------------------- */
 
-static struct timespec deadline_in(unsigned ms)
-{
-    struct timespec d;
-    clock_gettime(CLOCK_MONOTONIC, &d);
-    d.tv_sec += ms / 1000;
-    d.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (d.tv_nsec >= 1000000000L) {
-        d.tv_sec++;
-        d.tv_nsec -= 1000000000L;
-    }
-    return d;
-}
-
-/* A holder died mid-operation: repair BEFORE marking the mutex consistent, or the next
- * owner would trust a half-written index. */
-static int recover(struct table *t)
-{
-    table_rebuild(t);
-    return pthread_mutex_consistent(&t->h->lock) == 0 ? 0 : EIO;
-}
-
 int table_lock(struct table *t, unsigned timeout_ms)
 {
-    if (mutex_kind(&t->h->lock) != t->kind)
-        return EIO;
-    /* Never trylock: on glibc 2.36 a robust trylock can leave an unrecoverable mutex
-     * owned by the caller (KERNEL-NOTES.md). A deadline already past is clocklock's own
-     * way to try: it takes a free mutex without looking at the time (POSIX), so the
-     * uncontended path skips clock_gettime (28 ns here, more than the lock itself). */
-    static const struct timespec past = {0, 0};
-    int r = pthread_mutex_clocklock(&t->h->lock, CLOCK_MONOTONIC, &past);
-    if (r == ETIMEDOUT && timeout_ms > 0) {
-        struct timespec dl = deadline_in(timeout_ms);
-        r = pthread_mutex_clocklock(&t->h->lock, CLOCK_MONOTONIC, &dl);
-    }
-    if (r == EOWNERDEAD)
-        r = recover(t);
-    else if (r != 0)
-        return r == ETIMEDOUT || r == ENOTRECOVERABLE || r == EDEADLK ? r : EIO;
+    int r = shm_lock_acquire(&t->h->lock, &t->hold, timeout_ms);
+    if (r != 0 && r != EOWNERDEAD)
+        return r == ETIMEDOUT || r == EDEADLK ? r : EIO;
     __atomic_store_n(&t->held, 1, __ATOMIC_RELEASE);
-    if (r != 0 || memcmp(&t->h->ident, &t->ident, sizeof t->ident) != 0) {
+    if (memcmp(&t->h->ident, &t->ident, sizeof t->ident) != 0) {
         table_unlock(t);
         return EIO;
     }
-    if (load_u32(&t->h->repair))
+    /* A holder died mid-operation: the index may be half-written. */
+    if (r == EOWNERDEAD || load_u32(&t->h->repair))
         table_rebuild(t);
     return 0;
 }
@@ -562,14 +489,19 @@ int table_lock(struct table *t, unsigned timeout_ms)
 void table_unlock(struct table *t)
 {
     __atomic_store_n(&t->held, 0, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&t->h->lock);
+    shm_lock_release(&t->h->lock, &t->hold);
+}
+
+bool table_lock_orphaned(const struct table *t)
+{
+    return shm_lock_orphaned(&t->h->lock);
 }
 
 void table_abandon(struct table *t)
 {
     __atomic_store_n(&t->h->repair, 1, __ATOMIC_RELEASE);
-    /* Error-checking mutex: EPERM, and no harm, when another thread holds it. */
-    if (pthread_mutex_unlock(&t->h->lock) == 0)
+    /* EPERM, and no harm, when another thread holds it. */
+    if (shm_lock_release(&t->h->lock, &t->hold) == 0)
         __atomic_store_n(&t->held, 0, __ATOMIC_RELEASE);
 }
 

@@ -1,7 +1,7 @@
 /* table - the cross-process port table in shared memory.
  *
  * One file (default /dev/shm/bindguard-v1) shared by every user's processes, mode 0666.
- * A header (magic, ABI, sizes), one robust process-shared mutex, a bucket array and a
+ * A header (magic, ABI, sizes), one robust process-shared lock (lock.h), a bucket array and a
  * fixed array of entries chained per bucket, keyed by (netns cookie, protocol, port).
  * Everything read from it is untrusted: indices and strings are bounds-checked, chain
  * walks are bounded, and a table that fails validation is reported and not used.
@@ -12,9 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
-#include <pthread.h>
-
 #include "address.h"
+#include "lock.h"
 
 #define TABLE_COMM_LEN     16
 #define TABLE_MAX_SHARE    8
@@ -65,9 +64,11 @@ void table_close(struct table *t);  /* for tests and the CLI; never while locked
 bool table_replaced(const struct table *t);
 
 /* Bounded lock. 0 on success (a dead holder's half-written state repaired first), else
- * ETIMEDOUT, ENOTRECOVERABLE, or EIO (the table failed validation). */
+ * ETIMEDOUT, EDEADLK (this thread holds it), or EIO (the table failed validation). */
 int  table_lock(struct table *t, unsigned timeout_ms);
 void table_unlock(struct table *t);
+/* After ETIMEDOUT: the lock is held by a thread that no longer exists (lock.h). */
+bool table_lock_orphaned(const struct table *t);
 /* After work on the table was cut short (SIGBUS: fault.h): ask the next holder to
  * rebuild, and let go of the lock if this thread holds it, so that others don't wait out
  * their bound. May fault itself: call it through fault_call. */
@@ -105,7 +106,7 @@ void table_rebuild(struct table *t);
  * entry.next, free list) hold index + 1 so that 0, what ftruncate gives, means "none":
  * creating a table touches one page, and tmpfs allocates the rest as it is used. */
 #define TABLE_MAGIC        UINT64_C(0x01454c4241544742)  /* "BGTABLE\1"; stored last: "ready" */
-#define TABLE_ABI_VERSION  1u
+#define TABLE_ABI_VERSION  2u  /* 2: lock.h's futex word replaced a pthread mutex */
 #define TABLE_STATE_FREE   0u
 #define TABLE_STATE_LIVE   0x4556494cu                   /* "LIVE": unlikely from stray bytes */
 #define TABLE_LINK_NONE    0u
@@ -117,7 +118,7 @@ struct table_ident {
     uint32_t abi;
     uint32_t header_size;
     uint32_t entry_size;
-    uint32_t mutex_size;   /* 32- and 64-bit processes lay pthread_mutex_t out differently */
+    uint32_t lock_size;    /* sizeof(struct shm_lock) */
     uint32_t ptr_size;
     uint32_t capacity;
     uint32_t nbuckets;
@@ -137,17 +138,16 @@ struct table_header {
     uint32_t repair;       /* nonzero: corruption seen, the next table_lock rebuilds */
     uint32_t repairs;      /* how many rebuilds so far (diagnostics) */
     uint32_t reserved;
-    pthread_mutex_t lock;  /* robust, process-shared, error-checking */
+    struct shm_lock lock;  /* robust, process-shared; its word is all it shares */
 };
 
 /* Details of the functions above, as table.c implements them:
  * - table_open: slots 0 means TABLE_DEFAULT_SLOTS, others are clamped to
  *   [TABLE_MIN_SLOTS, TABLE_MAX_SLOTS]. A creator builds the table under a temporary name
  *   and link(2)s it into place, so a half-built table is never visible under `name`.
- * - table_lock: also EDEADLK when this thread already holds it (the mutex is
- *   error-checking), and EIO when the ident block or the mutex's kind word in the mapping
- *   no longer match what was validated at open. It repairs before returning 0: after
- *   EOWNERDEAD, and when an earlier operation flagged corruption (header.repair) -- a
+ * - table_lock: EIO when the ident block in the mapping no longer matches what was
+ *   validated at open. It repairs before returning 0: after the last holder died
+ *   holding the lock, and when an earlier operation flagged corruption (header.repair) -- a
  *   rebuild is O(used slots + buckets), paid only after a death or corruption.
  * - table_find -1 / table_release on a broken chain set header.repair; table_claim
  *   rebuilds at once when the free list is broken, then retries.

@@ -23,6 +23,7 @@
 #include "harness.h"
 #include "proc.h"
 #include "policy.h"
+#include "table.h"
 
 #define WAIT_MS   10000u   /* a command or an agent answering */
 #define START_MS  20000u   /* a real server coming up (python is slow to start) */
@@ -671,6 +672,29 @@ START_TEST(gc_rebuild_removes_an_unusable_table)
     /* The next user creates a fresh table. */
     r = cli(ARGV("list", "--json"));
     ck_assert_msg(r->status == 0 && json_has(r->out, "\"bindings\":[]"), "%s%s", r->out, r->err);
+
+    /* A lock word naming a thread that is gone (written by hand: the kernel clears a dead
+     * holder's) would time out forever. gc says so, and --rebuild replaces the table. */
+    pid_t gone = fork();
+    if (gone == 0)
+        _exit(0);
+    waitpid(gone, NULL, 0);
+    uint32_t word = (uint32_t)gone;
+    int fd = open(path, O_RDWR);
+    ck_assert_int_eq(pwrite(fd, &word, sizeof word, offsetof(struct table_header, lock)),
+                     (ssize_t)sizeof word);
+    close(fd);
+    setenv("BINDGUARD_LOCK_TIMEOUT_MS", "100", 1);
+    r = cli(ARGV("gc"));
+    ck_assert_msg(r->status == 1 && strstr(r->err, "no longer exists") &&
+                  strstr(r->err, "gc --rebuild") && count_lines(r->err) == 1,
+                  "gc, orphaned lock: %d %s", r->status, r->err);
+    r = cli(ARGV("gc", "--rebuild"));
+    ck_assert_msg(r->status == 0 && strstr(r->out, "removed"), "gc --rebuild: %d %s%s",
+                  r->status, r->out, r->err);
+    unsetenv("BINDGUARD_LOCK_TIMEOUT_MS");
+    r = cli(ARGV("list", "--json"));
+    ck_assert_int_eq(r->status, 0);
 
     /* A table truncated on disk fails validation; no crash, one line. */
     ck_assert_int_eq(truncate(path, 4096), 0);

@@ -1164,15 +1164,11 @@ static void kill_worker(struct worker *w)
     kl.kills++;
 }
 
-/* The thread holding the table lock now (0: free). glibc keeps it in the mutex word. */
+/* The thread holding the table lock now (0: free): the lock word holds its id. */
 static pid_t lock_owner(void)
 {
-#ifdef __GLIBC__
-    return (pid_t)(__atomic_load_n(&table_header(table)->lock.__data.__owner, __ATOMIC_ACQUIRE) &
+    return (pid_t)(__atomic_load_n(&table_header(table)->lock.word, __ATOMIC_ACQUIRE) &
                    0x3fffffff);
-#else
-    return 0;
-#endif
 }
 
 /* A thread's process group (0 if gone) and scheduling state letter. */

@@ -79,6 +79,8 @@ static void copy_locked(void *arg)
 {
     struct copy_call *c = arg;
     c->s->err = table_lock(c->t, c->timeout_ms);
+    if (c->s->err == ETIMEDOUT && table_lock_orphaned(c->t))
+        c->s->err = ENOTRECOVERABLE;  /* waiting longer will never help */
     if (c->s->err != 0)
         return;
     table_each(c->t, keep, c->s);
@@ -91,7 +93,7 @@ static const char *lock_trouble(int err)
     case ETIMEDOUT:
         return "its lock is held too long";
     case ENOTRECOVERABLE:
-        return "its lock is unrecoverable";
+        return "its lock is held by a thread that no longer exists";
     case EFAULT:
         return "it shrank while being read (truncated?)";
     case ENOMEM:

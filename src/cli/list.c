@@ -314,8 +314,9 @@ const struct cli_command cli_gc = {
     "sockets are gone (entries of other network namespaces are left alone), then checks\n"
     "the table's chains and rebuilds them if they are inconsistent.\n"
     "\n"
-    "  --rebuild      if the table is unusable (lock unrecoverable, failed validation,\n"
-    "                 truncated, not a table), remove its file so that the next bind\n"
-    "                 creates a fresh one. Without it, gc only says so and exits 1.\n"
+    "  --rebuild      if the table is unusable (its lock held by a thread that no longer\n"
+    "                 exists, failed validation, truncated, not a table), remove its file\n"
+    "                 so that the next bind creates a fresh one. Without it, gc only\n"
+    "                 says so and exits 1.\n"
     "  --table NAME   the port table (default: $BINDGUARD_TABLE or /bindguard-v1)\n",
 };

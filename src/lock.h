@@ -1,0 +1,51 @@
+/* lock - a robust, process-shared lock whose only shared state is one futex word.
+ *
+ * It replaces a glibc robust pthread mutex in the world-writable port table. glibc
+ * keeps a robust mutex's list links inside the mutex and, on unlock, writes through
+ * them: anyone able to write the table could rewrite them while a process (root's, say)
+ * holds the lock, and aim that write anywhere in it. This lock speaks the kernel's
+ * robust-futex protocol itself: a holder that dies leaves FUTEX_OWNER_DIED in the word
+ * and a waiter is woken. The kernel learns which word to release through the thread's
+ * own robust-list head (list_op_pending), so no pointer is ever stored in, or read
+ * from, shared memory.
+ *
+ * Tampering with the word can cost waiting (a bogus owner: every waiter waits out its
+ * bound) or a needless repair (a bogus FUTEX_OWNER_DIED), never a write elsewhere. */
+#ifndef BG_LOCK_H
+#define BG_LOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* In shared memory: the futex word, alone on its cache line. */
+struct shm_lock {
+    uint32_t word;          /* 0 free, else owner tid | FUTEX_WAITERS | FUTEX_OWNER_DIED */
+    uint32_t reserved[15];
+};
+
+/* Process-local, per lock: written by the thread that takes it, read when it lets go. */
+struct shm_lock_hold {
+    void *pending;          /* what this thread's list_op_pending says while it holds it */
+    void *before;           /* what it said before */
+};
+
+/* Once per process before the first acquire, where allocating is allowed (it registers
+ * an atfork handler: a forked child's thread has a new id). */
+void shm_lock_setup(void);
+/* Wait at most timeout_ms (0: only take a free lock). 0: taken. EOWNERDEAD: taken, but
+ * the last holder died holding it, so what it guards may be half-written. ETIMEDOUT.
+ * EDEADLK: this thread holds it already. */
+int shm_lock_acquire(struct shm_lock *l, struct shm_lock_hold *hold, unsigned timeout_ms);
+/* 0, or EPERM (and nothing done) when this thread does not hold it. */
+int shm_lock_release(struct shm_lock *l, struct shm_lock_hold *hold);
+/* After ETIMEDOUT: does the word name a thread that no longer exists? Then no release
+ * will ever come (a word written by hand, or a holder the kernel could not release).
+ * A thread of another pid namespace looks gone too: this is advice, not a license to
+ * take the lock. */
+bool shm_lock_orphaned(const struct shm_lock *l);
+/* Whether the kernel will release the lock when this thread dies holding it: false
+ * without a registered robust list (not glibc); then a dead holder costs every waiter
+ * its bound, until the table is rebuilt (`bindguard gc`). */
+bool shm_lock_robust(void);
+
+#endif
