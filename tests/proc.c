@@ -1,5 +1,6 @@
 #include "proc.h"
 
+#include <arpa/inet.h>
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -235,6 +236,15 @@ struct proc *proc_spawn(const struct proc_how *h, const char *const *argv)
     return p;
 }
 
+const char *proc_num(long v)
+{
+    static char ring[8][24];
+    static unsigned next;
+    char *s = ring[next++ % 8];
+    snprintf(s, sizeof ring[0], "%ld", v);
+    return s;
+}
+
 /* ---- talking to it ------------------------------------------------------------------- */
 
 static void take(int *fd, short revents, char *buf, size_t *len, size_t cap)
@@ -298,6 +308,16 @@ bool proc_say(struct proc *p, const char *fmt, ...)
         return false;
     buf[n++] = '\n';
     return write(p->in, buf, (size_t)n) == n;
+}
+
+void proc_child_say(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
 }
 
 static void reaped(struct proc *p, int st)
@@ -399,6 +419,23 @@ void proc_free_ports(int *ports, int n)
     }
     while (n_held > 0)
         close(held[--n_held]);
+}
+
+socklen_t proc_sockaddr(const char *ip, int port, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    if (strchr(ip, ':')) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)port);
+        inet_pton(AF_INET6, ip, &a->sin6_addr);
+        return sizeof *a;
+    }
+    struct sockaddr_in *a = (struct sockaddr_in *)ss;
+    a->sin_family = AF_INET;
+    a->sin_port = htons((uint16_t)port);
+    inet_pton(AF_INET, ip, &a->sin_addr);
+    return sizeof *a;
 }
 
 char *proc_slurp(const char *path)

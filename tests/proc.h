@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 int64_t proc_now_ms(void);
@@ -62,6 +63,8 @@ struct proc {
  * free before it has been taken again. */
 struct proc *proc_spawn(const struct proc_how *h, const char *const *argv);
 #define PROC_ARGV(...) ((const char *const[]){__VA_ARGS__, NULL})
+/* A number as a string for such lists: the last eight stay valid. */
+const char *proc_num(long v);
 
 /* Read what it has written, both pipes, until some output or deadline_ms (proc_now_ms). */
 void proc_pump(struct proc *p, int64_t deadline_ms);
@@ -79,8 +82,13 @@ void proc_kill(struct proc *p);
 /* Every child still running, as proc_kill. */
 void proc_kill_all(void);
 
+/* In the child: a line on stdout, flushed at once, for the test's proc_line. */
+void proc_child_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* n different ports (n <= 16) free on TCP and UDP, IPv4 and IPv6, at this moment. */
 void proc_free_ports(int *ports, int n);
+/* ip ("127.0.0.1", "::1": IPv6 if it has a colon) and port as a sockaddr; its length. */
+socklen_t proc_sockaddr(const char *ip, int port, struct sockaddr_storage *ss);
 
 /* The whole file (malloc'd, NUL-terminated; "" if missing). */
 char *proc_slurp(const char *path);

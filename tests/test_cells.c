@@ -6,14 +6,13 @@
  * two tbinds without the shim: guard mode must never make Linux stricter or laxer than
  * the policy says, and emulate mode must make same-user sharing really work. */
 #include "harness.h"
+#include "proc.h"
 
 #include "bindguard.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,83 +189,31 @@ static void load_tsv(void)
     ck_assert_msg(n == TSV_ROWS, "%s: %d rows, expected %d", path, n, TSV_ROWS);
 }
 
-/* ---- agents: tbind in a child process ----------------------------------------------- */
+/* ---- agents: tbind in a child process (proc.c) ------------------------------------- */
 
-struct agent {
-    pid_t pid;
-    int in, out;  /* its stdin (holders exit at EOF) and stdout */
-};
-
-/* fork + execve with stdin and stdout on pipes, dropping to uid/gid unless uid is -1.
- * The pipes are close-on-exec here so that no other agent inherits a holder's stdin and
- * keeps it from seeing EOF. */
-static bool agent_spawn(struct agent *a, char *const argv[], char *const envp[], uid_t uid,
-                        gid_t gid)
-{
-    int in[2], out[2];
-    if (pipe2(in, O_CLOEXEC) != 0)
-        return false;
-    if (pipe2(out, O_CLOEXEC) != 0) {
-        close(in[0]);
-        close(in[1]);
-        return false;
-    }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (dup2(in[0], STDIN_FILENO) < 0 || dup2(out[1], STDOUT_FILENO) < 0)
-            _exit(127);
-        if (uid != (uid_t)-1 && (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0))
-            _exit(126);
-        execve(argv[0], argv, envp);
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    if (pid < 0) {
-        close(in[1]);
-        close(out[0]);
-        return false;
-    }
-    *a = (struct agent){ pid, in[1], out[0] };
-    return true;
-}
-
-/* The agent's first line, or why there is none. Polled, so that an agent hung in the
+/* The agent's first line, or why there is none. Bounded, so that an agent hung in the
  * shim costs ANSWER_MS rather than the whole suite's timeout. */
-static void agent_line(struct agent *a, char *buf, size_t len)
+static void agent_line(struct proc *p, char *buf, size_t len)
 {
-    size_t n = 0;
-    for (;;) {
-        struct pollfd p = { a->out, POLLIN, 0 };
-        int r = poll(&p, 1, ANSWER_MS);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            snprintf(buf, len, "(no answer within %d ms)", ANSWER_MS);
-            return;
-        }
-        char c;
-        ssize_t k = read(a->out, &c, 1);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0 || c == '\n') {
-            buf[n] = '\0';
-            if (n == 0)
-                snprintf(buf, len, "(no output)");
-            return;
-        }
-        if (n + 1 < len)
-            buf[n++] = c;
-    }
+    const char *line = proc_line(p, ANSWER_MS);
+    if (line)
+        snprintf(buf, len, "%s", line);
+    else if (p->out >= 0)
+        snprintf(buf, len, "(no answer within %d ms)", ANSWER_MS);
+    else  /* at EOF: whatever it wrote without a newline */
+        snprintf(buf, len, "%.*s", (int)(p->olen - p->opos), p->obuf + p->opos);
+    if (!buf[0])
+        snprintf(buf, len, "(no output)");
 }
 
-/* Let it go (a holder exits at EOF) and reap it: its exit status, -1 if it died. */
-static int agent_end(struct agent *a)
+/* Let it go (a holder exits at EOF) and reap it: its exit status, -1 if it died. What it
+ * said on stderr (a sanitizer's report, say) goes on to ours. */
+static int agent_end(struct proc *p)
 {
-    close(a->in);
-    close(a->out);
-    return harness_wait(a->pid, ANSWER_MS);
+    int status = proc_finish(p, ANSWER_MS);
+    if (p->elen)
+        fprintf(stderr, "%s", p->ebuf);
+    return status;
 }
 
 /* ---- one side of a pair as a tbind command ----------------------------------------- */
@@ -291,13 +238,6 @@ static void strv_add(struct strv *a, const char *fmt, ...)
     a->v[++a->n] = NULL;
 }
 
-static void strv_pass(struct strv *a, const char *name)
-{
-    const char *v = getenv(name);
-    if (v)
-        strv_add(a, "%s=%s", name, v);
-}
-
 /* Natively SO_EXCLUSIVEADDRUSE is just ENOPROTOOPT, so the native twin of an exclusive
  * socket is a socket with no option. */
 static const char *opt_arg(enum opt o, enum proto p, enum mode m)
@@ -305,20 +245,15 @@ static const char *opt_arg(enum opt o, enum proto p, enum mode m)
     return m == NATIVE && o == OPT_EXCLUSIVE ? NULL : opt_args[o][p];
 }
 
-/* Built from nothing, so that a BINDGUARD_* or LD_PRELOAD of whoever runs the suite
- * cannot leak into the cells. */
+/* The shim's settings beyond its table and log. proc_spawn adds those and LD_PRELOAD,
+ * and keeps any BINDGUARD_* or LD_PRELOAD of whoever runs the suite from the cells. */
 static void agent_env(struct strv *e, const struct setting *st, bool first)
 {
     e->n = 0;
     e->v[0] = NULL;
-    strv_pass(e, "ASAN_OPTIONS");
-    strv_pass(e, "UBSAN_OPTIONS");
     if (st->mode == NATIVE)
         return;
-    strv_add(e, "LD_PRELOAD=%s", harness_preload());
-    strv_add(e, "%s=%s", BINDGUARD_ENV_TABLE, st->table);
     strv_add(e, "%s=%s", BINDGUARD_ENV_PROFILE, st->profile);
-    strv_add(e, "%s=%s", BINDGUARD_ENV_LOG, st->log ? st->log : "off");
     if (!st->implicit_default)
         strv_add(e, "%s=windows", BINDGUARD_ENV_DEFAULT);
     if (st->mode == EMULATE)
@@ -327,8 +262,8 @@ static void agent_env(struct strv *e, const struct setting *st, bool first)
         strv_add(e, "%s=%s", BINDGUARD_ENV_SHARE_UIDS, st->share_uids);
 }
 
-static bool launch(struct agent *a, const struct setting *st, const struct net *net,
-                   struct side s, bool nobody, int port, bool first)
+static struct proc *launch(const struct setting *st, const struct net *net, struct side s,
+                           bool nobody, int port, bool first)
 {
     struct strv av = { .n = 0 }, ev;
     strv_add(&av, "%s/tbind", harness_env("BG_PROGS"));
@@ -349,12 +284,13 @@ static bool launch(struct agent *a, const struct setting *st, const struct net *
         strv_add(&av, "-h");
     if (first && net->listen)
         strv_add(&av, "-l");
+    struct proc_how how = { .shim = st->mode != NATIVE, .table = st->table,
+                            .log = st->log ? st->log : "off", .as_nobody = nobody };
     agent_env(&ev, st, first);
-    uid_t uid = (uid_t)-1;
-    gid_t gid = (gid_t)-1;
-    if (nobody)
-        harness_nobody(&uid, &gid);
-    return agent_spawn(a, av.v, ev.v, uid, gid);
+    ck_assert_int_le(ev.n, COUNT(how.env));
+    for (int i = 0; i < ev.n; i++)
+        how.env[i] = ev.v[i];
+    return proc_spawn(&how, (const char *const *)av.v);
 }
 
 /* ---- ports ------------------------------------------------------------------------- */
@@ -453,29 +389,22 @@ static pid_t run_pairs(const struct setting *st, const struct net *net, struct s
                        struct answer *out)
 {
     int port = fresh_port();
-    struct agent h, a;
     memset(holder, 0, sizeof *holder);
-    if (!launch(&h, st, net, first, false, port, true)) {
-        snprintf(holder->line, sizeof holder->line, "(spawn: %s)", strerror(errno));
-        return -1;
-    }
-    agent_line(&h, holder->line, sizeof holder->line);
+    struct proc *h = launch(st, net, first, false, port, true);
+    pid_t pid = h->pid;
+    agent_line(h, holder->line, sizeof holder->line);
     normalise(holder->line, port);
     bool bound = strcmp(holder->line, "OK") == 0;
     for (int i = 0; bound && i < n; i++) {
         log_clear(st);
-        if (launch(&a, st, net, ch[i].side, ch[i].nobody, port, false)) {
-            agent_line(&a, out[i].line, sizeof out[i].line);
-            normalise(out[i].line, port);
-            out[i].status = agent_end(&a);
-            log_read(st, out[i].log, sizeof out[i].log);
-        } else {
-            snprintf(out[i].line, sizeof out[i].line, "(spawn: %s)", strerror(errno));
-            out[i].status = out[i].log[0] = 0;
-        }
+        struct proc *a = launch(st, net, ch[i].side, ch[i].nobody, port, false);
+        agent_line(a, out[i].line, sizeof out[i].line);
+        normalise(out[i].line, port);
+        out[i].status = agent_end(a);
+        log_read(st, out[i].log, sizeof out[i].log);
     }
-    holder->status = agent_end(&h);
-    return bound ? h.pid : -1;
+    holder->status = agent_end(h);
+    return bound ? pid : -1;
 }
 
 /* ---- expectations ------------------------------------------------------------------ */

@@ -145,15 +145,6 @@ static int free_port(void)
     return 0;
 }
 
-static const char *num(int v)
-{
-    static char buf[8][16];
-    static int i;
-    char *b = buf[i++ % 8];
-    snprintf(b, sizeof buf[0], "%d", v);
-    return b;
-}
-
 /* `bindguard run -- tbind ARGS... -h`, holding its socket until we close its stdin;
  * asserts it bound. */
 static struct proc *hold_how(const struct proc_how *h, const char *const *tbind_args)
@@ -241,12 +232,12 @@ START_TEST(run_protects_http_server_and_list_follows_it)
     int port = free_port();
     time_t before = time(NULL);
     struct proc *server = start(ARGV(cli_path(), "run", "--", "python3", "-m", "http.server",
-                                     num(port), "--bind", "127.0.0.1"));
+                                     proc_num(port), "--bind", "127.0.0.1"));
     wait_listening(server, port);
 
     /* A second copy is refused by bindguard, which names the first. */
     struct proc *second = start(ARGV(cli_path(), "run", "--", "python3", "-m", "http.server",
-                                     num(port), "--bind", "127.0.0.1"));
+                                     proc_num(port), "--bind", "127.0.0.1"));
     int st = proc_finish(second, START_MS);
     char want[160];
     snprintf(want, sizeof want, "bind 127.0.0.1:%d/tcp refused (EADDRINUSE): held exclusively "
@@ -269,10 +260,10 @@ START_TEST(run_protects_http_server_and_list_follows_it)
     ck_assert(t >= (long long)before - 1 && t <= (long long)time(NULL) + 1);
 
     /* The text form says the same. */
-    r = cli(ARGV("list", "--port", num(port)));
+    r = cli(ARGV("list", "--port", proc_num(port)));
     ck_assert_int_eq(r->status, 0);
     snprintf(want, sizeof want, "127.0.0.1:%d", port);
-    ck_assert_msg(strstr(r->out, want) && strstr(r->out, num((int)server->pid)) &&
+    ck_assert_msg(strstr(r->out, want) && strstr(r->out, proc_num(server->pid)) &&
                   strstr(r->out, " live"), "list:\n%s", r->out);
 
     /* Killed: the entry stays in the table, but list no longer shows it... */
@@ -298,8 +289,8 @@ START_TEST(list_shows_another_users_binding)
     harness_nobody(&nobody, &nogroup);
     int port = free_port();
     struct proc_how as_nobody = { .inherit_env = true, .as_nobody = true };
-    struct proc *h = hold_how(&as_nobody, ARGV("-a", "0.0.0.0", "-P", num(port), "-l"));
-    struct result *r = cli(ARGV("list", "--json", "--port", num(port)));
+    struct proc *h = hold_how(&as_nobody, ARGV("-a", "0.0.0.0", "-P", proc_num(port), "-l"));
+    struct result *r = cli(ARGV("list", "--json", "--port", proc_num(port)));
     ck_assert_int_eq(r->status, 0);
     assert_json(r->out);
     ck_assert_msg(json_has(r->out, "\"uid\":%u,", (unsigned)nobody) &&
@@ -310,7 +301,7 @@ START_TEST(list_shows_another_users_binding)
     snprintf(addr, sizeof addr, "0.0.0.0:%d/tcp", port);
     r = cli(ARGV("check", addr));
     ck_assert_msg(r->status == 1 && strstr(r->out, "different-user") &&
-                  strstr(r->out, num((int)h->pid)), "check: %d\n%s%s", r->status, r->out,
+                  strstr(r->out, proc_num(h->pid)), "check: %d\n%s%s", r->status, r->out,
                   r->err);
     release(h);
 }
@@ -324,7 +315,7 @@ START_TEST(list_other_namespaces_only_on_request)
     }
     int port = free_port();
     struct proc_how elsewhere = { .inherit_env = true, .new_netns = true };
-    struct proc *h = hold_how(&elsewhere, ARGV("-a", "0.0.0.0", "-P", num(port), "-l"));
+    struct proc *h = hold_how(&elsewhere, ARGV("-a", "0.0.0.0", "-P", proc_num(port), "-l"));
     struct result *r = cli(ARGV("list", "--json"));
     ck_assert_int_eq(r->status, 0);
     ck_assert_msg(!json_has(r->out, "\"port\":%d,", port), "other netns listed:\n%s", r->out);
@@ -357,7 +348,7 @@ START_TEST(json_survives_a_hostile_command_name)
     ck_assert_int_eq(symlink(prog("tbind"), link), 0);
     int port = free_port();
     struct proc *c = start(ARGV(cli_path(), "run", "--", link, "-a", "127.0.0.1", "-P",
-                                num(port), "-h"));
+                                proc_num(port), "-h"));
     const char *line = proc_line(c, WAIT_MS);
     ck_assert_msg(line && strncmp(line, "OK", 2) == 0, "agent: %s", c->ebuf);
     struct result *r = cli(ARGV("list", "--json"));
@@ -544,7 +535,7 @@ START_TEST(check_exit_codes_and_holder)
     ck_assert_msg(r->status == 0 && strstr(r->out, "would succeed"), "free: %d %s%s",
                   r->status, r->out, r->err);
 
-    struct proc *h = hold(ARGV("-a", "0.0.0.0", "-P", num(port), "-l"));
+    struct proc *h = hold(ARGV("-a", "0.0.0.0", "-P", proc_num(port), "-l"));
     r = cli(ARGV("check", tcp));
     char want[128];
     snprintf(want, sizeof want, "refused (EADDRINUSE): held exclusively by pid %d (tbind",
@@ -569,7 +560,7 @@ START_TEST(check_exit_codes_and_holder)
     ck_assert_msg(r->status == 0, "released: %s", r->out);
 
     /* Sharers: a reuseaddr UDP binding lets another reuseaddr bind in, not an exclusive one. */
-    h = hold(ARGV("-p", "udp", "-a", "0.0.0.0", "-P", num(port), "-o", "reuseaddr"));
+    h = hold(ARGV("-p", "udp", "-a", "0.0.0.0", "-P", proc_num(port), "-o", "reuseaddr"));
     r = cli(ARGV("check", "--as", "reuseaddr", udp));
     ck_assert_msg(r->status == 0, "sharing: %s%s", r->out, r->err);
     r = cli(ARGV("check", udp));
@@ -577,7 +568,7 @@ START_TEST(check_exit_codes_and_holder)
     release(h);
 
     /* A program without bindguard holding the port: the kernel would refuse, named too. */
-    struct proc *native = start(ARGV(prog("tbind"), "-a", "127.0.0.1", "-P", num(port), "-l",
+    struct proc *native = start(ARGV(prog("tbind"), "-a", "127.0.0.1", "-P", proc_num(port), "-l",
                                      "-h"));
     ck_assert(proc_line(native, WAIT_MS));
     r = cli(ARGV("check", "--json", tcp));
@@ -595,11 +586,11 @@ END_TEST
 START_TEST(audit_summarizes_what_would_be_refused)
 {
     int port = free_port();
-    struct proc *h = hold(ARGV("-a", "0.0.0.0", "-P", num(port), "-l"));
+    struct proc *h = hold(ARGV("-a", "0.0.0.0", "-P", proc_num(port), "-l"));
     /* Two binds that enforce mode would refuse; audit lets them through to the kernel. */
     struct proc *c = start(ARGV(cli_path(), "audit", "--", "sh", "-c",
                                 "\"$0\" -a 127.0.0.1 -P \"$1\"; \"$0\" -a 127.0.0.1 -P \"$1\" "
-                                "-o reuseaddr; exit 4", prog("tbind"), num(port)));
+                                "-o reuseaddr; exit 4", prog("tbind"), proc_num(port)));
     int st = proc_finish(c, WAIT_MS * 2);
     ck_assert_msg(st == 4, "audit exit %d, stderr:\n%s", st, c->ebuf);
     const char *head = strstr(c->ebuf, "bindguard audit: 2 bind(s) would have been refused:\n");
@@ -630,7 +621,7 @@ START_TEST(gc_reaps_and_counts)
     struct proc *h[3];
     for (int i = 0; i < 3; i++) {
         ports[i] = free_port();
-        h[i] = hold(ARGV("-a", "127.0.0.1", "-P", num(ports[i]), "-l"));
+        h[i] = hold(ARGV("-a", "127.0.0.1", "-P", proc_num(ports[i]), "-l"));
     }
     kill_hard(h[0]);
     kill_hard(h[1]);
@@ -889,12 +880,12 @@ START_TEST(installed_tree_refuses_a_conflicting_bind)
                   found[1]);
 
     int port = free_port();
-    c = start(ARGV(found[0], "run", "--", prog("tbind"), "-a", "0.0.0.0", "-P", num(port),
+    c = start(ARGV(found[0], "run", "--", prog("tbind"), "-a", "0.0.0.0", "-P", proc_num(port),
                    "-l", "-h"));
     const char *line = proc_line(c, WAIT_MS);
     ck_assert_msg(line && strncmp(line, "OK", 2) == 0, "%s", c->ebuf);
     struct proc *second = start(ARGV(found[0], "run", "--", prog("tbind"), "-a", "127.0.0.1",
-                                     "-P", num(port)));
+                                     "-P", proc_num(port)));
     line = proc_line(second, WAIT_MS);
     ck_assert_msg(line && strcmp(line, "ERR EACCES bind") == 0, "second: %s", c->ebuf);
     proc_finish(second, WAIT_MS);
@@ -929,10 +920,10 @@ START_TEST(example_exclusive_server_and_ci_script)
     ck_assert_msg(strstr(c->ebuf, "run me under bindguard"), "%s", c->ebuf);
     /* Under it, the binding is exclusive by the program's own choice. */
     int port = free_port();
-    c = start(ARGV(cli_path(), "run", "--", server, num(port)));
+    c = start(ARGV(cli_path(), "run", "--", server, proc_num(port)));
     const char *line = proc_line(c, WAIT_MS);
     ck_assert_msg(line && strstr(line, "exclusively"), "%s", c->ebuf);
-    struct result *r = cli(ARGV("list", "--json", "--port", num(port)));
+    struct result *r = cli(ARGV("list", "--json", "--port", proc_num(port)));
     ck_assert_msg(json_has(r->out, "\"explicit\":true"), "%s", r->out);
     release(c);
 
@@ -944,7 +935,7 @@ START_TEST(example_exclusive_server_and_ci_script)
     snprintf(bg_env, sizeof bg_env, "BINDGUARD=%s", cli_path());
     struct proc_how h = { .inherit_env = true, .env = { bg_env } };
     port = free_port();
-    c = proc_spawn(&h, ARGV("sh", script, num(port)));
+    c = proc_spawn(&h, ARGV("sh", script, proc_num(port)));
     int st = proc_finish(c, START_MS * 2);
     ck_assert_msg(st == 0 && strstr(c->obuf, "could not be hijacked"), "ci script %d:\n%s\n%s",
                   st, c->obuf, c->ebuf);

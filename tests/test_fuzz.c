@@ -501,16 +501,6 @@ struct run {
     size_t loglen;
 };
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    putchar('\n');
-}
-
 /* The descriptor an operand names, and how it reads in the transcript. An empty slot
  * stands for the number it last had if that is still closed, else for CLOSED_FD: either
  * way a closed descriptor, whatever bindguard opened meanwhile. */
@@ -716,16 +706,16 @@ static void echo_entries(struct run *r)
     if (!r->table && table_exists(name))
         r->table = table_open(name, TABLE_SLOTS, why, sizeof why);
     if (!r->table) {
-        say("# entries %s", table_exists(name) ? "?" : "0");
+        proc_child_say("# entries %s", table_exists(name) ? "?" : "0");
         return;
     }
     if (table_lock(r->table, 1000) != 0) {
-        say("# entries ?");
+        proc_child_say("# entries ?");
         return;
     }
     size_t n = table_count(r->table);
     table_unlock(r->table);
-    say("# entries %zu", n);
+    proc_child_say("# entries %zu", n);
 }
 
 /* Whatever bindguard logged during the last call, one "# log" line each. */
@@ -738,7 +728,7 @@ static void echo_log(struct run *r)
         r->loglen += (size_t)n;
     char *start = r->logbuf, *nl;
     while ((nl = memchr(start, '\n', r->loglen - (size_t)(start - r->logbuf)))) {
-        say("# log %.*s", (int)(nl - start), start);
+        proc_child_say("# log %.*s", (int)(nl - start), start);
         start = nl + 1;
     }
     r->loglen -= (size_t)(start - r->logbuf);
@@ -779,7 +769,7 @@ static int child_fuzz(int argc, char **argv)
     for (int i = 0; i < c.n; i++) {
         char text[256], res[RES_LEN];
         runners[c.ops[i].kind](&r, &c.ops[i], text, sizeof text, res);
-        say("%d %s => %s", i, text, res);
+        proc_child_say("%d %s => %s", i, text, res);
         echo_log(&r);
         echo_entries(&r);
     }

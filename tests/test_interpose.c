@@ -48,27 +48,10 @@
 #define SIGCLOSE_MS   1500
 #define MCAST_GROUP   "239.255.0.1"
 
-static socklen_t sockaddr_of(const char *ip, int port, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    if (strchr(ip, ':')) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons((uint16_t)port);
-        inet_pton(AF_INET6, ip, &a->sin6_addr);
-        return sizeof *a;
-    }
-    struct sockaddr_in *a = (struct sockaddr_in *)ss;
-    a->sin_family = AF_INET;
-    a->sin_port = htons((uint16_t)port);
-    inet_pton(AF_INET, ip, &a->sin_addr);
-    return sizeof *a;
-}
-
 static int bind_to(int fd, const char *ip, int port)
 {
     struct sockaddr_storage ss;
-    socklen_t len = sockaddr_of(ip, port, &ss);
+    socklen_t len = proc_sockaddr(ip, port, &ss);
     return bind(fd, (struct sockaddr *)&ss, len);
 }
 
@@ -138,18 +121,6 @@ static const char *outcome(long r)
         EXPECT(strcmp(got_, (want)) == 0, "%s: %s, want %s", #call, got_, (want));     \
     } while (0)
 
-/* Lines go through a pipe to the test: flushed one by one so it can answer each. */
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    putchar('\n');
-    fflush(stdout);
-}
-
 static void wait_eof(void)
 {
     char buf[64];
@@ -160,7 +131,7 @@ static void wait_eof(void)
 /* Say `word`, then wait for the test's go-ahead line. */
 static void step(const char *word)
 {
-    say("%s", word);
+    proc_child_say("%s", word);
     char c;
     while (read(STDIN_FILENO, &c, 1) == 1 && c != '\n')
         ;
@@ -286,7 +257,7 @@ static void scn_hold_fork(char **a)
     }
     EXPECT(child > 0, "fork: %s", strerror(errno));
     EXPECT_OUTCOME(close(fd), "ok");
-    say("HELD %d", (int)child);
+    proc_child_say("HELD %d", (int)child);
     wait_eof();
     waitpid(child, NULL, 0);
 }
@@ -323,7 +294,7 @@ static void scn_hold_pass(char **a)
     EXPECT_OUTCOME(sendmsg(sv[0], &m, 0), "ok");
     EXPECT(read(sv[0], &byte, 1) == 1, "the child did not take the socket");
     EXPECT_OUTCOME(close(fd), "ok");
-    say("HELD %d", (int)child);
+    proc_child_say("HELD %d", (int)child);
     wait_eof();
     waitpid(child, NULL, 0);
 }
@@ -342,7 +313,7 @@ static void scn_hold_exec(char **a)
 static void scn_held_fd(char **a)
 {
     (void)a;
-    say("HELD %d", (int)getpid());
+    proc_child_say("HELD %d", (int)getpid());
     wait_eof();
 }
 
@@ -393,14 +364,14 @@ static void scn_dups(char **a)
 }
 
 #define SA(x) ((struct sockaddr *)&(x))
-#define REPORT(call) say("%s %s", #call, outcome((long)(call)))
+#define REPORT(call) proc_child_say("%s %s", #call, outcome((long)(call)))
 /* libc leaves errno alone on success; a wrapper doing bookkeeping must too. */
 #define KEPT(call)                                                                     \
     do {                                                                               \
         errno = EDOM;                                                                  \
         long r_ = (long)(call);                                                        \
         const char *e_ = strerrorname_np(errno);                                       \
-        say("%s %s errno=%s", #call, r_ >= 0 ? "ok" : "failed", e_ ? e_ : "?");        \
+        proc_child_say("%s %s errno=%s", #call, r_ >= 0 ? "ok" : "failed", e_ ? e_ : "?");        \
     } while (0)
 
 /* errnos PORT PORT2: one line per call, compared by the test between a native run and a
@@ -414,13 +385,13 @@ static void scn_errnos(char **a)
     /* Both are also passed with a length beyond the sockaddr_storage part. */
     memset(&lo4, 0, sizeof lo4);
     memset(&at_port, 0, sizeof at_port);
-    socklen_t l4 = sockaddr_of("127.0.0.1", 0, &lo4.ss);
-    socklen_t l6 = sockaddr_of("::1", 0, &lo6.ss);
-    sockaddr_of("127.0.0.1", atoi(a[0]), &at_port.ss);
-    sockaddr_of("127.0.0.1", atoi(a[1]), &at_port2.ss);
-    sockaddr_of("127.0.0.1", 0, &unspec_lo.ss);
+    socklen_t l4 = proc_sockaddr("127.0.0.1", 0, &lo4.ss);
+    socklen_t l6 = proc_sockaddr("::1", 0, &lo6.ss);
+    proc_sockaddr("127.0.0.1", atoi(a[0]), &at_port.ss);
+    proc_sockaddr("127.0.0.1", atoi(a[1]), &at_port2.ss);
+    proc_sockaddr("127.0.0.1", 0, &unspec_lo.ss);
     unspec_lo.ss.ss_family = AF_UNSPEC;
-    sockaddr_of("0.0.0.0", 0, &unspec_any.ss);
+    proc_sockaddr("0.0.0.0", 0, &unspec_any.ss);
     unspec_any.ss.ss_family = AF_UNSPEC;
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     /* Far above anything this process opens, so no later call reuses the number. */
@@ -533,11 +504,11 @@ static void scn_race(char **a)
     char cmd;
     while (read(STDIN_FILENO, &cmd, 1) == 1 && cmd == 'b') {
         int fd = socket_with("tcp", "reuseaddr,exclusive");
-        say("%s", outcome(bind_to(fd, "127.0.0.1", port)));
+        proc_child_say("%s", outcome(bind_to(fd, "127.0.0.1", port)));
         if (read(STDIN_FILENO, &cmd, 1) != 1)
             break;
         close(fd);
-        say("closed");
+        proc_child_say("closed");
     }
 }
 
@@ -546,12 +517,12 @@ static void scn_mcast(char **a)
 {
     int fd = mcast_receiver(atoi(a[0]));
     EXPECT(fd >= 0, "receiver: %s", strerror(errno));
-    say("READY");
+    proc_child_say("READY");
     char buf[64];
     if (fd >= 0 && recv_within(fd, (int)WAIT_MS / 2, buf, sizeof buf))
-        say("GOT %s", buf);
+        proc_child_say("GOT %s", buf);
     else
-        say("TIMEOUT");
+        proc_child_say("TIMEOUT");
 }
 
 /* The handler closes whatever tracked socket the main loop left it, at any point of
@@ -599,7 +570,7 @@ static void scn_sigclose(char **a)
             close(left);
     }
     setitimer(ITIMER_REAL, &stop, NULL);
-    say("DONE %ld %d", rounds, atomic_load(&signals_seen));
+    proc_child_say("DONE %ld %d", rounds, atomic_load(&signals_seen));
 }
 
 /* netns PORT OTHER HOW: bind OTHER here (bindguard caches this namespace's key), move to
@@ -622,7 +593,7 @@ static void scn_netns(char **a)
     int other = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     setsockopt(other, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, &one, sizeof one);
     EXPECT_OUTCOME(bind_to(other, "127.0.0.1", atoi(a[0])), "ok");
-    say("BOUND");
+    proc_child_say("BOUND");
 }
 
 /* Connections accepted on listener fd right now (it is non-blocking). */
@@ -641,7 +612,7 @@ static void connect_n(int port, int n)
     for (int i = 0; i < n; i++) {
         int c = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_storage ss;
-        socklen_t len = sockaddr_of("127.0.0.1", port, &ss);
+        socklen_t len = proc_sockaddr("127.0.0.1", port, &ss);
         EXPECT(connect(c, (struct sockaddr *)&ss, len) == 0, "connect: %s", strerror(errno));
         close(c);
     }
@@ -663,7 +634,7 @@ static void scn_first_listener(char **a)
     int first = drain(fds[0]), second = drain(fds[1]);
     close(fds[0]);
     connect_n(port, 10);
-    say("COUNTS %d %d %d", first, second, drain(fds[1]));
+    proc_child_say("COUNTS %d %d %d", first, second, drain(fds[1]));
     close(fds[1]);
 }
 
@@ -738,16 +709,6 @@ static void terminate(struct proc *p)
     proc_finish(p, WAIT_MS);
 }
 
-/* A number as a string for argv lists; a few stay valid at once. */
-static const char *num(long v)
-{
-    static char ring[8][24];
-    static unsigned next;
-    char *s = ring[next++ % 8];
-    snprintf(s, sizeof ring[0], "%ld", v);
-    return s;
-}
-
 
 /* Start a scenario of this binary: test_interpose --child NAME ARGS... */
 static struct proc *scenario_start(const struct proc_how *h, const char *const *args)
@@ -785,7 +746,7 @@ static struct proc *tbind_start(const struct proc_how *h, const char *spec, int 
     for (char *tok = strtok_r(buf, " ", &save); tok && n < 27; tok = strtok_r(NULL, " ", &save))
         argv[n++] = tok;
     argv[n++] = "-P";
-    argv[n++] = num(port);
+    argv[n++] = proc_num(port);
     if (hold)
         argv[n++] = "-h";
     argv[n] = NULL;
@@ -823,39 +784,10 @@ static void let_go(struct proc *p)
     ck_assert_int_eq(proc_finish(p, WAIT_MS), 0);
 }
 
-/* Ports the kernel just picked as free on both protocols and stacks, all different:
- * each is kept bound until all are chosen, or the kernel could pick one twice. */
-static void free_ports(int *ports, int n)
-{
-    int held[16], n_held = 0, off = 0;
-    ck_assert_int_le(n, 8);
-    for (int i = 0, tries = 0; i < n; tries++) {
-        ck_assert_msg(tries < 100, "no free port found");
-        int t = socket(AF_INET6, SOCK_STREAM, 0), u = socket(AF_INET6, SOCK_DGRAM, 0);
-        setsockopt(t, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
-        setsockopt(u, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
-        struct sockaddr_storage ss;
-        socklen_t len = sockaddr_of("::", 0, &ss);
-        ck_assert_msg(bind(t, (struct sockaddr *)&ss, len) == 0, "bind [::]:0: %s",
-                      strerror(errno));
-        getsockname(t, (struct sockaddr *)&ss, &len);
-        if (bind(u, (struct sockaddr *)&ss, len) == 0) {
-            ports[i++] = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-            held[n_held++] = t;
-            held[n_held++] = u;
-        } else {
-            close(t);
-            close(u);
-        }
-    }
-    while (n_held > 0)
-        close(held[--n_held]);
-}
-
 static int free_port(void)
 {
     int port;
-    free_ports(&port, 1);
+    proc_free_ports(&port, 1);
     return port;
 }
 
@@ -1096,8 +1028,9 @@ END_TEST
 START_TEST(set_after_bind_keeps_the_class)
 {
     int ports[2];
-    free_ports(ports, 2);
-    SCENARIO(SHIM_WITH("BINDGUARD_DEFAULT=windows"), "after_bind", num(ports[0]), num(ports[1]));
+    proc_free_ports(ports, 2);
+    SCENARIO(SHIM_WITH("BINDGUARD_DEFAULT=windows"), "after_bind", proc_num(ports[0]),
+             proc_num(ports[1]));
 }
 END_TEST
 
@@ -1130,7 +1063,7 @@ static void second_copy_refused(const char *const *argv, int proto, int port)
 START_TEST(tserver_twice)
 {
     int port = free_port();
-    second_copy_refused(ARGV("tserver", num(port)), IPPROTO_TCP, port);
+    second_copy_refused(ARGV("tserver", proc_num(port)), IPPROTO_TCP, port);
     ck_assert_int_eq(log_lines("refused", NULL), 1);
 }
 END_TEST
@@ -1142,7 +1075,7 @@ START_TEST(python_http_server_twice)
         return;
     }
     int port = free_port();
-    second_copy_refused(ARGV("python3", "-m", "http.server", num(port), "--bind", "127.0.0.1"),
+    second_copy_refused(ARGV("python3", "-m", "http.server", proc_num(port), "--bind", "127.0.0.1"),
                         IPPROTO_TCP, port);
 }
 END_TEST
@@ -1155,7 +1088,7 @@ START_TEST(socat_twice)
     }
     char tcp[64], udp[64];
     int ports[2];
-    free_ports(ports, 2);
+    proc_free_ports(ports, 2);
     snprintf(tcp, sizeof tcp, "TCP-LISTEN:%d,bind=127.0.0.1,fork", ports[0]);
     snprintf(udp, sizeof udp, "UDP-RECV:%d,bind=127.0.0.1", ports[1]);
     second_copy_refused(ARGV("socat", "-u", tcp, "/dev/null"), IPPROTO_TCP, ports[0]);
@@ -1169,8 +1102,8 @@ START_TEST(exactly_one_racer_wins)
 {
     assert_kernel_would_share();
     int port = free_port(), wins[2] = {0, 0};
-    struct proc *p[2] = {SCENARIO_START(SHIM, "race", num(port)),
-                         SCENARIO_START(SHIM, "race", num(port))};
+    struct proc *p[2] = {SCENARIO_START(SHIM, "race", proc_num(port)),
+                         SCENARIO_START(SHIM, "race", proc_num(port))};
     int64_t start = proc_now_ms();
     for (int round = 0; round < RACE_ROUNDS; round++) {
         /* Who is woken first alternates, so neither always has the head start. */
@@ -1209,7 +1142,7 @@ static void held_elsewhere(const char *how, const char *proto, const char *opts,
                            const char *listen, const char *contender)
 {
     int port = free_port(), holder = 0;
-    struct proc *h = SCENARIO_START(SHIM, how, proto, opts, listen, num(port));
+    struct proc *h = SCENARIO_START(SHIM, how, proto, opts, listen, proc_num(port));
     const char *line = proc_line(h, WAIT_MS);
     ck_assert_msg(line && sscanf(line, "HELD %d", &holder) == 1, "%s: holder said '%s' (%s)",
                   how, line ? line : "(nothing)", h->ebuf);
@@ -1242,7 +1175,7 @@ START_TEST(last_descriptor_releases)
         /* Contenders exit without closing and leave stale entries: count in a fresh table. */
         new_table();
         int port = free_port();
-        struct proc *h = SCENARIO_START(SHIM, "dups", methods[i], num(port));
+        struct proc *h = SCENARIO_START(SHIM, "dups", methods[i], proc_num(port));
         expect_line(h, "HOLD");
         ck_assert_msg(live_entries() == 1, "%s: entry gone with a descriptor left", methods[i]);
         const char *line = tbind(SHIM, "-a 127.0.0.1 -o reuseaddr", port);
@@ -1262,9 +1195,9 @@ END_TEST
 START_TEST(native_errno_parity)
 {
     int ports[2];
-    free_ports(ports, 2);
-    struct proc *native = SCENARIO(NATIVE, "errnos", num(ports[0]), num(ports[1]));
-    struct proc *shim = SCENARIO(SHIM, "errnos", num(ports[0]), num(ports[1]));
+    proc_free_ports(ports, 2);
+    struct proc *native = SCENARIO(NATIVE, "errnos", proc_num(ports[0]), proc_num(ports[1]));
+    struct proc *shim = SCENARIO(SHIM, "errnos", proc_num(ports[0]), proc_num(ports[1]));
     /* The native run pins what the cases are about, so a broken case can't pass both. */
     static const char *const pinned[] = {
         "bind(-1, SA(lo4), l4) EBADF",      "bind(devnull, SA(lo4), l4) ENOTSOCK",
@@ -1388,7 +1321,7 @@ START_TEST(emulate_first_listener_gets_every_connection)
     int port = free_port();
     const struct proc_how *emulate =
         SHIM_WITH("BINDGUARD_EMULATE=1", "BINDGUARD_REUSEADDR=windows");
-    struct proc *p = SCENARIO(emulate, "first_listener", num(port));
+    struct proc *p = SCENARIO(emulate, "first_listener", proc_num(port));
     const char *line = proc_line(p, WAIT_MS);
     ck_assert_msg(line && strcmp(line, "COUNTS 40 0 10") == 0, "got '%s'",
                   line ? line : "(nothing)");
@@ -1406,11 +1339,11 @@ START_TEST(network_namespaces_never_collide)
     static const char *const how[] = {"libc", "raw"};
     for (size_t i = 0; i < 2; i++) {
         int ports[2];
-        free_ports(ports, 2);
+        proc_free_ports(ports, 2);
         /* Not listening, with Linux's SO_REUSEADDR: the kernel alone would let the last
          * bind below through, so only the holder's entry can refuse it. */
         struct proc *holder = tbind_hold(SHIM, "-a 127.0.0.1 -o reuseaddr,exclusive", ports[0]);
-        struct proc *p = SCENARIO(SHIM, "netns", num(ports[0]), num(ports[1]), how[i]);
+        struct proc *p = SCENARIO(SHIM, "netns", proc_num(ports[0]), proc_num(ports[1]), how[i]);
         const char *line = proc_line(p, WAIT_MS);
         ck_assert_msg(line && strcmp(line, "BOUND") == 0, "%s: got '%s' (%s)", how[i],
                       line ? line : "(nothing)", p->ebuf);
@@ -1430,7 +1363,7 @@ static bool mcast_send(int port, const char *msg)
     struct in_addr lo;
     unsigned char loop = 1;
     struct sockaddr_storage group;
-    socklen_t len = sockaddr_of(MCAST_GROUP, port, &group);
+    socklen_t len = proc_sockaddr(MCAST_GROUP, port, &group);
     inet_pton(AF_INET, "127.0.0.1", &lo);
     bool ok = fd >= 0 && setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &lo, sizeof lo) == 0 &&
               setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop) == 0 &&
@@ -1463,7 +1396,7 @@ START_TEST(multicast_receivers_all_receive)
     }
     struct proc *r[3];
     for (int i = 0; i < 3; i++) {
-        r[i] = SCENARIO_START(SHIM, "mcast", num(port));
+        r[i] = SCENARIO_START(SHIM, "mcast", proc_num(port));
         expect_line(r[i], "READY");
     }
     ck_assert(mcast_send(port, "hello"));
@@ -1509,8 +1442,8 @@ START_TEST(close_in_signal_handler_never_deadlocks)
     int ports[2];
     long rounds = 0;
     int sigs = 0;
-    free_ports(ports, 2);
-    struct proc *p = SCENARIO(SHIM, "sigclose", num(ports[0]), num(ports[1]));
+    proc_free_ports(ports, 2);
+    struct proc *p = SCENARIO(SHIM, "sigclose", proc_num(ports[0]), proc_num(ports[1]));
     ck_assert_msg(sscanf(p->obuf, "DONE %ld %d", &rounds, &sigs) == 2, "said '%s'", p->obuf);
     ck_assert_msg(rounds > 100 && sigs > 100, "%ld rounds, %d signals", rounds, sigs);
     /* A handler waiting on the lock its own thread holds would end in lock timeouts. */

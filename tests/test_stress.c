@@ -191,23 +191,6 @@ static const struct {
 };
 #define N_ADDRS (sizeof addrs / sizeof addrs[0])
 
-static socklen_t sockaddr_of(int family, const char *ip, int port, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    if (family == AF_INET6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons((uint16_t)port);
-        inet_pton(AF_INET6, ip, &a->sin6_addr);
-        return sizeof *a;
-    }
-    struct sockaddr_in *a = (struct sockaddr_in *)ss;
-    a->sin_family = AF_INET;
-    a->sin_port = htons((uint16_t)port);
-    inet_pton(AF_INET, ip, &a->sin_addr);
-    return sizeof *a;
-}
-
 /* Class letters on the wire: x explicit exclusive, d exclusive by default, r sharing. */
 static int claim_socket(bool tcp, char cls, size_t a)
 {
@@ -240,7 +223,7 @@ static void op_bind(struct wthread *t)
     report("A %d %d %u %c %c %s %d\n", (int)getpid(), t->idx, ino, tcp ? 't' : 'u', cls,
            addrs[a].ip, port);
     struct sockaddr_storage ss;
-    socklen_t len = sockaddr_of(addrs[a].family, addrs[a].ip, port, &ss);
+    socklen_t len = proc_sockaddr(addrs[a].ip, port, &ss);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int r = bind(fd, (struct sockaddr *)&ss, len);
@@ -471,7 +454,7 @@ static int forkbind_main(int argc, char **argv)
     bool after = atoi(argv[1]) != 0;
     fb_fd = socket(AF_INET, SOCK_STREAM, 0);
     setsockopt(fb_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    fb_len = sockaddr_of(AF_INET, "127.0.0.1", atoi(argv[0]), &fb_addr);
+    fb_len = proc_sockaddr("127.0.0.1", atoi(argv[0]), &fb_addr);
     pthread_t t;
     pthread_create(&t, NULL, fb_bind, NULL);
     if (after)
@@ -512,7 +495,7 @@ static int shutdown_main(int argc, char **argv)
     const char *ips[] = {"127.0.0.2", "127.0.0.1"};
     for (int i = 0; i < 2; i++) {
         struct sockaddr_storage ss;
-        socklen_t len = sockaddr_of(AF_INET, ips[i], port, &ss);
+        socklen_t len = proc_sockaddr(ips[i], port, &ss);
         fds[i] = socket(AF_INET, SOCK_STREAM, 0);
         setsockopt(fds[i], SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         if (bind(fds[i], (struct sockaddr *)&ss, len) != 0)
@@ -1594,7 +1577,7 @@ START_TEST(shut_down_listener_keeps_its_claim)
     ck_assert_msg(line && strcmp(line, "SHUT") == 0, "said '%s' (%s)", line ? line : "",
                   h->ebuf);
     struct sockaddr_storage ss;
-    socklen_t len = sockaddr_of(AF_INET, "127.0.0.1", port, &ss);
+    socklen_t len = proc_sockaddr("127.0.0.1", port, &ss);
     int plain = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     errno = 0;
     ck_assert_msg(bind(plain, (struct sockaddr *)&ss, len) != 0 && errno == EADDRINUSE,
