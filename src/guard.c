@@ -149,6 +149,8 @@ static bool lock_table(struct table *t)
         return true;
     log_once(LOG_TOPIC_TABLE_LOCK, "port table %s: %s; binds go to the kernel unjudged",
              table_path(t),
+             err == EDEADLK ? "lock already held by this thread (a signal handler inside "
+                              "bindguard, or a thread id shared across pid namespaces)" :
              err != ETIMEDOUT ? "table failed validation" :
              table_lock_orphaned(t) ? "lock held by a thread that no longer exists (run "
                                       "`bindguard gc --rebuild`)" :

@@ -20,33 +20,6 @@
 
 _Static_assert(sizeof(struct shm_lock) == 64, "the lock fills one cache line");
 
-/* The thread id is cached: gettid() is a system call, and the uncontended lock must
- * cost tens of nanoseconds. A forked child's thread has a new id: atfork forgets it. */
-static __thread pid_t tls_tid __attribute__((tls_model("initial-exec")));
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-
-static void forget_tid(void)
-{
-    tls_tid = 0;
-}
-
-static void register_atfork(void)
-{
-    pthread_atfork(NULL, NULL, forget_tid);
-}
-
-void shm_lock_setup(void)
-{
-    pthread_once(&atfork_once, register_atfork);
-}
-
-static uint32_t my_tid(void)
-{
-    if (!tls_tid)
-        tls_tid = (pid_t)syscall(SYS_gettid);
-    return (uint32_t)tls_tid;
-}
-
 /* ---- the thread's robust list -------------------------------------------------------- */
 
 /* glibc registers one robust-list head per thread, in the thread's own memory. The lock
@@ -58,19 +31,47 @@ static uint32_t my_tid(void)
  * NULL; the value found there is restored on release, for a bind made from a signal
  * handler that interrupted one. */
 static __thread struct robust_list_head *tls_head __attribute__((tls_model("initial-exec")));
-static __thread bool tls_head_known __attribute__((tls_model("initial-exec")));
 
+/* Not cached while absent: a vfork child (which has none, and borrows its parent's
+ * thread-local storage) must not leave "none" behind for the parent. */
 static struct robust_list_head *robust_head(void)
 {
-    if (!tls_head_known) {
+    if (!tls_head) {
         struct robust_list_head *h = NULL;
         size_t len = 0;
-        if (syscall(SYS_get_robust_list, 0, &h, &len) != 0 || len != sizeof *h)
-            h = NULL;
-        tls_head = h;
-        tls_head_known = true;
+        if (syscall(SYS_get_robust_list, 0, &h, &len) == 0 && len == sizeof *h)
+            tls_head = h;
     }
     return tls_head;
+}
+
+/* The thread id is cached: gettid() is a system call, and the uncontended lock must
+ * cost tens of nanoseconds. Only a thread with its own robust list caches it, for the
+ * same vfork reason. A forked child's thread has a new id: the atfork handler forgets
+ * it (a child made without atfork handlers, by _Fork or a raw clone, keeps its parent's
+ * id: lock.h). */
+static __thread pid_t tls_tid __attribute__((tls_model("initial-exec")));
+
+static void forget_tid(void)
+{
+    tls_tid = 0;
+}
+
+/* As early as possible: atfork child handlers run in the order they were registered,
+ * and one registered before ours that binds or closes a socket would use a stale id. */
+__attribute__((constructor)) static void register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, forget_tid);
+}
+
+static uint32_t my_tid(void)
+{
+    if (tls_tid)
+        return (uint32_t)tls_tid;
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    if (robust_head())
+        tls_tid = tid;
+    return (uint32_t)tid;
 }
 
 /* The entry the kernel maps to this lock's word (bit 0 would mean a PI futex). */
@@ -122,41 +123,57 @@ static bool cas(uint32_t *word, uint32_t *seen, uint32_t want)
                                        __ATOMIC_RELAXED);
 }
 
+static bool past(const struct timespec *deadline)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > deadline->tv_sec ||
+           (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+}
+
+/* Set FUTEX_WAITERS in *seen's word; false if the word changed (*seen then says how). */
+static bool mark_waiters(uint32_t *word, uint32_t *seen)
+{
+    if (*seen & FUTEX_WAITERS)
+        return true;
+    if (!__atomic_compare_exchange_n(word, seen, *seen | FUTEX_WAITERS, false,
+                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        return false;
+    *seen |= FUTEX_WAITERS;
+    return true;
+}
+
 /* Take the word. A thread that has slept keeps FUTEX_WAITERS set when it takes it:
- * others may still sleep, and the release must wake one of them. */
+ * others may still sleep, and the release must wake one of them. Every way round the
+ * loop looks at the clock (a vDSO read, on the contended path only): neither a word
+ * rewritten as fast as we read it nor a futex call that fails may keep us past the
+ * bound. */
 static int take(uint32_t *word, uint32_t tid, unsigned timeout_ms)
 {
     uint32_t seen = 0;
     if (cas(word, &seen, tid))
         return 0;
-    struct timespec deadline;
-    bool timed = false, slept = false, expired = false;
+    struct timespec deadline = deadline_in(timeout_ms);
+    bool slept = false;
     for (;;) {
         if ((seen & FUTEX_TID_MASK) == 0) {
             uint32_t want = tid | (seen & FUTEX_WAITERS) | (slept ? FUTEX_WAITERS : 0);
             if (cas(word, &seen, want))
                 return (seen & FUTEX_OWNER_DIED) ? EOWNERDEAD : 0;
+        } else if ((seen & FUTEX_TID_MASK) == tid) {
+            return EDEADLK;
+        } else if (timeout_ms > 0 && !past(&deadline) && mark_waiters(word, &seen)) {
+            /* 0, or EAGAIN (the word changed first), EINTR, ETIMEDOUT: look again.
+             * Anything else (seccomp?) means we cannot sleep on it: give up. */
+            if (futex(word, FUTEX_WAIT_BITSET, seen, &deadline) != 0 && errno != EAGAIN &&
+                errno != EINTR && errno != ETIMEDOUT)
+                return ETIMEDOUT;
+            slept = true;
+            seen = __atomic_load_n(word, __ATOMIC_RELAXED);
             continue;
         }
-        if ((seen & FUTEX_TID_MASK) == tid)
-            return EDEADLK;
-        if (timeout_ms == 0 || expired)
+        if (timeout_ms == 0 || past(&deadline))
             return ETIMEDOUT;
-        if (!timed) {
-            deadline = deadline_in(timeout_ms);
-            timed = true;
-        }
-        if (!(seen & FUTEX_WAITERS)) {
-            if (!__atomic_compare_exchange_n(word, &seen, seen | FUTEX_WAITERS, false,
-                                             __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-                continue;
-            seen |= FUTEX_WAITERS;
-        }
-        /* EAGAIN: the word changed before we slept; EINTR: a signal. Look again. */
-        if (futex(word, FUTEX_WAIT_BITSET, seen, &deadline) != 0 && errno == ETIMEDOUT)
-            expired = true;  /* one last look: the lock may be free by now */
-        slept = true;
-        seen = __atomic_load_n(word, __ATOMIC_RELAXED);
     }
 }
 

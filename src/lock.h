@@ -10,7 +10,16 @@
  * from, shared memory.
  *
  * Tampering with the word can cost waiting (a bogus owner: every waiter waits out its
- * bound) or a needless repair (a bogus FUTEX_OWNER_DIED), never a write elsewhere. */
+ * bound) or a needless repair (a bogus FUTEX_OWNER_DIED), never a write elsewhere.
+ *
+ * The kernel does not release a dead holder's word when: a signal handler took and gave
+ * back a glibc robust mutex during the hold (glibc then leaves list_op_pending NULL); a
+ * thread other than the main one exec'd (the id check fails); the thread's own robust
+ * list has an entry the kernel cannot read (it stops before list_op_pending); or the
+ * holder was a child made without atfork handlers (_Fork, raw clone), which still uses
+ * its parent's id. A glibc robust mutex has the first three gaps too, or worse. Then the
+ * word names a thread that is gone, every waiter waits out its bound and goes on
+ * without the lock, and shm_lock_orphaned() says so. */
 #ifndef BG_LOCK_H
 #define BG_LOCK_H
 
@@ -29,9 +38,6 @@ struct shm_lock_hold {
     void *before;           /* what it said before */
 };
 
-/* Once per process before the first acquire, where allocating is allowed (it registers
- * an atfork handler: a forked child's thread has a new id). */
-void shm_lock_setup(void);
 /* Wait at most timeout_ms (0: only take a free lock). 0: taken. EOWNERDEAD: taken, but
  * the last holder died holding it, so what it guards may be half-written. ETIMEDOUT.
  * EDEADLK: this thread holds it already. */

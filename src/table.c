@@ -443,7 +443,6 @@ struct table *table_open(const char *name, uint32_t slots, char *why, size_t why
     char path[PATH_MAX];
     if (!resolve_path(name, path, sizeof path, why, whylen))
         return NULL;
-    shm_lock_setup();
     for (int attempt = 0; attempt < OPEN_ATTEMPTS; attempt++) {
         struct table *t = NULL;
         int err = open_existing(path, &t, why, whylen);
@@ -477,6 +476,8 @@ int table_lock(struct table *t, unsigned timeout_ms)
         return r == ETIMEDOUT || r == EDEADLK ? r : EIO;
     __atomic_store_n(&t->held, 1, __ATOMIC_RELEASE);
     if (memcmp(&t->h->ident, &t->ident, sizeof t->ident) != 0) {
+        if (r == EOWNERDEAD)  /* the next holder must still repair */
+            __atomic_store_n(&t->h->repair, 1, __ATOMIC_RELEASE);
         table_unlock(t);
         return EIO;
     }

@@ -5,12 +5,16 @@
 #include "lock.h"
 
 #include <errno.h>
+#include <linux/filter.h>
 #include <linux/futex.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -34,7 +38,6 @@ static double now_ms(void)
 
 static void setup(void)
 {
-    shm_lock_setup();
     shared = mmap(NULL, sizeof *shared, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                   -1, 0);
     ck_assert_ptr_ne(shared, MAP_FAILED);
@@ -279,6 +282,54 @@ START_TEST(hostile_bytes_while_held)
 }
 END_TEST
 
+/* futex() denied (a seccomp profile): the waiter cannot sleep, and must neither spin past
+ * its bound nor take a held lock. */
+static int wait_without_futex(void *arg)
+{
+    (void)arg;
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_futex, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = { sizeof f / sizeof f[0], f };
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+        return 10;
+    double t0 = now_ms();
+    int r = shm_lock_acquire(&shared->lock, &hold, 2000);
+    return r == ETIMEDOUT ? (now_ms() - t0 < 2500 ? 0 : 11) : 12;
+}
+
+START_TEST(futex_denied_still_bounded)
+{
+    acquire_ok(0);
+    pid_t pid = harness_fork(wait_without_futex, NULL, (uid_t)-1, (gid_t)-1);
+    ck_assert_int_eq(harness_wait(pid, 10000), 0);
+    ck_assert_int_eq(shm_lock_release(&shared->lock, &hold), 0);
+}
+END_TEST
+
+/* A vfork child borrows its parent thread's thread-local storage and has no robust list
+ * of its own: what it looks up for itself must not stay behind for the parent. */
+START_TEST(vfork_child_leaves_no_identity_behind)
+{
+    pid_t pid = vfork();
+    if (pid == 0) {
+        if (shm_lock_acquire(&shared->lock, &hold, 1000) == 0)
+            shm_lock_release(&shared->lock, &hold);
+        _exit(0);
+    }
+    ck_assert_int_gt(pid, 0);
+    waitpid(pid, NULL, 0);
+    acquire_ok(0);
+    ck_assert_uint_eq(shared->lock.word & FUTEX_TID_MASK, (uint32_t)syscall(SYS_gettid));
+    ck_assert_ptr_ne(pending_now(), NULL);  /* and the kernel knows of it */
+    ck_assert_int_eq(shm_lock_release(&shared->lock, &hold), 0);
+}
+END_TEST
+
 /* ---- exclusion --------------------------------------------------------------------- */
 
 #define ROUNDS 20000
@@ -341,6 +392,8 @@ int main(void)
     tcase_add_test(tc, holder_execs);
     tcase_add_test(tc, forked_child_is_not_the_holder);
     tcase_add_test(tc, hostile_bytes_while_held);
+    tcase_add_test(tc, futex_denied_still_bounded);
+    tcase_add_test(tc, vfork_child_leaves_no_identity_behind);
     tcase_add_test(tc, threads_and_processes_exclude);
     suite_add_tcase(s, tc);
     return harness_run(s);
