@@ -837,9 +837,10 @@ void guard_before_fork(void)
 void guard_after_fork(bool in_child)
 {
     __atomic_add_fetch(&fork_generation, 1, __ATOMIC_SEQ_CST);
-    if (in_child)
+    if (in_child) {
         __atomic_store_n(&cached_pid, 0, __ATOMIC_RELAXED);
-    else
+        shm_lock_forget_thread();
+    } else
         fdstate_each(mark_shared, NULL);
 }
 

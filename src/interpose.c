@@ -52,6 +52,7 @@ static struct {
     int (*fcntl)(int, int, ...);
     int (*fcntl64)(int, int, ...);
     pid_t (*fork)(void);
+    pid_t (*_Fork)(void);
     int (*setns)(int, int);
     int (*unshare)(int);
 } real;
@@ -73,7 +74,7 @@ static void resolve(void)
     LOOKUP(setsockopt); LOOKUP(getsockopt); LOOKUP(sendmsg);
     LOOKUP(close); LOOKUP(close_range); LOOKUP(closefrom);
     LOOKUP(dup); LOOKUP(dup2); LOOKUP(dup3); LOOKUP(fcntl); LOOKUP(fcntl64);
-    LOOKUP(fork); LOOKUP(setns); LOOKUP(unshare);
+    LOOKUP(fork); LOOKUP(_Fork); LOOKUP(setns); LOOKUP(unshare);
     __atomic_store_n(&resolve_state, RESOLVED, __ATOMIC_RELEASE);
 }
 
@@ -375,15 +376,26 @@ EXPORT int fcntl64(int fd, int cmd, ...)
 
 /* --- processes and namespaces -------------------------------------------------------- */
 
-EXPORT pid_t fork(void)
+static pid_t forked(pid_t (*real_fork)(void))
 {
     bool on = __atomic_load_n(&active, __ATOMIC_ACQUIRE);
     if (on)
         guard_before_fork();
-    pid_t pid = REAL(fork) ? real.fork() : (pid_t)syscall(SYS_fork);
+    pid_t pid = real_fork ? real_fork() : (pid_t)syscall(SYS_fork);
     if (on)
         KEEP_ERRNO(guard_after_fork(pid == 0));
     return pid;
+}
+
+EXPORT pid_t fork(void)
+{
+    return forked(REAL(fork));
+}
+
+/* glibc's fork without atfork handlers; fork() itself does not come through here. */
+EXPORT pid_t _Fork(void)
+{
+    return forked(REAL(_Fork));
 }
 
 EXPORT int setns(int fd, int nstype)

@@ -48,11 +48,10 @@ static struct robust_list_head *robust_head(void)
 /* The thread id is cached: gettid() is a system call, and the uncontended lock must
  * cost tens of nanoseconds. Only a thread with its own robust list caches it, for the
  * same vfork reason. A forked child's thread has a new id: the atfork handler forgets
- * it (a child made without atfork handlers, by _Fork or a raw clone, keeps its parent's
- * id: lock.h). */
+ * it (and the shim's _Fork wrapper; a raw clone child keeps its parent's: lock.h). */
 static __thread pid_t tls_tid __attribute__((tls_model("initial-exec")));
 
-static void forget_tid(void)
+void shm_lock_forget_thread(void)
 {
     tls_tid = 0;
 }
@@ -61,7 +60,7 @@ static void forget_tid(void)
  * and one registered before ours that binds or closes a socket would use a stale id. */
 __attribute__((constructor)) static void register_atfork(void)
 {
-    pthread_atfork(NULL, NULL, forget_tid);
+    pthread_atfork(NULL, NULL, shm_lock_forget_thread);
 }
 
 static uint32_t my_tid(void)

@@ -16,10 +16,11 @@
  * back a glibc robust mutex during the hold (glibc then leaves list_op_pending NULL); a
  * thread other than the main one exec'd (the id check fails); the thread's own robust
  * list has an entry the kernel cannot read (it stops before list_op_pending); or the
- * holder was a child made without atfork handlers (_Fork, raw clone), which still uses
- * its parent's id. A glibc robust mutex has the first three gaps too, or worse. Then the
- * word names a thread that is gone, every waiter waits out its bound and goes on
- * without the lock, and shm_lock_orphaned() says so. */
+ * holder was a raw clone() child, which still uses its parent's id (a _Fork child is
+ * fine under the shim, which wraps _Fork). A glibc robust mutex has the first three
+ * gaps too, or worse. Then the word names a thread that is gone (or the parent), every
+ * waiter waits out its bound and goes on without the lock, and shm_lock_orphaned()
+ * says so. */
 #ifndef BG_LOCK_H
 #define BG_LOCK_H
 
@@ -42,6 +43,8 @@ struct shm_lock_hold {
  * the last holder died holding it, so what it guards may be half-written. ETIMEDOUT.
  * EDEADLK: this thread holds it already. */
 int shm_lock_acquire(struct shm_lock *l, struct shm_lock_hold *hold, unsigned timeout_ms);
+/* In the child of a fork that ran no atfork handlers (_Fork): the thread has a new id. */
+void shm_lock_forget_thread(void);
 /* 0, or EPERM (and nothing done) when this thread does not hold it. */
 int shm_lock_release(struct shm_lock *l, struct shm_lock_hold *hold);
 /* After ETIMEDOUT: does the word name a thread that no longer exists? Then no release

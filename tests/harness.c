@@ -204,6 +204,14 @@ __attribute__((constructor)) static void reachable_by_nobody(int argc, char **ar
         atexit(remove_mirror);
         return;
     }
+    /* Decided once, by the test program: the processes it runs from itself (stress
+     * workers, children under the shim) inherit the answer. Asking again would fork in
+     * every one of them, and test_stress stops and continues their process groups at
+     * random: a child forked at that moment can join the stop but miss the continue,
+     * and the constructor would wait for it forever. */
+    if (getenv("BG_REACH_DECIDED"))
+        return;
+    setenv("BG_REACH_DECIDED", "1", 1);
     if (geteuid() != 0 || !lib || !cli || !progs || access(lib, R_OK) != 0 ||
         nobody_reaches(lib))
         return;

@@ -246,11 +246,12 @@ static int bound_socket(char **a)
 }
 
 /* hold_fork PROTO OPTS LISTEN PORT: fork; the parent closes its descriptor at once and
- * says "HELD <child pid>"; both hold on until stdin closes. */
-static void scn_hold_fork(char **a)
+ * says "HELD <child pid>"; both hold on until stdin closes. hold__Fork: the same with
+ * glibc's _Fork, which runs no atfork handlers. */
+static void hold_forked(char **a, pid_t (*make_child)(void))
 {
     int fd = bound_socket(a);
-    pid_t child = fork();
+    pid_t child = make_child();
     if (child == 0) {
         wait_eof();
         _exit(0);
@@ -260,6 +261,16 @@ static void scn_hold_fork(char **a)
     proc_child_say("HELD %d", (int)child);
     wait_eof();
     waitpid(child, NULL, 0);
+}
+
+static void scn_hold_fork(char **a)
+{
+    hold_forked(a, fork);
+}
+
+static void scn_hold__Fork(char **a)
+{
+    hold_forked(a, _Fork);
 }
 
 /* hold_pass PROTO OPTS LISTEN PORT: send the socket over a UNIX socket to a child made
@@ -645,6 +656,7 @@ static const struct {
 } scenarios[] = {
     {"opts", 3, scn_opts},         {"readback", 0, scn_readback},
     {"after_bind", 2, scn_after_bind}, {"hold_fork", 4, scn_hold_fork},
+    {"hold__Fork", 4, scn_hold__Fork},
     {"dups", 2, scn_dups},         {"errnos", 2, scn_errnos},
     {"race", 1, scn_race},         {"mcast", 1, scn_mcast},
     {"sigclose", 2, scn_sigclose}, {"hold_pass", 4, scn_hold_pass},
@@ -1159,6 +1171,8 @@ START_TEST(socket_held_elsewhere_keeps_the_port)
     held_elsewhere("hold_fork", "tcp", "exclusive", "1", "-a 127.0.0.1");
     held_elsewhere("hold_fork", "tcp", "reuseaddr,exclusive", "0", "-a 127.0.0.1 -o reuseaddr");
     held_elsewhere("hold_fork", "udp", "exclusive", "0", "-p udp -a 127.0.0.1");
+    held_elsewhere("hold__Fork", "tcp", "reuseaddr,exclusive", "0",
+                   "-a 127.0.0.1 -o reuseaddr");
     held_elsewhere("hold_exec", "tcp", "exclusive", "1", "-a 127.0.0.1");
     held_elsewhere("hold_pass", "tcp", "reuseaddr", "0", "-a 127.0.0.1 -o reuseaddr");
 }
