@@ -138,7 +138,8 @@ void holder_find(const struct table_entry *e, struct holder *h)
     /* The binder itself, at the descriptor it bound, then under another (a dup). */
     char fd_name[16];
     snprintf(fd_name, sizeof fd_name, "%d", e->fd);
-    if (e->pid > 0 && ((e->fd >= 0 && holds(e->pid, fd_name, sc.want)) || pid_holds(&sc, e->pid))) {
+    bool at_fd = e->pid > 0 && e->fd >= 0 && holds(e->pid, fd_name, sc.want);
+    if (at_fd || (e->pid > 0 && pid_holds(&sc, e->pid))) {
         h->pid = e->pid;
         return;
     }
