@@ -1,6 +1,6 @@
 /* table - the cross-process port table in shared memory.
  *
- * One file (default /dev/shm/bindguard-v1) shared by every user's processes, mode 0666.
+ * One file (default /dev/shm/bindguard-v2) shared by every user's processes, mode 0666.
  * A header (magic, ABI, sizes), one robust process-shared lock (lock.h), a bucket array and a
  * fixed array of entries chained per bucket, keyed by (netns cookie, protocol, port).
  * Everything read from it is untrusted: indices and strings are bounds-checked, chain
@@ -53,8 +53,8 @@ struct table_entry {
 
 struct table;  /* process-local handle: mapping, capacity, path */
 
-/* Open (creating race-free if absent) the table `name`: a POSIX shm name ("/bindguard-v1"
- * or "bindguard-v1" -> /dev/shm/...) or an absolute path. `slots` is the capacity if this
+/* Open (creating race-free if absent) the table `name`: a POSIX shm name ("/bindguard-v2"
+ * or "bindguard-v2" -> /dev/shm/...) or an absolute path. `slots` is the capacity if this
  * call creates it. On failure returns NULL and writes one line of why into `why`. The
  * mapping is kept for the life of the process (never unmapped while locked). */
 struct table *table_open(const char *name, uint32_t slots, char *why, size_t whylen);
@@ -100,7 +100,8 @@ int table_check(struct table *t, char *why, size_t whylen);
 /* Rebuild chains and the free list from the entry array (repair after owner death). */
 void table_rebuild(struct table *t);
 
-/* ---- Shared layout (pinned by tests/test_table.c; change it only with TABLE_ABI_VERSION) ----
+/* ---- Shared layout (pinned by tests/test_table.c; change it only with TABLE_ABI_VERSION,
+ * and the default table name with it: bindguard.h) ----
  * The file is: struct table_header | bucket heads (uint32_t, power of two >= capacity) |
  * entries (struct table_entry x capacity), each part 64-byte aligned. Links (bucket heads,
  * entry.next, free list) hold index + 1 so that 0, what ftruncate gives, means "none":

@@ -1,5 +1,6 @@
 /* test_table - the shared port table: operations, crash recovery with real processes
  * killed inside the lock, bounded waits, hostile files and hostile contents. */
+#include "bindguard.h"
 #include "harness.h"
 #include "table.h"
 
@@ -241,6 +242,9 @@ START_TEST(test_layout)
     AT(table_ident, reserved, 36);   AT(table_ident, bucket_off, 40);
     AT(table_ident, entry_off, 48);  AT(table_ident, file_size, 56);
     ck_assert_uint_eq(sizeof(struct table_ident), 64);
+    char versioned[32];  /* an upgraded build must not meet an old table under its name */
+    snprintf(versioned, sizeof versioned, "/bindguard-v%u", TABLE_ABI_VERSION);
+    ck_assert_str_eq(BINDGUARD_DEFAULT_TABLE, versioned);
     AT(table_header, ident, 0);      AT(table_header, next_id, 64);
     AT(table_header, count, 72);     AT(table_header, hwm, 76);
     AT(table_header, free_head, 80); AT(table_header, repair, 84);

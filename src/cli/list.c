@@ -188,7 +188,7 @@ const struct cli_command cli_list = {
     "  --stale            also entries whose sockets are gone (state \"stale\")\n"
     "  --all-namespaces   also entries of other network namespaces; the kernel can't\n"
     "                     confirm those from here (state \"unconfirmed\")\n"
-    "  --table NAME       the port table (default: $BINDGUARD_TABLE or /bindguard-v1)\n",
+    "  --table NAME       the port table (default: $BINDGUARD_TABLE or /bindguard-v2)\n",
 };
 
 /* ---- gc ---------------------------------------------------------------------------- */
@@ -318,5 +318,5 @@ const struct cli_command cli_gc = {
     "                 exists, failed validation, truncated, not a table), remove its file\n"
     "                 so that the next bind creates a fresh one. Without it, gc only\n"
     "                 says so and exits 1.\n"
-    "  --table NAME   the port table (default: $BINDGUARD_TABLE or /bindguard-v1)\n",
+    "  --table NAME   the port table (default: $BINDGUARD_TABLE or /bindguard-v2)\n",
 };
