@@ -50,9 +50,9 @@ void guard_init(const struct bg_config *c, const struct guard_real *r)
 }
 
 /* getpid() is a system call (glibc stopped caching it), and an allowed bind must stay
- * cheap: the pid is cached and refreshed by the fork wrapper in the child. A child made
- * behind our back (raw clone) records its parent's pid, and a refusal then finds the
- * real holder through /proc. */
+ * cheap: the pid is cached and refreshed by the fork wrappers in the child. A child made
+ * behind our back (raw clone) records its parent's pid; a refusal names the real holder
+ * (find_holder). */
 static pid_t cached_pid;
 
 static pid_t my_pid(void)
@@ -149,8 +149,8 @@ static bool lock_table(struct table *t)
         return true;
     log_once(LOG_TOPIC_TABLE_LOCK, "port table %s: %s; binds go to the kernel unjudged",
              table_path(t),
-             err == EDEADLK ? "lock already held by this thread (a signal handler inside "
-                              "bindguard, or a thread id shared across pid namespaces)" :
+             err == EDEADLK ? "lock word already names this thread's id (a raw clone() child "
+                              "using its parent's, or an id shared across pid namespaces)" :
              err != ETIMEDOUT ? "table failed validation" :
              table_lock_orphaned(t) ? "lock held by a thread that no longer exists (run "
                                       "`bindguard gc --rebuild`)" :
@@ -346,11 +346,12 @@ static const char *held_how(enum bg_class c)
 
 /* Our own socket is named from our records: a /proc/self/fd scan would pin every
  * descriptor it reads, and a socket another thread closes meanwhile would stay bound
- * for the length of the read (holder.h). */
+ * for the length of the read (holder.h). getpid(), not the cached pid: a raw clone()
+ * child has its parent's cached, and only refusals pay for the system call. */
 static void find_holder(const struct table_entry *e, struct holder *h)
 {
-    if (e->pid == my_pid() && fdstate_find_inode(e->inode) >= 0)
-        holder_self(e, h);
+    if (fdstate_find_inode(e->inode) >= 0)
+        holder_self(e, getpid(), h);
     else
         holder_find(e, h);
 }

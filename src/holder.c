@@ -71,7 +71,7 @@ struct scan {
     char want[40];  /* "socket:[inode]" */
     int  pid;       /* process being looked at, then the holder found */
     int  procs;
-    int  looked_at; /* the binder's pid, already scanned */
+    int  skip[2];   /* not scanned: our own pid (see holder.h), and the binder's once done */
     bool found;
 };
 
@@ -94,7 +94,7 @@ static bool proc_holds(const char *name, void *arg)
 {
     struct scan *sc = arg;
     int pid = pid_of(name);
-    if (pid <= 0 || pid == sc->looked_at)
+    if (pid <= 0 || pid == sc->skip[0] || pid == sc->skip[1])
         return false;
     if (++sc->procs > SCAN_MAX_PROCS)
         return true;
@@ -123,29 +123,31 @@ static void holder_init(const struct table_entry *e, struct holder *h)
     h->comm[sizeof h->comm - 1] = '\0';
 }
 
-void holder_self(const struct table_entry *e, struct holder *h)
+void holder_self(const struct table_entry *e, int self, struct holder *h)
 {
     holder_init(e, h);
-    h->pid = e->pid;
+    h->pid = self;
 }
 
 void holder_find(const struct table_entry *e, struct holder *h)
 {
-    struct scan sc = { .pid = 0 };
+    struct scan sc = { .pid = 0, .skip = { getpid(), 0 } };
     snprintf(sc.want, sizeof sc.want, "socket:[%u]", e->inode);
     holder_init(e, h);
+    /* A linger entry's socket is closed: no descriptor anywhere can show it. */
+    bool look = !(e->flags & TABLE_F_LINGER);
 
     /* The binder itself, at the descriptor it bound, then under another (a dup). */
     char fd_name[16];
     snprintf(fd_name, sizeof fd_name, "%d", e->fd);
-    bool at_fd = e->pid > 0 && e->fd >= 0 && holds(e->pid, fd_name, sc.want);
-    if (at_fd || (e->pid > 0 && pid_holds(&sc, e->pid))) {
+    bool binder = look && e->pid > 0 && e->pid != sc.skip[0];
+    if (binder && ((e->fd >= 0 && holds(e->pid, fd_name, sc.want)) || pid_holds(&sc, e->pid))) {
         h->pid = e->pid;
         return;
     }
     /* Someone it handed the socket to: a forked child, an exec'd server, a receiver. */
-    sc.looked_at = e->pid;
-    if (each_dirent("/proc", proc_holds, &sc) && sc.found) {
+    sc.skip[1] = e->pid;
+    if (look && each_dirent("/proc", proc_holds, &sc) && sc.found) {
         h->pid = sc.pid;
         read_comm(sc.pid, h->comm, sizeof h->comm);
         return;

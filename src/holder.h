@@ -13,14 +13,17 @@ struct holder {
 
 /* The entry's own pid if it still holds the socket (at the recorded descriptor, then at
  * any other), else the first process found in /proc holding socket:[inode] (bounded
- * scan), else the entry's pid if it is alive.
+ * scan), else the entry's pid if it is alive. Linger entries (socket closed) skip the
+ * scan.
  *
  * Reading /proc/PID/fd/N pins that descriptor's file for the length of the call: a
  * socket its owner closes meanwhile stays bound until we let go, and a bind of its port
  * at that instant gets the kernel's EADDRINUSE (lsof and `ss -p` do the same). Hence the
- * scan looks at the likely holder first, and callers name their own sockets without it. */
+ * scan looks at the likely holder first and never at the caller's own descriptors,
+ * which other threads may be closing: callers name their own sockets from their
+ * records (holder_self). */
 void holder_find(const struct table_entry *e, struct holder *h);
-/* The entry names a socket the caller itself holds: no /proc lookup. */
-void holder_self(const struct table_entry *e, struct holder *h);
+/* The entry names a socket the caller (process `self`) holds: no /proc lookup. */
+void holder_self(const struct table_entry *e, int self, struct holder *h);
 
 #endif

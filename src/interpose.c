@@ -392,11 +392,18 @@ EXPORT pid_t fork(void)
     return forked(REAL(fork));
 }
 
+#ifdef HAVE__FORK
 /* glibc's fork without atfork handlers; fork() itself does not come through here. */
 EXPORT pid_t _Fork(void)
 {
-    return forked(REAL(_Fork));
+    pid_t (*real_fork)(void) = REAL(_Fork);
+    if (!real_fork) {  /* only a libc without _Fork gets here: no caller can expect one */
+        errno = ENOSYS;
+        return -1;
+    }
+    return forked(real_fork);
 }
+#endif
 
 EXPORT int setns(int fd, int nstype)
 {

@@ -198,8 +198,12 @@ int shm_lock_acquire(struct shm_lock *l, struct shm_lock_hold *hold, unsigned ti
 bool shm_lock_orphaned(const struct shm_lock *l)
 {
     int saved_errno = errno;
-    pid_t tid = (pid_t)(__atomic_load_n(&l->word, __ATOMIC_RELAXED) & FUTEX_TID_MASK);
-    bool gone = tid > 0 && kill(tid, 0) != 0 && errno == ESRCH;  /* kill takes thread ids */
+    uint32_t word = __atomic_load_n(&l->word, __ATOMIC_ACQUIRE);
+    pid_t tid = (pid_t)(word & FUTEX_TID_MASK);
+    /* kill takes thread ids. The word read again: a holder that let go and exited
+     * between the two looks are not an orphan. */
+    bool gone = tid > 0 && kill(tid, 0) != 0 && errno == ESRCH &&
+                __atomic_load_n(&l->word, __ATOMIC_ACQUIRE) == word;
     errno = saved_errno;
     return gone;
 }

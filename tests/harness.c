@@ -208,12 +208,13 @@ __attribute__((constructor)) static void reachable_by_nobody(int argc, char **ar
      * workers, children under the shim) inherit the answer. Asking again would fork in
      * every one of them, and test_stress stops and continues their process groups at
      * random: a child forked at that moment can join the stop but miss the continue,
-     * and the constructor would wait for it forever. */
-    if (getenv("BG_REACH_DECIDED"))
+     * and the constructor would wait for it forever. The answer is the library it was
+     * given for: another test run (another BG_LIB) decides afresh. */
+    const char *decided = getenv("BG_REACH_DECIDED");
+    if (!lib || (decided && strcmp(decided, lib) == 0))
         return;
-    setenv("BG_REACH_DECIDED", "1", 1);
-    if (geteuid() != 0 || !lib || !cli || !progs || access(lib, R_OK) != 0 ||
-        nobody_reaches(lib))
+    setenv("BG_REACH_DECIDED", lib, 1);
+    if (geteuid() != 0 || !cli || !progs || access(lib, R_OK) != 0 || nobody_reaches(lib))
         return;
     if (!mirror(lib, cli, progs)) {
         fprintf(stderr, "harness: %s is out of nobody's reach and could not be copied; "
@@ -224,6 +225,7 @@ __attribute__((constructor)) static void reachable_by_nobody(int argc, char **ar
     snprintf(self, sizeof self, "%s/self", mirror_dir);
     setenv("BG_MIRROR_DIR", mirror_dir, 1);
     setenv("BG_MIRROR_OWNER", "1", 1);
+    setenv("BG_REACH_DECIDED", getenv("BG_LIB"), 1);  /* the copy, which nobody reaches */
     fprintf(stderr, "harness: build tree out of nobody's reach; running from %s\n", mirror_dir);
     execv(self, argv);
     fprintf(stderr, "harness: re-executing from %s: %s\n", self, strerror(errno));

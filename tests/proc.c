@@ -374,7 +374,7 @@ void proc_kill(struct proc *p)
     if (!p->done) {
         kill(-p->pid, SIGKILL);
         kill(p->pid, SIGKILL);
-        int st;
+        int st = 0;
         while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
             ;
         reaped(p, st);

@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bg_config.h"
 #include "bindguard.h"
 #include "harness.h"
 #include "proc.h"
@@ -270,7 +271,11 @@ static void scn_hold_fork(char **a)
 
 static void scn_hold__Fork(char **a)
 {
+#ifdef HAVE__FORK
     hold_forked(a, _Fork);
+#else
+    hold_forked(a, fork);  /* not run: no _Fork in this libc */
+#endif
 }
 
 /* hold_pass PROTO OPTS LISTEN PORT: send the socket over a UNIX socket to a child made
@@ -1171,8 +1176,10 @@ START_TEST(socket_held_elsewhere_keeps_the_port)
     held_elsewhere("hold_fork", "tcp", "exclusive", "1", "-a 127.0.0.1");
     held_elsewhere("hold_fork", "tcp", "reuseaddr,exclusive", "0", "-a 127.0.0.1 -o reuseaddr");
     held_elsewhere("hold_fork", "udp", "exclusive", "0", "-p udp -a 127.0.0.1");
+#ifdef HAVE__FORK
     held_elsewhere("hold__Fork", "tcp", "reuseaddr,exclusive", "0",
                    "-a 127.0.0.1 -o reuseaddr");
+#endif
     held_elsewhere("hold_exec", "tcp", "exclusive", "1", "-a 127.0.0.1");
     held_elsewhere("hold_pass", "tcp", "reuseaddr", "0", "-a 127.0.0.1 -o reuseaddr");
 }

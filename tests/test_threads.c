@@ -433,9 +433,10 @@ static void scenario(const char *name, int nports)
     ck_assert_msg(trouble == 0, "%s: bindguard logged trouble:\n%.2000s", name, log);
     ck_assert_msg(logged == refused, "%s: %d refusals logged, the child saw %d", name, logged,
                   refused);
-    /* Every holder is the child itself, and it must say so without reading its own
-     * /proc/self/fd: that read pins sockets other threads are closing, and their next
-     * bind then meets the kernel's EADDRINUSE (the failure this suite first found). */
+    /* Every holder is the child itself, and every refusal must say so. (How it is named
+     * matters too: reading its own /proc/self/fd pinned sockets other threads were
+     * closing, and their next bind met the kernel's EADDRINUSE. The churn's bind right
+     * after each close is what catches that.) */
     char by_child[32];
     snprintf(by_child, sizeof by_child, "by pid %d (", (int)pid);
     int named = proc_count_lines(log, " refused (", by_child);

@@ -79,8 +79,11 @@ static void copy_locked(void *arg)
 {
     struct copy_call *c = arg;
     c->s->err = table_lock(c->t, c->timeout_ms);
-    if (c->s->err == ETIMEDOUT && table_lock_orphaned(c->t))
-        c->s->err = ENOTRECOVERABLE;  /* waiting longer will never help */
+    /* Held by a thread that is gone: one more try (it may have let go just now), then
+     * say so, since waiting will never help. */
+    if (c->s->err == ETIMEDOUT && table_lock_orphaned(c->t) &&
+        (c->s->err = table_lock(c->t, 0)) == ETIMEDOUT)
+        c->s->err = ENOTRECOVERABLE;
     if (c->s->err != 0)
         return;
     table_each(c->t, keep, c->s);
@@ -93,7 +96,8 @@ static const char *lock_trouble(int err)
     case ETIMEDOUT:
         return "its lock is held too long";
     case ENOTRECOVERABLE:
-        return "its lock is held by a thread that no longer exists";
+        return "its lock is held by a thread that no longer exists (or that lives in "
+               "another pid namespace)";
     case EFAULT:
         return "it shrank while being read (truncated?)";
     case ENOMEM:
