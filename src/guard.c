@@ -845,6 +845,21 @@ void guard_after_fork(bool in_child)
         fdstate_each(mark_shared, NULL);
 }
 
+static void mark_inherited(int fd, struct fd_state *s, void *all)
+{
+    int flags = *(bool *)all ? 0 : sys_fd_flags(fd);
+    if (flags >= 0 && !(flags & FD_CLOEXEC))
+        s->flags |= FD_SHARED;
+}
+
+/* posix_spawn's child shares the memory of its parent until it execs (CLONE_VFORK), so
+ * no wrapper can act in it: the parent marks what the exec will keep. */
+void guard_around_spawn(bool all)
+{
+    __atomic_add_fetch(&fork_generation, 1, __ATOMIC_SEQ_CST);
+    fdstate_each(mark_inherited, &all);
+}
+
 void guard_mark_fd_shared(int fd)
 {
     struct fd_state *s = fdstate_get(fd);

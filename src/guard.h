@@ -59,7 +59,12 @@ void guard_release(int fd, struct fd_state *s);
 /* Around fork (the wrapper calls both): every socket now has another holder. */
 void guard_before_fork(void);
 void guard_after_fork(bool in_child);
-/* Changes whenever a fork starts or ends: a socket() that saw it change may be shared. */
+/* Before and after posix_spawn (the wrapper calls it twice): the sockets the child
+ * inherits, those open across exec (all of them if `all`: file actions may dup any),
+ * now have another holder. */
+void guard_around_spawn(bool all);
+/* Changes whenever a fork or spawn starts or ends: a socket() that saw it change may be
+ * shared. */
 unsigned long guard_fork_generation(void);
 void guard_mark_fd_shared(int fd);  /* sent over SCM_RIGHTS: may have other holders now */
 /* This thread's network namespace may have changed (setns, unshare). */

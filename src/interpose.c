@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <sys/socket.h>
@@ -34,6 +35,9 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
+typedef int spawn_fn(pid_t *, const char *, const posix_spawn_file_actions_t *,
+                     const posix_spawnattr_t *, char *const[], char *const[]);
+
 static struct {
     int (*socket)(int, int, int);
     int (*bind)(int, const struct sockaddr *, socklen_t);
@@ -53,6 +57,7 @@ static struct {
     int (*fcntl64)(int, int, ...);
     pid_t (*fork)(void);
     pid_t (*_Fork)(void);
+    spawn_fn *posix_spawn, *posix_spawnp;
     int (*setns)(int, int);
     int (*unshare)(int);
 } real;
@@ -74,7 +79,8 @@ static void resolve(void)
     LOOKUP(setsockopt); LOOKUP(getsockopt); LOOKUP(sendmsg);
     LOOKUP(close); LOOKUP(close_range); LOOKUP(closefrom);
     LOOKUP(dup); LOOKUP(dup2); LOOKUP(dup3); LOOKUP(fcntl); LOOKUP(fcntl64);
-    LOOKUP(fork); LOOKUP(_Fork); LOOKUP(setns); LOOKUP(unshare);
+    LOOKUP(fork); LOOKUP(_Fork); LOOKUP(posix_spawn); LOOKUP(posix_spawnp);
+    LOOKUP(setns); LOOKUP(unshare);
     __atomic_store_n(&resolve_state, RESOLVED, __ATOMIC_RELEASE);
 }
 
@@ -404,6 +410,33 @@ EXPORT pid_t _Fork(void)
     return forked(real_fork);
 }
 #endif
+
+static int spawned(spawn_fn *real_spawn, pid_t *pid, const char *file,
+                   const posix_spawn_file_actions_t *actions, const posix_spawnattr_t *attr,
+                   char *const argv[], char *const envp[])
+{
+    if (!real_spawn)
+        return ENOSYS;
+    bool on = __atomic_load_n(&active, __ATOMIC_ACQUIRE);
+    if (on)
+        KEEP_ERRNO(guard_around_spawn(actions != NULL));
+    int r = real_spawn(pid, file, actions, attr, argv, envp);
+    if (on)  /* again: a socket another thread made meanwhile */
+        KEEP_ERRNO(guard_around_spawn(actions != NULL));
+    return r;
+}
+
+EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
+                       const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    return spawned(REAL(posix_spawn), pid, path, actions, attr, argv, envp);
+}
+
+EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
+                        const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    return spawned(REAL(posix_spawnp), pid, file, actions, attr, argv, envp);
+}
 
 EXPORT int setns(int fd, int nstype)
 {

@@ -6,6 +6,7 @@
 #ifndef BG_SYS_H
 #define BG_SYS_H
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -24,5 +25,7 @@ static inline ssize_t sys_sendmsg(int fd, const struct msghdr *m, int flags)
 { return (ssize_t)syscall(SYS_sendmsg, fd, m, flags); }
 static inline ssize_t sys_recvmsg(int fd, struct msghdr *m, int flags)
 { return (ssize_t)syscall(SYS_recvmsg, fd, m, flags); }
+static inline int sys_fd_flags(int fd)  /* F_GETFD: FD_CLOEXEC, or -1 */
+{ return (int)syscall(SYS_fcntl, fd, F_GETFD); }
 
 #endif

@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -323,6 +324,29 @@ static void scn_hold_exec(char **a)
     fflush(NULL);
     execl("/proc/self/exe", "test_interpose", "--child", "held_fd", (char *)NULL);
     EXPECT(0, "exec: %s", strerror(errno));
+}
+
+/* hold_spawn PROTO OPTS LISTEN PORT: posix_spawn a child that inherits the socket (it is
+ * open across exec), close it here, say "HELD <child pid>"; both hold on until stdin
+ * closes. */
+static void scn_hold_spawn(char **a)
+{
+    int fd = bound_socket(a);
+    char *argv[] = {"test_interpose", "--child", "held_quietly", NULL};
+    pid_t child = -1;
+    fflush(NULL);
+    int r = posix_spawn(&child, "/proc/self/exe", NULL, NULL, argv, environ);
+    EXPECT(r == 0, "posix_spawn: %s", strerror(r));
+    EXPECT_OUTCOME(close(fd), "ok");
+    proc_child_say("HELD %d", (int)child);
+    wait_eof();
+    waitpid(child, NULL, 0);
+}
+
+static void scn_held_quietly(char **a)
+{
+    (void)a;
+    wait_eof();
 }
 
 /* held_fd: says "HELD <pid>" and holds on to whatever it inherited until stdin closes. */
@@ -666,6 +690,7 @@ static const struct {
     {"race", 1, scn_race},         {"mcast", 1, scn_mcast},
     {"sigclose", 2, scn_sigclose}, {"hold_pass", 4, scn_hold_pass},
     {"hold_exec", 4, scn_hold_exec}, {"held_fd", 0, scn_held_fd},
+    {"hold_spawn", 4, scn_hold_spawn}, {"held_quietly", 0, scn_held_quietly},
     {"first_listener", 1, scn_first_listener}, {"netns", 3, scn_netns},
 };
 
@@ -1181,6 +1206,8 @@ START_TEST(socket_held_elsewhere_keeps_the_port)
                    "-a 127.0.0.1 -o reuseaddr");
 #endif
     held_elsewhere("hold_exec", "tcp", "exclusive", "1", "-a 127.0.0.1");
+    held_elsewhere("hold_spawn", "tcp", "reuseaddr,exclusive", "0",
+                   "-a 127.0.0.1 -o reuseaddr");
     held_elsewhere("hold_pass", "tcp", "reuseaddr", "0", "-a 127.0.0.1 -o reuseaddr");
 }
 END_TEST
