@@ -329,16 +329,36 @@ static void scn_hold_exec(char **a)
 /* hold_spawn PROTO OPTS LISTEN PORT: posix_spawn a child that inherits the socket (it is
  * open across exec), close it here, say "HELD <child pid>"; both hold on until stdin
  * closes. */
-static void scn_hold_spawn(char **a)
+static pid_t spawn_quiet_child(void)
 {
-    int fd = bound_socket(a);
     char *argv[] = {"test_interpose", "--child", "held_quietly", NULL};
     pid_t child = -1;
     fflush(NULL);
     int r = posix_spawn(&child, "/proc/self/exe", NULL, NULL, argv, environ);
     EXPECT(r == 0, "posix_spawn: %s", strerror(r));
+    return child;
+}
+
+static void scn_hold_spawn(char **a)
+{
+    int fd = bound_socket(a);
+    pid_t child = spawn_quiet_child();
     EXPECT_OUTCOME(close(fd), "ok");
     proc_child_say("HELD %d", (int)child);
+    wait_eof();
+    waitpid(child, NULL, 0);
+}
+
+/* spawn_cloexec PORT: the same with a close-on-exec socket, which the child cannot
+ * inherit: the close here is its last, "CLOSED". */
+static void scn_spawn_cloexec(char **a)
+{
+    char *args[] = {"tcp", "reuseaddr", "0", a[0]};
+    int fd = bound_socket(args);
+    EXPECT(fcntl(fd, F_SETFD, FD_CLOEXEC) == 0, "FD_CLOEXEC: %s", strerror(errno));
+    pid_t child = spawn_quiet_child();
+    EXPECT_OUTCOME(close(fd), "ok");
+    proc_child_say("CLOSED");
     wait_eof();
     waitpid(child, NULL, 0);
 }
@@ -691,6 +711,7 @@ static const struct {
     {"sigclose", 2, scn_sigclose}, {"hold_pass", 4, scn_hold_pass},
     {"hold_exec", 4, scn_hold_exec}, {"held_fd", 0, scn_held_fd},
     {"hold_spawn", 4, scn_hold_spawn}, {"held_quietly", 0, scn_held_quietly},
+    {"spawn_cloexec", 1, scn_spawn_cloexec},
     {"first_listener", 1, scn_first_listener}, {"netns", 3, scn_netns},
 };
 
@@ -1238,6 +1259,19 @@ START_TEST(last_descriptor_releases)
 }
 END_TEST
 
+/* posix_spawn marks what the exec keeps, no more: a close-on-exec socket's entry still
+ * goes with the parent's close. */
+START_TEST(spawn_shares_only_what_exec_keeps)
+{
+    new_table();
+    int port = free_port();
+    struct proc *h = SCENARIO_START(SHIM, "spawn_cloexec", proc_num(port));
+    expect_line(h, "CLOSED");
+    ck_assert_msg(live_entries() == 0, "a close-on-exec socket's entry outlived its close");
+    ck_assert_int_eq(proc_finish(h, WAIT_MS), 0);
+}
+END_TEST
+
 /* ===== 6. errno parity for what bindguard does not judge =============================== */
 
 START_TEST(native_errno_parity)
@@ -1527,6 +1561,7 @@ static Suite *suite(void)
     tc = tcase(s, "descriptors");
     tcase_add_test(tc, socket_held_elsewhere_keeps_the_port);
     tcase_add_test(tc, last_descriptor_releases);
+    tcase_add_test(tc, spawn_shares_only_what_exec_keeps);
     tcase_add_test(tc, close_in_signal_handler_never_deadlocks);
     tc = tcase(s, "parity");
     tcase_add_test(tc, native_errno_parity);
