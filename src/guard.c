@@ -147,14 +147,15 @@ static bool lock_table(struct table *t)
     int err = table_lock(t, lock_budget_ms());  /* 0: a free lock is still taken */
     if (err == 0)
         return true;
-    log_once(LOG_TOPIC_TABLE_LOCK, "port table %s: %s; binds go to the kernel unjudged",
-             table_path(t),
+    /* Its own topic: a lock merely slow once must not hide one that will never come. */
+    bool orphaned = err == ETIMEDOUT && table_lock_orphaned(t);
+    log_once(orphaned ? LOG_TOPIC_LOCK_ORPHANED : LOG_TOPIC_TABLE_LOCK,
+             "port table %s: %s; binds go to the kernel unjudged", table_path(t),
+             orphaned ? "lock held by a thread that no longer exists (run "
+                        "`bindguard gc --rebuild`)" :
              err == EDEADLK ? "lock word already names this thread's id (a raw clone() child "
                               "using its parent's, or an id shared across pid namespaces)" :
-             err != ETIMEDOUT ? "table failed validation" :
-             table_lock_orphaned(t) ? "lock held by a thread that no longer exists (run "
-                                      "`bindguard gc --rebuild`)" :
-                                      "lock held too long");
+             err != ETIMEDOUT ? "table failed validation" : "lock held too long");
     return false;
 }
 

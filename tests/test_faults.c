@@ -561,6 +561,35 @@ START_TEST(lock_held_by_stopped_process)
 }
 END_TEST
 
+/* A lock word naming a thread that is gone (a holder the kernel could not release, or
+ * one written by hand) would never be let go: each bind waits out its bound and goes to
+ * the kernel, and the log says what is wrong and what to run. */
+START_TEST(lock_word_names_a_gone_thread)
+{
+    int p[1];
+    proc_free_ports(p, 1);
+    char why[256];
+    struct table *t = table_open(table_name, SLOTS, why, sizeof why);
+    ck_assert_msg(t, "%s", why);
+    pid_t gone = fork();
+    if (gone == 0)
+        _exit(0);
+    waitpid(gone, NULL, 0);
+    __atomic_store_n(&table_header(t)->lock.word, (uint32_t)gone, __ATOMIC_RELEASE);
+
+    char lock[64];
+    snprintf(lock, sizeof lock, "BINDGUARD_LOCK_TIMEOUT_MS=%u", SHORT_LOCK);
+    struct proc *h = host_with(PROC_ARGV(lock), NULL, NULL);
+    double ms = bind_as(h, 0, p[0], "ok");
+    bind_as(h, 1, p[0], "ok");  /* unjudged: the kernel lets both in */
+    ck_assert_msg(ms >= SHORT_LOCK * 0.9, "bind took %.1f ms past a held lock", ms);
+    host_survived(h);
+    assert_trouble("lock held by a thread that no longer exists", 1);
+    assert_trouble("bindguard gc --rebuild", 1);
+    table_close(t);
+}
+END_TEST
+
 /* ===== sock_diag unavailable ============================================================ */
 
 #if defined(__x86_64__)
@@ -704,6 +733,7 @@ static Suite *suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, lock_held_by_stopped_process);
+    tcase_add_test(tc, lock_word_names_a_gone_thread);
     tcase_add_test(tc, holder_killed_inside_the_lock);
     tcase_add_test(tc, sock_diag_denied);
     suite_add_tcase(s, tc);
