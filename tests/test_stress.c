@@ -1236,6 +1236,11 @@ static void probe(void)
     } else if (rnd(&rng_main) % RANDOM_KILL == 0) {
         kill_worker(w);
     } else {
+        /* Twice: a child forked just as the stop came can join it and miss the first
+         * continue (seen with gdb: stuck in do_signal_stop from ret_from_fork), and a
+         * stopped tbind would go silent. */
+        kill(-w->p->pid, SIGCONT);
+        usleep(2000);
         kill(-w->p->pid, SIGCONT);
     }
 }
