@@ -499,6 +499,15 @@ START_TEST(shm_read_only)
 }
 END_TEST
 
+/* The test's table, opened (created) from the test process itself. */
+static struct table *open_table(void)
+{
+    char why[256];
+    struct table *t = table_open(table_name, SLOTS, why, sizeof why);
+    ck_assert_msg(t, "%s", why);
+    return t;
+}
+
 /* ===== the lock held by a stopped process ================================================ */
 
 static int hold_lock(void *arg)
@@ -519,9 +528,7 @@ START_TEST(lock_held_by_stopped_process)
 {
     int p[2];
     proc_free_ports(p, 2);
-    char why[256];
-    struct table *t = table_open(table_name, SLOTS, why, sizeof why);
-    ck_assert_msg(t, "%s", why);
+    struct table *t = open_table();
     table_close(t);
     int pipefd[2];
     ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
@@ -568,9 +575,7 @@ START_TEST(lock_word_names_a_gone_thread)
 {
     int p[1];
     proc_free_ports(p, 1);
-    char why[256];
-    struct table *t = table_open(table_name, SLOTS, why, sizeof why);
-    ck_assert_msg(t, "%s", why);
+    struct table *t = open_table();
     pid_t gone = fork();
     if (gone == 0)
         _exit(0);
@@ -699,10 +704,9 @@ START_TEST(holder_killed_inside_the_lock)
     ck_assert_msg(proc_trouble_lines(log) == 0, "trouble logged:\n%s", log);
     free(log);
 
-    char why[256];
-    struct table *t = table_open(table_name, SLOTS, why, sizeof why);
-    ck_assert_msg(t, "%s", why);
+    struct table *t = open_table();
     ck_assert_int_eq(table_lock(t, 1000), 0);
+    char why[256];
     unsigned repairs = table_header(t)->repairs;
     int checked = table_check(t, why, sizeof why);
     table_unlock(t);
