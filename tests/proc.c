@@ -392,6 +392,16 @@ void proc_kill_all(void)
 
 /* ---- ports and logs ------------------------------------------------------------------ */
 
+pid_t proc_gone_pid(void)
+{
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(0);
+    ck_assert_int_gt(pid, 0);
+    waitpid(pid, NULL, 0);
+    return pid;
+}
+
 void proc_free_ports(int *ports, int n)
 {
     int held[32], n_held = 0, off = 0;

@@ -87,6 +87,8 @@ void proc_child_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* n different ports (n <= 16) free on TCP and UDP, IPv4 and IPv6, at this moment. */
 void proc_free_ports(int *ports, int n);
+/* The pid of a child that has exited and been reaped: no process has it (for now). */
+pid_t proc_gone_pid(void);
 /* ip ("127.0.0.1", "::1": IPv6 if it has a colon) and port as a sockaddr; its length. */
 socklen_t proc_sockaddr(const char *ip, int port, struct sockaddr_storage *ss);
 

@@ -666,11 +666,7 @@ START_TEST(gc_rebuild_removes_an_unusable_table)
 
     /* A lock word naming a thread that is gone (written by hand: the kernel clears a dead
      * holder's) would time out forever. gc says so, and --rebuild replaces the table. */
-    pid_t gone = fork();
-    if (gone == 0)
-        _exit(0);
-    waitpid(gone, NULL, 0);
-    uint32_t word = (uint32_t)gone;
+    uint32_t word = (uint32_t)proc_gone_pid();
     int fd = open(path, O_RDWR);
     ck_assert_int_eq(pwrite(fd, &word, sizeof word, offsetof(struct table_header, lock)),
                      (ssize_t)sizeof word);

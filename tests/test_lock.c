@@ -55,23 +55,25 @@ static void acquire_ok(unsigned timeout_ms)
     ck_assert_msg(r == 0, "acquire: %s", strerror(r));
 }
 
-static void *pending_now(void)
+/* This thread's robust-list head as the kernel knows it (NULL: none). */
+static struct robust_list_head *robust_head(void)
 {
     struct robust_list_head *h = NULL;
     size_t len = 0;
-    if (syscall(SYS_get_robust_list, 0, &h, &len) != 0 || !h)
-        return (void *)-1;
-    return h->list_op_pending;
+    return syscall(SYS_get_robust_list, 0, &h, &len) == 0 ? h : NULL;
+}
+
+static void *pending_now(void)
+{
+    struct robust_list_head *h = robust_head();
+    return h ? h->list_op_pending : (void *)-1;
 }
 
 /* Where the kernel looks for the lock's word: the entry, plus the head's futex_offset. */
 static void *entry_expected(void)
 {
-    struct robust_list_head *h = NULL;
-    size_t len = 0;
-    if (syscall(SYS_get_robust_list, 0, &h, &len) != 0 || !h)
-        return NULL;
-    return (char *)&shared->lock.word - h->futex_offset;
+    struct robust_list_head *h = robust_head();
+    return h ? (char *)&shared->lock.word - h->futex_offset : NULL;
 }
 
 /* ---- a holder in another process ---------------------------------------------------- */
