@@ -1,8 +1,5 @@
-/* test_cli - the bindguard command against real processes and a private port table.
- *
- * Every test gets its own table (BINDGUARD_TABLE in our environment, inherited by every
- * child) and ports the kernel just handed out. Children (proc.h) die with the test
- * process, so a failed assertion never leaves a server holding a port. Waits are bounded. */
+/* test_cli - the bindguard command against real processes and a private port table
+ * (clitest.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -20,206 +17,10 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "clitest.h"
 #include "harness.h"
-#include "proc.h"
 #include "policy.h"
 #include "table.h"
-
-#define WAIT_MS   10000u   /* a command or an agent answering */
-#define START_MS  20000u   /* a real server coming up (python is slow to start) */
-#define MAX_ARGS  24
-
-#define ARGV PROC_ARGV
-/* Children get this process's environment, which setup() points at the test's table. */
-#define AS_IS (&(const struct proc_how){.inherit_env = true})
-
-static char table_name[128];
-
-static struct proc *start(const char *const *argv)
-{
-    return proc_spawn(AS_IS, argv);
-}
-
-/* ---- the CLI ------------------------------------------------------------------------- */
-
-static const char *cli_path(void)
-{
-    return harness_env("BG_CLI");
-}
-
-static const char *prog(const char *name)
-{
-    static char buf[4][512];
-    static int i;
-    char *b = buf[i++ % 4];
-    snprintf(b, sizeof buf[0], "%s/%s", harness_env("BG_PROGS"), name);
-    return b;
-}
-
-/* One finished run of bindguard: its status and output. */
-struct result {
-    int status;
-    char out[65536], err[16384];
-};
-
-static struct result *cli_how(const struct proc_how *h, const char *const *args)
-{
-    const char *argv[MAX_ARGS + 2] = { cli_path() };
-    size_t n = 1;
-    for (; args[n - 1]; n++) {
-        ck_assert_uint_lt(n, MAX_ARGS);
-        argv[n] = args[n - 1];
-    }
-    argv[n] = NULL;
-    struct proc *c = proc_spawn(h, argv);
-    static struct result r;
-    r.status = proc_finish(c, WAIT_MS * 3);
-    snprintf(r.out, sizeof r.out, "%s", c->obuf);
-    snprintf(r.err, sizeof r.err, "%s", c->ebuf);
-    return &r;
-}
-
-static struct result *cli(const char *const *args)
-{
-    return cli_how(AS_IS, args);
-}
-
-static int count_lines(const char *s)
-{
-    int n = 0;
-    for (; *s; s++)
-        n += *s == '\n';
-    return n;
-}
-
-static bool have_python(void)
-{
-    return system("python3 -c 'pass' >/dev/null 2>&1") == 0;
-}
-
-/* python3 -m json.tool accepts it (the definition of valid JSON). */
-static void assert_json(const char *text)
-{
-    if (!have_python()) {
-        printf("SKIP json.tool check: python3 not found\n");
-        return;
-    }
-    struct proc *c = start(ARGV("python3", "-m", "json.tool"));
-    size_t len = strlen(text);
-    ck_assert_int_eq(write(c->in, text, len), (ssize_t)len);
-    int st = proc_finish(c, WAIT_MS);
-    ck_assert_msg(st == 0, "json.tool rejected:\n%s\n%s", text, c->ebuf);
-}
-
-/* "key":value in a JSON text, value as written (string quotes included). */
-static bool json_has(const char *json, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static bool json_has(const char *json, const char *fmt, ...)
-{
-    char want[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(want, sizeof want, fmt, ap);
-    va_end(ap);
-    return strstr(json, want) != NULL;
-}
-
-/* ---- ports and agents ------------------------------------------------------------------ */
-
-/* A port the kernel just considered free for TCP and UDP on every address. */
-static int free_port(void)
-{
-    for (int attempt = 0; attempt < 50; attempt++) {
-        int t = socket(AF_INET, SOCK_STREAM, 0), u = socket(AF_INET, SOCK_DGRAM, 0);
-        struct sockaddr_in sin = { .sin_family = AF_INET };
-        socklen_t len = sizeof sin;
-        ck_assert(t >= 0 && u >= 0);
-        ck_assert_int_eq(bind(t, (struct sockaddr *)&sin, sizeof sin), 0);
-        ck_assert_int_eq(getsockname(t, (struct sockaddr *)&sin, &len), 0);
-        bool udp_free = bind(u, (struct sockaddr *)&sin, sizeof sin) == 0;
-        close(t);
-        close(u);
-        if (udp_free)
-            return ntohs(sin.sin_port);
-    }
-    ck_abort_msg("no free port");
-    return 0;
-}
-
-/* `bindguard run -- tbind ARGS... -h`, holding its socket until we close its stdin;
- * asserts it bound. */
-static struct proc *hold_how(const struct proc_how *h, const char *const *tbind_args)
-{
-    const char *argv[MAX_ARGS + 8] = { cli_path(), "run", "--", prog("tbind") };
-    size_t n = 4;
-    for (size_t i = 0; tbind_args[i]; i++)
-        argv[n++] = tbind_args[i];
-    argv[n++] = "-h";
-    argv[n] = NULL;
-    struct proc *c = proc_spawn(h, argv);
-    const char *line = proc_line(c, WAIT_MS);
-    ck_assert_msg(line && strncmp(line, "OK ", 3) == 0, "holder said '%s' (stderr: %s)",
-                  line ? line : "(nothing)", c->ebuf);
-    return c;
-}
-
-static struct proc *hold(const char *const *tbind_args)
-{
-    return hold_how(AS_IS, tbind_args);
-}
-
-/* Close the agent's stdin and wait for it. */
-static void release(struct proc *c)
-{
-    ck_assert_int_eq(proc_finish(c, WAIT_MS), 0);
-}
-
-/* Kill the agent hard: its table entry stays behind, stale. */
-static void kill_hard(struct proc *c)
-{
-    proc_kill(c);
-}
-
-static bool connects(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    bool ok = connect(fd, (struct sockaddr *)&sin, sizeof sin) == 0;
-    close(fd);
-    return ok;
-}
-
-static void wait_listening(struct proc *server, int port)
-{
-    int64_t deadline = proc_now_ms() + START_MS;
-    while (!connects(port)) {
-        ck_assert_msg(proc_now_ms() < deadline, "server on port %d did not come up (stderr: %s)",
-                      port, server->ebuf);
-        proc_pump(server, proc_now_ms() + 50);
-    }
-}
-
-/* ---- fixtures -------------------------------------------------------------------------- */
-
-static void setup(void)
-{
-    harness_table_name("cli", table_name, sizeof table_name);
-    setenv("BINDGUARD_TABLE", table_name, 1);
-    unsetenv("BINDGUARD_LOG");
-    unsetenv("BINDGUARD_MODE");
-    unsetenv("BINDGUARD_PROFILE");
-    /* An instrumented shim needs the sanitizer runtime loaded first; run appends to it. */
-    const char *san = getenv("BG_SAN_PRELOAD");
-    if (san && *san)
-        setenv("LD_PRELOAD", san, 1);
-    else
-        unsetenv("LD_PRELOAD");
-}
-
-static void teardown(void)
-{
-    harness_table_remove(table_name);
-}
 
 /* ---- run + list: a real server ----------------------------------------------------------- */
 
@@ -623,8 +424,8 @@ START_TEST(gc_reaps_and_counts)
         ports[i] = free_port();
         h[i] = hold(ARGV("-a", "127.0.0.1", "-P", proc_num(ports[i]), "-l"));
     }
-    kill_hard(h[0]);
-    kill_hard(h[1]);
+    proc_kill(h[0]);  /* its table entry stays behind, stale */
+    proc_kill(h[1]);
     struct result *r = cli(ARGV("gc"));
     ck_assert_msg(r->status == 0 && strstr(r->out, "bindguard gc: reaped 2 stale entries") &&
                   strstr(r->out, "(1 live"), "gc: %s%s", r->out, r->err);
@@ -942,7 +743,7 @@ static Suite *cli_suite(void)
 {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("cli");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, clitest_setup, clitest_teardown);
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, run_protects_http_server_and_list_follows_it);
     tcase_add_test(tc, list_shows_another_users_binding);
