@@ -28,6 +28,7 @@
 #define BINDGUARD_ENV_LOG             "BINDGUARD_LOG"             /* stderr (default), syslog, off, or /absolute/file */
 #define BINDGUARD_ENV_SHARE_UIDS      "BINDGUARD_SHARE_UIDS"      /* wsk: uids allowed past CHECK cells, "1000,1001" */
 #define BINDGUARD_ENV_ACTIVE          "BINDGUARD_ACTIVE"          /* set to 1 by `bindguard run`/`shell` */
+#define BINDGUARD_ENV_VALIDATED       "BINDGUARD_VALIDATED"       /* set by `bindguard run`/`shell`/`audit`: bad values already reported */
 
 /* The name carries the table ABI (table.h TABLE_ABI_VERSION): after an upgrade, new
  * processes start a fresh table instead of refusing to use the old one. */

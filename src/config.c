@@ -352,13 +352,52 @@ static void env_warn(const char *line)
         ;
 }
 
+uint64_t config_digest(uint64_t digest, const char *line)
+{
+    /* FNV-1a: not a secret, only "the same lines". */
+    for (const unsigned char *p = (const unsigned char *)line; *p; p++)
+        digest = (digest ^ *p) * UINT64_C(0x100000001b3);
+    return digest;
+}
+
+/* The bad-value lines of this process's environment, held until we know whether
+ * `bindguard run` has said them already. One per variable at most. */
+#define HELD_MAX 16
+static char held[HELD_MAX][WARN_LINE_MAX];
+static unsigned n_held;
+static uint64_t held_digest;
+
+static void env_hold(const char *line)
+{
+    held_digest = config_digest(held_digest, line);
+    if (n_held < HELD_MAX)
+        snprintf(held[n_held++], WARN_LINE_MAX, "%s", line);
+}
+
+static bool reported_already(void)
+{
+    const char *v = env_get(BINDGUARD_ENV_VALIDATED);
+    char mine[CONFIG_DIGEST_LEN];
+    config_digest_format(held_digest, mine, sizeof mine);
+    return v && strcmp(v, mine) == 0;
+}
+
+void config_digest_format(uint64_t digest, char *buf, size_t len)
+{
+    snprintf(buf, len, "%016llx", (unsigned long long)digest);
+}
+
 static struct bg_config the_config;
 static pthread_once_t the_config_once = PTHREAD_ONCE_INIT;
 
 static void config_load(void)
 {
     int saved = errno;
-    config_parse(&the_config, env_get, env_warn);
+    held_digest = CONFIG_DIGEST_INIT;
+    config_parse(&the_config, env_get, env_hold);
+    if (n_held && !reported_already())
+        for (unsigned i = 0; i < n_held; i++)
+            env_warn(held[i]);
     errno = saved;
 }
 

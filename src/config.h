@@ -41,8 +41,19 @@ struct bg_config {
 int config_parse(struct bg_config *c, const char *(*get)(const char *name),
                  void (*warn)(const char *line));
 
-/* The process's configuration, parsed from the real environment on first call. */
+/* The process's configuration, parsed from the real environment on first call. Its bad
+ * values are written to stderr then, unless BINDGUARD_VALIDATED holds the digest of
+ * exactly those lines: `bindguard run`, `shell` and `audit` report an environment's bad
+ * values once themselves, and the programs they start stay quiet about the same values
+ * (a changed value is reported again). */
 const struct bg_config *config_get(void);
+
+/* The digest of config_parse's warning lines, in order: start with CONFIG_DIGEST_INIT,
+ * add each line; format it for BINDGUARD_VALIDATED (CONFIG_DIGEST_LEN bytes with NUL). */
+#define CONFIG_DIGEST_INIT UINT64_C(0xcbf29ce484222325)
+#define CONFIG_DIGEST_LEN  17
+uint64_t config_digest(uint64_t digest, const char *line);
+void config_digest_format(uint64_t digest, char *buf, size_t len);
 
 const char *config_mode_name(enum bg_mode m);
 

@@ -353,6 +353,14 @@ START_TEST(check_exit_codes_and_holder)
     snprintf(want, sizeof want, "127.0.0.1:%d", port);
     r = cli(ARGV("check", want));
     ck_assert_msg(r->status == 1 && strstr(r->out, "(EACCES)"), "%s", r->out);
+    /* PORT and :PORT alone: every address, tcp. */
+    r = cli(ARGV("check", proc_num(port)));
+    ck_assert_msg(r->status == 1 && strstr(r->out, "refused (EADDRINUSE)"), "PORT: %d %s%s",
+                  r->status, r->out, r->err);
+    snprintf(want, sizeof want, ":%d", port);
+    r = cli(ARGV("check", want));
+    ck_assert_msg(r->status == 1 && strstr(r->out, "refused (EADDRINUSE)"), ":PORT: %d %s%s",
+                  r->status, r->out, r->err);
     /* UDP on the same port is another protocol. */
     r = cli(ARGV("check", udp));
     ck_assert_msg(r->status == 0, "udp: %s", r->out);
@@ -394,7 +402,7 @@ START_TEST(audit_summarizes_what_would_be_refused)
                                 "-o reuseaddr; exit 4", prog("tbind"), proc_num(port)));
     int st = proc_finish(c, WAIT_MS * 2);
     ck_assert_msg(st == 4, "audit exit %d, stderr:\n%s", st, c->ebuf);
-    const char *head = strstr(c->ebuf, "bindguard audit: 2 bind(s) would have been refused:\n");
+    const char *head = strstr(c->ebuf, "bindguard: audit: 2 bind(s) would have been refused:\n");
     ck_assert_msg(head, "no summary:\n%s", c->ebuf);
     char want[128];
     snprintf(want, sizeof want, "would be refused (EACCES) [audit]: held exclusively by pid %d",
@@ -403,13 +411,13 @@ START_TEST(audit_summarizes_what_would_be_refused)
 
     c = start(ARGV(cli_path(), "audit", "--", "true"));
     ck_assert_int_eq(proc_finish(c, WAIT_MS), 0);
-    ck_assert_msg(strstr(c->ebuf, "bindguard audit: 0 bind(s) would have been refused."), "%s",
+    ck_assert_msg(strstr(c->ebuf, "bindguard: audit: 0 bind(s) would have been refused."), "%s",
                   c->ebuf);
 
     /* Killed by a signal: 128+N, and the summary still comes. */
     c = start(ARGV(cli_path(), "audit", "--", "sh", "-c", "kill -TERM $$"));
     ck_assert_int_eq(proc_finish(c, WAIT_MS), 128 + SIGTERM);
-    ck_assert(strstr(c->ebuf, "bindguard audit: 0 bind(s)"));
+    ck_assert(strstr(c->ebuf, "bindguard: audit: 0 bind(s)"));
     release(h);
 }
 END_TEST
@@ -427,7 +435,7 @@ START_TEST(gc_reaps_and_counts)
     proc_kill(h[0]);  /* its table entry stays behind, stale */
     proc_kill(h[1]);
     struct result *r = cli(ARGV("gc"));
-    ck_assert_msg(r->status == 0 && strstr(r->out, "bindguard gc: reaped 2 stale entries") &&
+    ck_assert_msg(r->status == 0 && strstr(r->out, "bindguard: gc: reaped 2 stale entries") &&
                   strstr(r->out, "(1 live"), "gc: %s%s", r->out, r->err);
     r = cli(ARGV("gc"));
     ck_assert_msg(strstr(r->out, "reaped 0 stale entries"), "gc again: %s", r->out);
@@ -544,7 +552,7 @@ START_TEST(run_without_a_library_says_where_it_looked)
         printf("SKIP missing library: one is installed in the configured libdir\n");
     } else {
         ck_assert_msg(st == 2 && count_lines(c->ebuf) == 1 &&
-                      strstr(c->ebuf, "bindguard: cannot find libbindguard.so (looked in ") &&
+                      strstr(c->ebuf, "bindguard: run: cannot find libbindguard.so (looked in ") &&
                       strstr(c->ebuf, dir), "status %d: %s", st, c->ebuf);
     }
     unlink(copy);
@@ -603,10 +611,17 @@ START_TEST(bad_arguments_exit_2_with_one_line)
         {"gc", "--table", ""},
         {"gc", "--now"},
     };
+    static const char *const commands[] = { "run", "shell", "audit", "list", "check",
+                                            "explain", "matrix", "gc" };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct result *r = cli(cases[i]);
+        /* One prefix style: "bindguard: COMMAND: " once a command is named. */
+        char prefix[32] = "bindguard: ";
+        for (size_t k = 0; cases[i][0] && k < sizeof commands / sizeof commands[0]; k++)
+            if (strcmp(cases[i][0], commands[k]) == 0)
+                snprintf(prefix, sizeof prefix, "bindguard: %s: ", commands[k]);
         ck_assert_msg(r->status == 2 && count_lines(r->err) == 1 &&
-                      strncmp(r->err, "bindguard: ", 11) == 0 && r->out[0] == '\0',
+                      strncmp(r->err, prefix, strlen(prefix)) == 0 && r->out[0] == '\0',
                       "case %zu (%s %s): status %d, stderr '%s', stdout '%s'", i,
                       cases[i][0] ? cases[i][0] : "", cases[i][0] && cases[i][1] ? cases[i][1] : "",
                       r->status, r->err, r->out);
@@ -619,6 +634,10 @@ START_TEST(help_and_version)
     struct result *r = cli(ARGV("--version"));
     ck_assert_int_eq(r->status, 0);
     ck_assert_msg(strncmp(r->out, "bindguard ", 10) == 0, "%s", r->out);
+    char version[64];
+    snprintf(version, sizeof version, "%.63s", r->out);
+    r = cli(ARGV("-V"));
+    ck_assert_msg(r->status == 0 && strcmp(r->out, version) == 0, "-V: %d %s", r->status, r->out);
     r = cli(ARGV("--help"));
     ck_assert_int_eq(r->status, 0);
     static char top[sizeof r->out];

@@ -16,14 +16,32 @@
 #include "bindguard.h"
 #include "policy.h"
 
-int cli_say(int rc, const char *fmt, ...)
+const struct cli_command *cli_current;
+
+static void vtell(FILE *out, const char *fmt, va_list ap)
 {
-    char line[512];
+    char line[1024];
+    vsnprintf(line, sizeof line, fmt, ap);
+    if (cli_current)
+        fprintf(out, "bindguard: %s: %s\n", cli_current->name, line);
+    else
+        fprintf(out, "bindguard: %s\n", line);
+}
+
+void cli_tell(FILE *out, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    vtell(out, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "bindguard: %s\n", line);
+}
+
+int cli_say(int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vtell(stderr, fmt, ap);
+    va_end(ap);
     return rc;
 }
 
@@ -76,17 +94,14 @@ static int next_opt(const struct cli_command *cmd, int argc, char **argv, const 
         return set_profile(optarg) ? 0 : CLI_OPT_BAD;
     case '?':
         if (strncmp(opt, "--", 2) == 0 && strchr(opt, '='))
-            cli_usage("%s: option '%.*s' takes no value", cmd->name, (int)strcspn(opt, "="),
-                      opt);
+            cli_usage("option '%.*s' takes no value", (int)strcspn(opt, "="), opt);
         else if (optopt && strncmp(opt, "--", 2) != 0)
-            cli_usage("%s: unknown option '-%c' (see bindguard %s --help)", cmd->name, optopt,
-                      cmd->name);
+            cli_usage("unknown option '-%c' (see bindguard %s --help)", optopt, cmd->name);
         else
-            cli_usage("%s: unknown option '%s' (see bindguard %s --help)", cmd->name, opt,
-                      cmd->name);
+            cli_usage("unknown option '%s' (see bindguard %s --help)", opt, cmd->name);
         return CLI_OPT_BAD;
     case ':':
-        cli_usage("%s: option '%s' needs a value", cmd->name, opt);
+        cli_usage("option '%s' needs a value", opt);
         return CLI_OPT_BAD;
     default:
         return c;
@@ -107,10 +122,10 @@ int cli_getopt(const struct cli_command *cmd, int argc, char **argv, const char 
     return c;
 }
 
-int cli_no_operands(const struct cli_command *cmd, int argc, char **argv)
+int cli_no_operands(int argc, char **argv)
 {
     if (optind < argc)
-        return cli_usage("%s: unexpected argument '%s'", cmd->name, argv[optind]);
+        return cli_usage("unexpected argument '%s'", argv[optind]);
     return -1;
 }
 
@@ -152,6 +167,13 @@ bool cli_parse_endpoint(const char *s, struct bg_addr *a, uint8_t *proto)
             *proto = IPPROTO_UDP;
         else if (strcasecmp(slash + 1, "tcp") != 0)
             return false;
+    }
+    /* "8000", ":8000": every address on both IP stacks, as a dual-stack [::] bind. */
+    const char *port = buf[0] == ':' ? buf + 1 : buf;
+    if (*port && port[strspn(port, "0123456789")] == '\0') {
+        char any[sizeof buf + 8];
+        snprintf(any, sizeof any, "[::]:%s", port);
+        return address_parse(any, a) == 0;
     }
     return address_parse(buf, a) == 0;
 }

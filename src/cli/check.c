@@ -178,20 +178,22 @@ static int check_main(const struct cli_command *self, int argc, char **argv)
         if (c == 'j')
             json = true;
         else if (c == 'a' && (cls = policy_class_parse(optarg)) < 0)
-            return cli_usage("check: --as wants default, reuseaddr or exclusive, not '%s'",
+            return cli_usage("--as wants default, reuseaddr or exclusive, not '%s'",
                              optarg);
         else if (c != 'a')
             return cli_opt_exit(c);
     }
     if (argc - optind != 1)
-        return cli_usage("check: give one ADDR:PORT/PROTO, e.g. 0.0.0.0:8080/tcp");
+        return cli_usage("give one ADDR:PORT/PROTO, e.g. 0.0.0.0:8080/tcp");
     struct bg_addr addr;
     uint8_t proto;
     if (!cli_parse_endpoint(argv[optind], &addr, &proto) || addr.port == 0)
-        return cli_usage("check: bad address '%s' (want ADDR:PORT[/tcp|/udp], port 1..65535)",
+        return cli_usage("bad address '%s' (want ADDR:PORT[/tcp|/udp], port 1..65535)",
                          argv[optind]);
 
-    const struct bg_config *cfg = config_get();
+    const struct bg_config *cfg = cli_config(false);
+    if (!cfg)
+        return CLI_EXIT_USAGE;
     if (cls < 0)
         cls = (int)cli_unmodified_class(cfg);
     struct guard_real real = { bind, setsockopt };
@@ -199,7 +201,7 @@ static int check_main(const struct cli_command *self, int argc, char **argv)
     char why[256];
     struct table *t = cli_table_open(cfg, why, sizeof why);
     if (!t) {
-        cli_fail("check: cannot judge: %s", why);
+        cli_fail("cannot judge: %s", why);
         return CHECK_EXIT_UNKNOWN;
     }
     struct table_entry want;

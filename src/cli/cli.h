@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "address.h"
 #include "config.h"
@@ -48,9 +49,14 @@ int cli_getopt(const struct cli_command *cmd, int argc, char **argv, const char 
 /* The exit status for CLI_OPT_HELP / CLI_OPT_BAD (or any unexpected option). */
 int cli_opt_exit(int opt);
 /* CLI_EXIT_USAGE and one line if operands follow the options, else -1. */
-int cli_no_operands(const struct cli_command *cmd, int argc, char **argv);
+int cli_no_operands(int argc, char **argv);
 
-/* "bindguard: ..." on stderr; returns rc. */
+/* The command being run (main sets it); NULL before one is chosen. */
+extern const struct cli_command *cli_current;
+/* Every line bindguard writes of its own: "bindguard: COMMAND: ..." (just "bindguard: ..."
+ * before a command is chosen), newline added. */
+void cli_tell(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* cli_tell on stderr; returns rc. */
 int cli_say(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define cli_usage(...) cli_say(CLI_EXIT_USAGE, __VA_ARGS__)
 #define cli_fail(...)  cli_say(CLI_EXIT_FAIL, __VA_ARGS__)
@@ -59,9 +65,20 @@ int cli_say(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
  * programs run under bindguard read it. false: one line printed. */
 bool cli_set_default_class(const char *value);
 
+/* ---- env.c: the BINDGUARD_* environment ------------------------------------------ */
+
+/* The configuration, once the command has judged the environment itself (after its
+ * options, which are in the environment by then). A bad value is a bad argument to the
+ * commands that start no program: one line, NULL (exit CLI_EXIT_USAGE). run, shell and
+ * audit (starts_program) say each bad value once with the default the program will use,
+ * and set BINDGUARD_VALIDATED so that the library stays quiet about the same values in
+ * every process the program starts; a bad BINDGUARD_TABLE stops them too (NULL). */
+const struct bg_config *cli_config(bool starts_program);
+
 /* "1".."65535". */
 bool cli_parse_port(const char *s, uint16_t *port);
-/* "ADDR:PORT[/tcp|/udp]" (tcp if no protocol); IPv6 in brackets. false on a bad one. */
+/* "ADDR:PORT[/tcp|/udp]" (tcp if no protocol); IPv6 in brackets. "PORT" and ":PORT"
+ * alone mean every address on both stacks: dual-stack [::]:PORT. false on a bad one. */
 bool cli_parse_endpoint(const char *s, struct bg_addr *a, uint8_t *proto);
 const char *cli_proto_name(uint8_t proto);
 /* "EADDRINUSE", "EACCES"; "-" for 0. */
@@ -71,14 +88,40 @@ enum bg_class cli_unmodified_class(const struct bg_config *cfg);
 /* Local HH:MM:SS, or the date for another day. */
 void cli_format_since(int64_t since, char *buf, size_t len);
 
+/* ---- run.c: starting a program under bindguard ----------------------------------- */
+
+#define RUN_OPTIONS_HELP                                                                   \
+    "  --profile P        rules to apply: ws2003 (default), xp, wsk, or a Windows name\n" \
+    "                     (vista, ws2008, win7, nt4, win2000, win95, win98, winme)\n"     \
+    "  --emulate          also make Windows' allowed sharing work in the kernel\n"        \
+    "  --default CLASS    the class of a socket that opted into nothing: exclusive\n"     \
+    "                     (default) or windows (Windows' plain default class)\n"          \
+    "  --table NAME       the port table: a shm name or an absolute path\n"
+
+/* The options of run and audit (--audit only if audit_flag), the environment judged
+ * (cli_config), the preload set up: -1 when ready to start argv[optind], else an exit
+ * status (a line said). */
+int cli_prepare_command(const struct cli_command *self, int argc, char **argv,
+                        bool audit_flag);
+/* execvp; returns only if that failed (one line said): 127 not found, else 126. */
+int cli_exec(char **cmd);
+
+/* ---- unseen.c ---------------------------------------------------------------------- */
+
+/* One line on stderr if the program cmd names (looked up as execvp would) is one whose
+ * binds the library cannot see: a static executable, a Go program, or a setuid, setgid
+ * or file-capability one. `shell`: cmd is the shell of `bindguard shell`. */
+void cli_warn_unseen(const char *cmd, bool shell);
+
 /* ---- preload.c: the library ------------------------------------------------------- */
 
 /* libbindguard.so: beside this executable (a build tree), then the installed libdir
  * relative to it (works under a DESTDIR), then the configured libdir. false: none, and
  * `tried` lists the directories looked in. */
 bool cli_find_library(char *buf, size_t len, char *tried, size_t tried_len);
-/* Append lib to LD_PRELOAD, keeping what is there; nothing if a libbindguard.so is
- * already preloaded. false: out of memory. */
+/* Append lib to LD_PRELOAD, keeping what is there, unless that file is preloaded
+ * already (matched by identity). Another libbindguard.so there (stale, or another
+ * build) is taken out, in one line each. false: errno says why. */
 bool cli_add_preload(const char *lib);
 
 /* ---- entries.c: the table, as the kernel confirms it -------------------------------- */

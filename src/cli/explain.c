@@ -137,8 +137,7 @@ static int table_options(const struct cli_command *self, int argc, char **argv,
         else if (c == 'j' && allow_json)
             o->json = true;
         else if (c == 'j')
-            return cli_usage("%s: unknown option '--json' (see bindguard %s --help)",
-                             self->name, self->name);
+            return cli_usage("unknown option '--json' (see bindguard %s --help)", self->name);
         else
             return cli_opt_exit(c);
     }
@@ -152,13 +151,15 @@ static int explain_main(const struct cli_command *self, int argc, char **argv)
     if (rc >= 0)
         return rc;
     if (argc - optind != 2)
-        return cli_usage("explain: give two bindings, e.g. exclusive:0.0.0.0:80/tcp "
+        return cli_usage("give two bindings, e.g. exclusive:0.0.0.0:80/tcp "
                          "default:127.0.0.1:80/tcp");
-    const struct bg_config *cfg = config_get();
+    const struct bg_config *cfg = cli_config(false);
+    if (!cfg)
+        return CLI_EXIT_USAGE;
     struct side a, b;
     for (int i = 0; i < 2; i++)
         if (!parse_side(argv[optind + i], cli_unmodified_class(cfg), i ? &b : &a))
-            return cli_usage("explain: bad binding '%s' (want [CLASS:]ADDR:PORT[/PROTO], "
+            return cli_usage("bad binding '%s' (want [CLASS:]ADDR:PORT[/PROTO], "
                              "CLASS one of default, reuseaddr, exclusive)", argv[optind + i]);
     struct explanation x;
     explain_pair(cfg->profile, !o.different_user, &a, &b, &x);
@@ -244,9 +245,12 @@ static int matrix_main(const struct cli_command *self, int argc, char **argv)
     int rc = table_options(self, argc, argv, &o, false);
     if (rc >= 0)
         return rc;
-    if ((rc = cli_no_operands(self, argc, argv)) >= 0)
+    if ((rc = cli_no_operands(argc, argv)) >= 0)
         return rc;
-    print_matrix(config_get()->profile, !o.different_user);
+    const struct bg_config *cfg = cli_config(false);
+    if (!cfg)
+        return CLI_EXIT_USAGE;
+    print_matrix(cfg->profile, !o.different_user);
     return 0;
 }
 

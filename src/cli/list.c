@@ -151,16 +151,18 @@ static int list_main(const struct cli_command *self, int argc, char **argv)
         case 'A': o.all_netns = true; break;
         case 'p':
             if (!cli_parse_port(optarg, &o.port))
-                return cli_usage("list: --port wants 1..65535, not '%s'", optarg);
+                return cli_usage("--port wants 1..65535, not '%s'", optarg);
             break;
         default:
             return cli_opt_exit(c);
         }
     }
-    int rc = cli_no_operands(self, argc, argv);
+    int rc = cli_no_operands(argc, argv);
     if (rc >= 0)
         return rc;
-    const struct bg_config *cfg = config_get();
+    const struct bg_config *cfg = cli_config(false);
+    if (!cfg)
+        return CLI_EXIT_USAGE;
     char why[256];
     struct table *t = cli_table_open(cfg, why, sizeof why);
     if (!t)
@@ -247,7 +249,7 @@ static int unusable(const char *name, const char *why, bool rebuild)
     table_file(name, path, sizeof path);
     if (unlink(path) != 0)
         return cli_fail("%s; cannot remove %s: %s", why, path, strerror(errno));
-    printf("bindguard gc: removed %s (%s); the next bind creates a fresh table\n", path, why);
+    cli_tell(stdout, "removed %s (%s); the next bind creates a fresh table", path, why);
     return 0;
 }
 
@@ -277,12 +279,12 @@ static int gc_table(const struct bg_config *cfg, bool rebuild)
         rc = cli_fail("port table %s: %s while reaping", table_path(t),
                       g.err == ETIMEDOUT ? "lock held too long" : "lost");
     } else {
-        printf("bindguard gc: reaped %u stale entr%s from %s (%d live, %d lingering, "
-               "%d unconfirmed)\n", g.reaped, g.reaped == 1 ? "y" : "ies", table_path(t),
+        cli_tell(stdout, "reaped %u stale entr%s from %s (%d live, %d lingering, "
+                 "%d unconfirmed)", g.reaped, g.reaped == 1 ? "y" : "ies", table_path(t),
                count_live(&s, GUARD_LIVE), count_live(&s, GUARD_LINGERING),
                count_live(&s, GUARD_UNKNOWN));
         if (g.repaired[0])
-            printf("bindguard gc: rebuilt the table's chains (%s)\n", g.repaired);
+            cli_tell(stdout, "rebuilt the table's chains (%s)", g.repaired);
     }
     cli_snapshot_free(&s);
     return rc;
@@ -300,10 +302,11 @@ static int gc_main(const struct cli_command *self, int argc, char **argv)
             return cli_opt_exit(c);
         rebuild = true;
     }
-    int rc = cli_no_operands(self, argc, argv);
+    int rc = cli_no_operands(argc, argv);
     if (rc >= 0)
         return rc;
-    return gc_table(config_get(), rebuild);
+    const struct bg_config *cfg = cli_config(false);
+    return cfg ? gc_table(cfg, rebuild) : CLI_EXIT_USAGE;
 }
 
 const struct cli_command cli_gc = {

@@ -23,7 +23,7 @@ static void usage(FILE *out)
         fprintf(out, "  %-9s %s\n", commands[i]->name, commands[i]->summary);
     fputs("\n"
           "  bindguard COMMAND --help   that command's options\n"
-          "  bindguard --version        the version\n"
+          "  bindguard -V, --version    the version\n"
           "\n"
           "See bindguard(1) and libbindguard(7).\n", out);
 }
@@ -35,12 +35,15 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0)
         return usage(stdout), 0;
-    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0 ||
+        strcmp(argv[1], "version") == 0) {
         printf("bindguard %s\n", BINDGUARD_VERSION_STRING);
         return 0;
     }
     for (size_t i = 0; i < N_COMMANDS; i++)
-        if (strcmp(argv[1], commands[i]->name) == 0)
+        if (strcmp(argv[1], commands[i]->name) == 0) {
+            cli_current = commands[i];
             return commands[i]->run(commands[i], argc - 1, argv + 1);
+        }
     return cli_usage("unknown command '%s' (see bindguard --help)", argv[1]);
 }

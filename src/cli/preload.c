@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bg_config.h"
@@ -56,33 +57,65 @@ bool cli_find_library(char *buf, size_t len, char *tried, size_t tried_len)
     return false;
 }
 
-/* Does an LD_PRELOAD element (separated by ':' or ' ') already name a libbindguard? Two
- * copies would each judge the same bind. */
-static bool has_bindguard(const char *preload)
+/* Is this LD_PRELOAD element the file lib is? By identity, not by name: a symlink or
+ * another spelling of the path is the same library. */
+static bool same_file(const char *elem, size_t n, const struct stat *lib)
 {
-    for (const char *p = preload; *p;) {
+    char path[PATH_MAX];
+    struct stat st;
+    if (n >= sizeof path)
+        return false;
+    memcpy(path, elem, n);
+    path[n] = '\0';
+    return stat(path, &st) == 0 && st.st_dev == lib->st_dev && st.st_ino == lib->st_ino;
+}
+
+static bool named_like_us(const char *elem, size_t n)
+{
+    const char *slash = memrchr(elem, '/', n);
+    const char *base = slash ? slash + 1 : elem;
+    size_t blen = n - (size_t)(base - elem);
+    return blen >= strlen(LIB_NAME) && strncmp(base, LIB_NAME, strlen(LIB_NAME)) == 0;
+}
+
+/* LD_PRELOAD's elements (separated by ':' or ' ') but those named like us that are not
+ * lib, each said in one line; lib appended unless it is there already. Two copies
+ * would each judge the same bind, and a stale one (moved, or an older build) would
+ * leave the program unprotected while BINDGUARD_ACTIVE says otherwise. */
+static char *preload_value(const char *old, const char *lib, const struct stat *lib_st)
+{
+    size_t cap = strlen(old) + strlen(lib) + 2, used = 0;
+    char *out = malloc(cap);
+    bool have = false;
+    if (!out)
+        return NULL;
+    for (const char *p = old; *p;) {
         size_t n = strcspn(p, ": ");
-        const char *slash = memrchr(p, '/', n);
-        const char *base = slash ? slash + 1 : p;
-        size_t blen = n - (size_t)(base - p);
-        if (blen >= strlen(LIB_NAME) && strncmp(base, LIB_NAME, strlen(LIB_NAME)) == 0)
-            return true;
+        bool ours = n && same_file(p, n, lib_st), stale = n && !ours && named_like_us(p, n);
+        have |= ours;
+        if (stale)
+            cli_say(0, "LD_PRELOAD named another %s (%.*s); preloading %s instead", LIB_NAME,
+                    (int)n, p, lib);
+        else if (n)
+            used += (size_t)sprintf(out + used, "%s%.*s", used ? ":" : "", (int)n, p);
         p += n;
         p += strspn(p, ": ");
     }
-    return false;
+    if (!have)
+        sprintf(out + used, "%s%s", used ? ":" : "", lib);
+    return out;
 }
 
 bool cli_add_preload(const char *lib)
 {
     const char *old = getenv("LD_PRELOAD");
-    if (old && has_bindguard(old))
-        return true;
-    char *value;
-    int r = old && *old ? asprintf(&value, "%s:%s", old, lib) : asprintf(&value, "%s", lib);
-    if (r < 0)
+    struct stat lib_st;
+    if (stat(lib, &lib_st) != 0)
         return false;
-    r = setenv("LD_PRELOAD", value, 1);
+    char *value = preload_value(old ? old : "", lib, &lib_st);
+    if (!value)
+        return false;
+    int r = setenv("LD_PRELOAD", value, 1);
     free(value);
     return r == 0;
 }
