@@ -457,6 +457,18 @@ struct table *table_open(const char *name, uint32_t slots, char *why, size_t why
     return NULL;
 }
 
+struct table *table_attach(const char *name, char *why, size_t whylen)
+{
+    char path[PATH_MAX];
+    struct table *t = NULL;
+    int err = EINVAL;
+    if (resolve_path(name, path, sizeof path, why, whylen))
+        err = open_existing(path, &t, why, whylen);
+    if (!t)
+        errno = err ? err : EINVAL;
+    return remember_file(t);
+}
+
 void table_close(struct table *t)
 {
     /* The kernel releases a dead holder's lock through the holder's own mapping: a

@@ -58,6 +58,9 @@ struct table;  /* process-local handle: mapping, capacity, path */
  * call creates it. On failure returns NULL and writes one line of why into `why`. The
  * mapping is kept for the life of the process (never unmapped while locked). */
 struct table *table_open(const char *name, uint32_t slots, char *why, size_t whylen);
+/* table_open for readers, which must not leave a table behind for a mistyped name: never
+ * creates one. NULL with why, and errno ENOENT when there is no file under the name. */
+struct table *table_attach(const char *name, char *why, size_t whylen);
 void table_close(struct table *t);  /* for tests and the CLI; never while locked */
 /* Is the file under the table's name no longer the one this handle maps (removed or
  * replaced)? Then processes opening the name from now on use another table. */

@@ -5,6 +5,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +16,24 @@
 #include "fault.h"
 #include "kernel.h"
 
+void cli_table_file(const char *name, char *buf, size_t len)
+{
+    if (name[0] == '/' && strchr(name + 1, '/'))
+        snprintf(buf, len, "%s", name);
+    else
+        snprintf(buf, len, "/dev/shm/%s", name + (name[0] == '/'));
+}
+
 struct table *cli_table_open(const struct bg_config *cfg, char *why, size_t len)
 {
-    struct table *t = table_open(cfg->table, cfg->table_slots, why, len);
+    struct table *t = table_attach(cfg->table, why, len);
+    if (!t && errno == ENOENT) {
+        char path[PATH_MAX];
+        cli_table_file(cfg->table, path, sizeof path);
+        snprintf(why, len, "no port table %s: no program has bound under bindguard with it "
+                 "(is the name right?)", path);
+        errno = ENOENT;
+    }
     if (!t)
         return NULL;
     const void *base;

@@ -1,4 +1,4 @@
-/* list, gc - the live bindings, and reaping the ones whose sockets are gone. */
+/* list - the live bindings, each confirmed with the kernel. */
 #include "cli.h"
 
 #include <errno.h>
@@ -12,8 +12,7 @@
 #include "fault.h"
 #include "holder.h"
 #include "json.h"
-
-/* ---- list -------------------------------------------------------------------------- */
+#include "text.h"
 
 struct list_opts {
     bool json, stale, all_netns;
@@ -92,9 +91,9 @@ static void text_entry(const struct cli_entry *c, const struct row *r)
     char pid[16] = "-", comm[sizeof r->comm];
     if (r->pid > 0)
         snprintf(pid, sizeof pid, "%d", r->pid);
-    /* Any process can name itself; its name must not drive the terminal. */
-    for (size_t i = 0; i < sizeof comm; i++)
-        comm[i] = (r->comm[i] > 0 && r->comm[i] < 0x20) || r->comm[i] == 0x7f ? '?' : r->comm[i];
+    /* Any process can name itself; its name must not drive the terminal (text.h). */
+    snprintf(comm, sizeof comm, "%s", r->comm);
+    text_defang(comm, strlen(comm));
     printf("%-5s %-26s %-9s %-6s %-7s %-15s %-6u %-10s %s\n", cli_proto_name(c->e.proto),
            r->addr, policy_class_name((enum bg_class)c->e.cls),
            (c->e.flags & TABLE_F_LISTENING) ? "yes" : "no", pid, comm, c->e.uid, r->since,
@@ -191,135 +190,4 @@ const struct cli_command cli_list = {
     "  --all-namespaces   also entries of other network namespaces; the kernel can't\n"
     "                     confirm those from here (state \"unconfirmed\")\n"
     "  --table NAME       the port table (default: $BINDGUARD_TABLE or /bindguard-v2)\n",
-};
-
-/* ---- gc ---------------------------------------------------------------------------- */
-
-struct gc_call {
-    struct table *t;
-    unsigned timeout_ms;
-    const struct cli_snapshot *s;
-    int err;
-    unsigned reaped, lingered;
-    char repaired[160];   /* what table_check found, if it found something */
-};
-
-/* Under the lock again, by (idx, id): an entry replaced since the snapshot is left alone. */
-static void gc_locked(void *arg)
-{
-    struct gc_call *g = arg;
-    g->err = table_lock(g->t, g->timeout_ms);
-    if (g->err != 0)
-        return;
-    for (size_t i = 0; i < g->s->n; i++) {
-        const struct cli_entry *c = &g->s->v[i];
-        if (c->live == GUARD_STALE) {
-            g->reaped += table_release(g->t, c->idx, c->e.id);
-        } else if (c->live == GUARD_LINGERING && !(c->e.flags & TABLE_F_LINGER)) {
-            struct table_entry *e = table_get(g->t, c->idx, c->e.id);
-            if (e) {
-                e->flags |= TABLE_F_LINGER;
-                g->lingered++;
-            }
-        }
-    }
-    if (table_check(g->t, g->repaired, sizeof g->repaired) != 0)
-        table_rebuild(g->t);
-    else
-        g->repaired[0] = '\0';
-    table_unlock(g->t);
-}
-
-/* The file behind a table name, as table_open resolves it (for --rebuild, when the
- * table can't be opened at all). */
-static void table_file(const char *name, char *buf, size_t len)
-{
-    if (name[0] == '/' && strchr(name + 1, '/'))
-        snprintf(buf, len, "%s", name);
-    else
-        snprintf(buf, len, "/dev/shm/%s", name + (name[0] == '/'));
-}
-
-static int unusable(const char *name, const char *why, bool rebuild)
-{
-    if (!rebuild)
-        return cli_fail("%s; `bindguard gc --rebuild` removes it so that the next bind "
-                        "creates a fresh table", why);
-    char path[CONFIG_PATH_MAX + 16];
-    table_file(name, path, sizeof path);
-    if (unlink(path) != 0)
-        return cli_fail("%s; cannot remove %s: %s", why, path, strerror(errno));
-    cli_tell(stdout, "removed %s (%s); the next bind creates a fresh table", path, why);
-    return 0;
-}
-
-static int count_live(const struct cli_snapshot *s, enum guard_liveness l)
-{
-    int n = 0;
-    for (size_t i = 0; i < s->n; i++)
-        n += s->v[i].live == l;
-    return n;
-}
-
-static int gc_table(const struct bg_config *cfg, bool rebuild)
-{
-    char why[256];
-    struct table *t = cli_table_open(cfg, why, sizeof why);
-    if (!t)
-        return unusable(cfg->table, why, rebuild);
-    struct cli_snapshot s;
-    if (cli_snapshot_take(t, cfg, 0, &s) != 0)
-        return s.err == ETIMEDOUT || s.err == ENOMEM ? cli_fail("%s", s.why)
-                                                      : unusable(cfg->table, s.why, rebuild);
-    struct gc_call g = { .t = t, .timeout_ms = cfg->lock_timeout_ms, .s = &s };
-    if (!fault_call(gc_locked, &g))
-        g.err = EFAULT;
-    int rc = 0;
-    if (g.err != 0) {
-        rc = cli_fail("port table %s: %s while reaping", table_path(t),
-                      g.err == ETIMEDOUT ? "lock held too long" : "lost");
-    } else {
-        cli_tell(stdout, "reaped %u stale entr%s from %s (%d live, %d lingering, "
-                 "%d unconfirmed)", g.reaped, g.reaped == 1 ? "y" : "ies", table_path(t),
-               count_live(&s, GUARD_LIVE), count_live(&s, GUARD_LINGERING),
-               count_live(&s, GUARD_UNKNOWN));
-        if (g.repaired[0])
-            cli_tell(stdout, "rebuilt the table's chains (%s)", g.repaired);
-    }
-    cli_snapshot_free(&s);
-    return rc;
-}
-
-static int gc_main(const struct cli_command *self, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"rebuild", no_argument, NULL, 'r'}, CLI_OPTION_TABLE, CLI_OPTION_HELP, {0},
-    };
-    bool rebuild = false;
-    int c;
-    while ((c = cli_getopt(self, argc, argv, "r", opts)) != -1) {
-        if (c != 'r')
-            return cli_opt_exit(c);
-        rebuild = true;
-    }
-    int rc = cli_no_operands(argc, argv);
-    if (rc >= 0)
-        return rc;
-    const struct bg_config *cfg = cli_config(false);
-    return cfg ? gc_table(cfg, rebuild) : CLI_EXIT_USAGE;
-}
-
-const struct cli_command cli_gc = {
-    "gc", gc_main, "reap entries whose sockets are gone; print how many",
-    "usage: bindguard gc [--rebuild] [--table NAME]\n"
-    "\n"
-    "Confirms every entry of the port table with the kernel and removes those whose\n"
-    "sockets are gone (entries of other network namespaces are left alone), then checks\n"
-    "the table's chains and rebuilds them if they are inconsistent.\n"
-    "\n"
-    "  --rebuild      if the table is unusable (its lock held by a thread that no longer\n"
-    "                 exists, failed validation, truncated, not a table), remove its file\n"
-    "                 so that the next bind creates a fresh one. Without it, gc only\n"
-    "                 says so and exits 1.\n"
-    "  --table NAME   the port table (default: $BINDGUARD_TABLE or /bindguard-v2)\n",
 };

@@ -1,0 +1,179 @@
+/* gc - reap the entries whose sockets are gone; remove a table that can't be used.
+ *
+ * The only file bindguard ever removes is a port table: one that carries the table's
+ * magic, checked on the file itself just before, and still the one under the name. */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bindguard.h"
+#include "fault.h"
+
+struct gc_call {
+    struct table *t;
+    unsigned timeout_ms;
+    const struct cli_snapshot *s;
+    int err;
+    unsigned reaped, lingered;
+    char repaired[160];   /* what table_check found, if it found something */
+};
+
+/* Under the lock again, by (idx, id): an entry replaced since the snapshot is left alone. */
+static void gc_locked(void *arg)
+{
+    struct gc_call *g = arg;
+    g->err = table_lock(g->t, g->timeout_ms);
+    if (g->err != 0)
+        return;
+    for (size_t i = 0; i < g->s->n; i++) {
+        const struct cli_entry *c = &g->s->v[i];
+        if (c->live == GUARD_STALE) {
+            g->reaped += table_release(g->t, c->idx, c->e.id);
+        } else if (c->live == GUARD_LINGERING && !(c->e.flags & TABLE_F_LINGER)) {
+            struct table_entry *e = table_get(g->t, c->idx, c->e.id);
+            if (e) {
+                e->flags |= TABLE_F_LINGER;
+                g->lingered++;
+            }
+        }
+    }
+    if (table_check(g->t, g->repaired, sizeof g->repaired) != 0)
+        table_rebuild(g->t);
+    else
+        g->repaired[0] = '\0';
+    table_unlock(g->t);
+}
+
+/* Does the file carry a table's magic (read from the file itself)? Its identity in *st. */
+static bool is_table_file(const char *path, struct stat *st)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    uint64_t magic = 0;
+    bool ok = fd >= 0 && fstat(fd, st) == 0 && S_ISREG(st->st_mode) &&
+              pread(fd, &magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
+              magic == TABLE_MAGIC;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* May this process unlink it: write access to its directory, and past a sticky bit? */
+static bool may_remove(const char *path, const struct stat *st)
+{
+    char dir[PATH_MAX];
+    struct stat ds;
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return false;
+    slash[slash == dir] = '\0';
+    if (stat(dir, &ds) != 0 || access(dir, W_OK | X_OK) != 0)
+        return false;
+    uid_t me = geteuid();
+    return !(ds.st_mode & S_ISVTX) || me == 0 || st->st_uid == me || ds.st_uid == me;
+}
+
+/* A table that can't be used: with --rebuild, its file removed, if it is a table's; else
+ * only advice that would work. */
+static int unusable(const struct bg_config *cfg, const char *why, bool rebuild)
+{
+    char path[PATH_MAX], again[CONFIG_PATH_MAX + 64];
+    struct stat st, now;
+    cli_table_file(cfg->table, path, sizeof path);
+    if (!is_table_file(path, &st))
+        return cli_fail("%s; bindguard removes only its own tables, so it leaves this file "
+                        "alone: move it away, or name another table", why);
+    bool named = strcmp(cfg->table, BINDGUARD_DEFAULT_TABLE) != 0;
+    snprintf(again, sizeof again, "`bindguard gc --rebuild%s%s`", named ? " --table " : "",
+             named ? cfg->table : "");
+    if (!may_remove(path, &st))
+        return cli_fail("%s; only its owner (uid %u) or root can remove it, with %s", why,
+                        (unsigned)st.st_uid, again);
+    if (!rebuild)
+        return cli_fail("%s; %s removes it so that the next bind creates a fresh table", why,
+                        again);
+    /* Still the file just checked: a name swapped meanwhile is left alone. */
+    if (lstat(path, &now) != 0 || now.st_dev != st.st_dev || now.st_ino != st.st_ino)
+        return cli_fail("%s; %s changed while being checked, so it was left alone", why, path);
+    if (unlink(path) != 0)
+        return cli_fail("%s; cannot remove %s: %s", why, path, strerror(errno));
+    cli_tell(stdout, "removed %s (%s); the next bind creates a fresh table", path, why);
+    return 0;
+}
+
+static int count_live(const struct cli_snapshot *s, enum guard_liveness l)
+{
+    int n = 0;
+    for (size_t i = 0; i < s->n; i++)
+        n += s->v[i].live == l;
+    return n;
+}
+
+static int gc_table(const struct bg_config *cfg, bool rebuild)
+{
+    char why[256];
+    struct table *t = cli_table_open(cfg, why, sizeof why);
+    if (!t)
+        return errno == ENOENT ? cli_fail("%s", why) : unusable(cfg, why, rebuild);
+    struct cli_snapshot s;
+    if (cli_snapshot_take(t, cfg, 0, &s) != 0)
+        return s.err == ETIMEDOUT || s.err == ENOMEM ? cli_fail("%s", s.why)
+                                                      : unusable(cfg, s.why, rebuild);
+    struct gc_call g = { .t = t, .timeout_ms = cfg->lock_timeout_ms, .s = &s };
+    if (!fault_call(gc_locked, &g))
+        g.err = EFAULT;
+    int rc = 0;
+    if (g.err != 0) {
+        rc = cli_fail("port table %s: %s while reaping", table_path(t),
+                      g.err == ETIMEDOUT ? "lock held too long" : "lost");
+    } else {
+        cli_tell(stdout, "reaped %u stale entr%s from %s (%d live, %d lingering, "
+                 "%d unconfirmed)", g.reaped, g.reaped == 1 ? "y" : "ies", table_path(t),
+               count_live(&s, GUARD_LIVE), count_live(&s, GUARD_LINGERING),
+               count_live(&s, GUARD_UNKNOWN));
+        if (g.repaired[0])
+            cli_tell(stdout, "rebuilt the table's chains (%s)", g.repaired);
+    }
+    cli_snapshot_free(&s);
+    return rc;
+}
+
+static int gc_main(const struct cli_command *self, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"rebuild", no_argument, NULL, 'r'}, CLI_OPTION_TABLE, CLI_OPTION_HELP, {0},
+    };
+    bool rebuild = false;
+    int c;
+    while ((c = cli_getopt(self, argc, argv, "r", opts)) != -1) {
+        if (c != 'r')
+            return cli_opt_exit(c);
+        rebuild = true;
+    }
+    int rc = cli_no_operands(argc, argv);
+    if (rc >= 0)
+        return rc;
+    const struct bg_config *cfg = cli_config(false);
+    return cfg ? gc_table(cfg, rebuild) : CLI_EXIT_USAGE;
+}
+
+const struct cli_command cli_gc = {
+    "gc", gc_main, "reap entries whose sockets are gone; print how many",
+    "usage: bindguard gc [--rebuild] [--table NAME]\n"
+    "\n"
+    "Confirms every entry of the port table with the kernel and removes those whose\n"
+    "sockets are gone (entries of other network namespaces are left alone), then checks\n"
+    "the table's chains and rebuilds them if they are inconsistent.\n"
+    "\n"
+    "  --rebuild      if the table is unusable (its lock held by a thread that no longer\n"
+    "                 exists, failed validation, truncated), remove its file so that the\n"
+    "                 next bind creates a fresh one. Without it, gc only says so and exits\n"
+    "                 1. A file that isn't a bindguard table is never removed.\n"
+    "  --table NAME   the port table (default: $BINDGUARD_TABLE or /bindguard-v2)\n",
+};
