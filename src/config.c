@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "bindguard.h"
+#include "text.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define STR_(x) #x
@@ -70,15 +71,17 @@ static const char *value_of(const struct ctx *x, const char *env)
     return s && *s ? s : NULL;
 }
 
-/* The value as shown in a warning: clipped, and with control characters replaced so that
- * an environment value cannot forge extra log lines. */
+/* The value as shown in a warning: clipped, and with control characters replaced
+ * (text.h) so that an environment value cannot forge extra lines or drive a terminal. */
 static void show_value(const char *s, char *out, size_t len)
 {
     size_t n = 0;
     for (; s[n] && n < SHOWN_VALUE_MAX && n + 4 < len; n++)
-        out[n] = ((unsigned char)s[n] < 0x20 || s[n] == 0x7f) ? '?' : s[n];
+        out[n] = s[n];
+    bool clipped = s[n] != '\0';
+    n = text_defang(out, n);
     out[n] = '\0';
-    if (s[n])
+    if (clipped)
         memcpy(out + n, "...", 4);
 }
 

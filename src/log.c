@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "sys.h"
+#include "text.h"
 
 #define PREFIX     "bindguard: "
 #define PREFIX_LEN (sizeof PREFIX - 1)
@@ -117,15 +118,6 @@ static void emit(const char *line, size_t len)
     write_whole(STDERR_FILENO, line, len);
 }
 
-/* Text from other processes (a holder's comm, addresses) ends up in lines; a control
- * character there could forge a line or a terminal escape, so it is shown as '?'. */
-static void defang(char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            s[i] = '?';
-}
-
 static void vlog(const char *fmt, va_list ap)
 {
     char line[LOG_LINE_MAX];
@@ -135,7 +127,9 @@ static void vlog(const char *fmt, va_list ap)
     size_t room = sizeof line - PREFIX_LEN;
     int r = vsnprintf(line + PREFIX_LEN, room, fmt, ap);
     size_t text = r < 0 ? 0 : (size_t)r < room ? (size_t)r : room - 1;
-    defang(line + PREFIX_LEN, text);
+    /* Text from other processes (a holder's comm) and the environment ends up in lines:
+     * a control character there could forge a line or drive the terminal (text.h). */
+    text = text_defang(line + PREFIX_LEN, text);
     line[PREFIX_LEN + text] = '\n';
     emit(line, PREFIX_LEN + text + 1);
     errno = saved;
@@ -216,6 +210,21 @@ static void put_errno(struct out *o, int err)
         put(o, "(errno %d)", err);
 }
 
+/* Text from another process, each control shown as '?' (text.h). */
+static void put_text(struct out *o, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t left = strlen(s); left;) {
+        struct text_unit u = text_next(p, left);
+        if (u.control >= 0)
+            put(o, "?");
+        else
+            put(o, "%.*s", (int)u.len, (const char *)p);
+        p += u.len;
+        left -= u.len;
+    }
+}
+
 static void put_holder(struct out *o, const struct log_refusal *r)
 {
     bool comm = r->comm && *r->comm, uid = r->uid != LOG_UID_UNKNOWN;
@@ -224,7 +233,13 @@ static void put_holder(struct out *o, const struct log_refusal *r)
     else
         put(o, " by an unknown process");
     if (comm || uid)
-        put(o, " (%s%s", comm ? r->comm : "", comm && uid ? ", " : "");
+        put(o, " (");
+    /* Any process names itself: its name is defanged wherever the line goes,
+     * `bindguard check` included. */
+    if (comm)
+        put_text(o, r->comm);
+    if (comm && uid)
+        put(o, ", ");
     if (uid)
         put(o, "uid %u", (unsigned)r->uid);
     if (comm || uid)

@@ -17,7 +17,7 @@ char table_name[128];
 
 void clitest_setup(void)
 {
-    harness_table_name("cli", table_name, sizeof table_name);
+    proc_table_name(table_name, sizeof table_name);
     setenv("BINDGUARD_TABLE", table_name, 1);
     unsetenv("BINDGUARD_LOG");
     unsetenv("BINDGUARD_MODE");

@@ -23,7 +23,8 @@
 /* The test's table name (BINDGUARD_TABLE). */
 extern char table_name[128];
 /* Checked fixtures: a fresh table, no BINDGUARD_LOG/MODE/PROFILE, LD_PRELOAD only the
- * sanitizer runtime if any; teardown removes the table. */
+ * sanitizer runtime if any; teardown removes the table. Suites call proc_init first and
+ * proc_cleanup last, which also removes the tables of tests that failed. */
 void clitest_setup(void);
 void clitest_teardown(void);
 

@@ -332,9 +332,10 @@ START_TEST(check_exit_codes_and_holder)
     char tcp[32], udp[32];
     snprintf(tcp, sizeof tcp, "0.0.0.0:%d/tcp", port);
     snprintf(udp, sizeof udp, "0.0.0.0:%d/udp", port);
+    /* No table yet: the kernel answers, and the missing table is said (exit 3). */
     struct result *r = cli(ARGV("check", tcp));
-    ck_assert_msg(r->status == 0 && strstr(r->out, "would succeed"), "free: %d %s%s",
-                  r->status, r->out, r->err);
+    ck_assert_msg(r->status == 3 && strstr(r->out, "the kernel would let it bind") &&
+                  strstr(r->out, "no port table"), "free: %d %s%s", r->status, r->out, r->err);
 
     struct proc *h = hold(ARGV("-a", "0.0.0.0", "-P", proc_num(port), "-l"));
     r = cli(ARGV("check", tcp));
@@ -443,63 +444,6 @@ START_TEST(gc_reaps_and_counts)
     ck_assert_msg(!json_has(r->out, "\"port\":%d,", ports[0]) &&
                   json_has(r->out, "\"port\":%d,", ports[2]), "after gc: %s", r->out);
     release(h[2]);
-}
-END_TEST
-
-START_TEST(gc_rebuild_removes_an_unusable_table)
-{
-    char dir[] = "/tmp/bg-cli-gc-XXXXXX", path[128];
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/table", dir);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    for (int i = 0; i < 1000; i++)
-        fputs("not a bindguard table\n", f);
-    fclose(f);
-    setenv("BINDGUARD_TABLE", path, 1);
-
-    struct result *r = cli(ARGV("list"));
-    ck_assert_msg(r->status == 1 && count_lines(r->err) == 1 &&
-                  strncmp(r->err, "bindguard: ", 11) == 0, "list: %d %s", r->status, r->err);
-    r = cli(ARGV("gc"));
-    ck_assert_msg(r->status == 1 && strstr(r->err, "gc --rebuild") && count_lines(r->err) == 1,
-                  "gc: %d %s", r->status, r->err);
-    ck_assert_int_eq(access(path, F_OK), 0);
-    r = cli(ARGV("gc", "--rebuild"));
-    ck_assert_msg(r->status == 0 && strstr(r->out, "removed"), "gc --rebuild: %d %s%s",
-                  r->status, r->out, r->err);
-    ck_assert_int_ne(access(path, F_OK), 0);
-    /* The next user creates a fresh table. */
-    r = cli(ARGV("list", "--json"));
-    ck_assert_msg(r->status == 0 && json_has(r->out, "\"bindings\":[]"), "%s%s", r->out, r->err);
-
-    /* A lock word naming a thread that is gone (written by hand: the kernel clears a dead
-     * holder's) would time out forever. gc says so, and --rebuild replaces the table. */
-    uint32_t word = (uint32_t)proc_gone_pid();
-    int fd = open(path, O_RDWR);
-    ck_assert_int_eq(pwrite(fd, &word, sizeof word, offsetof(struct table_header, lock)),
-                     (ssize_t)sizeof word);
-    close(fd);
-    setenv("BINDGUARD_LOCK_TIMEOUT_MS", "100", 1);
-    r = cli(ARGV("gc"));
-    ck_assert_msg(r->status == 1 && strstr(r->err, "no longer exists") &&
-                  strstr(r->err, "gc --rebuild") && count_lines(r->err) == 1,
-                  "gc, orphaned lock: %d %s", r->status, r->err);
-    r = cli(ARGV("gc", "--rebuild"));
-    ck_assert_msg(r->status == 0 && strstr(r->out, "removed"), "gc --rebuild: %d %s%s",
-                  r->status, r->out, r->err);
-    unsetenv("BINDGUARD_LOCK_TIMEOUT_MS");
-    r = cli(ARGV("list", "--json"));
-    ck_assert_int_eq(r->status, 0);
-
-    /* A table truncated on disk fails validation; no crash, one line. */
-    ck_assert_int_eq(truncate(path, 4096), 0);
-    r = cli(ARGV("list"));
-    ck_assert_msg(r->status == 1 && count_lines(r->err) == 1, "truncated: %d %s", r->status,
-                  r->err);
-    r = cli(ARGV("gc", "--rebuild"));
-    ck_assert_int_eq(r->status, 0);
-    rmdir(dir);
 }
 END_TEST
 
@@ -774,7 +718,6 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, check_exit_codes_and_holder);
     tcase_add_test(tc, audit_summarizes_what_would_be_refused);
     tcase_add_test(tc, gc_reaps_and_counts);
-    tcase_add_test(tc, gc_rebuild_removes_an_unusable_table);
     tcase_add_test(tc, run_sets_the_environment_and_keeps_preload);
     tcase_add_test(tc, run_without_a_library_says_where_it_looked);
     tcase_add_test(tc, shell_runs_shell_under_bindguard);
@@ -788,5 +731,9 @@ static Suite *cli_suite(void)
 
 int main(void)
 {
-    return harness_run(cli_suite());
+    proc_init("cli");
+    proc_cleanup_on_signals();
+    int rc = harness_run(cli_suite());
+    proc_cleanup();
+    return rc;
 }

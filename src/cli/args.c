@@ -15,13 +15,16 @@
 
 #include "bindguard.h"
 #include "policy.h"
+#include "text.h"
 
 const struct cli_command *cli_current;
 
 static void vtell(FILE *out, const char *fmt, va_list ap)
 {
     char line[1024];
-    vsnprintf(line, sizeof line, fmt, ap);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    /* Names and values from outside (a command, a table name) are in lines (text.h). */
+    text_defang(line, n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
     if (cli_current)
         fprintf(out, "bindguard: %s: %s\n", cli_current->name, line);
     else

@@ -1,11 +1,14 @@
 /* check - would a bind succeed now, and who holds the port? For CI jobs.
  *
- * bindguard's verdict comes from guard_check(), the judging code every bind runs. A port
- * that bindguard would allow may still be taken in the kernel by a program that runs
- * without bindguard; such sockets are found over sock_diag and named too. */
+ * Judged in the order a real bind meets them: bindguard first, by guard_check() (the
+ * judging code every bind runs, with the table as the kernel confirms it); then, if
+ * bindguard lets it through, the kernel, by a throwaway socket of the same class
+ * (probe.c) bound and closed. The answer says which of the two refuses, and names the
+ * socket the kernel has in the way. With no table at all, only the kernel answers. */
 #include "cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -18,6 +21,7 @@
 #include "holder.h"
 #include "json.h"
 #include "kernel.h"
+#include "text.h"
 
 #define CHECK_EXIT_UNKNOWN 3   /* the table could not be judged */
 #define MAX_KERNEL_SOCKS   64
@@ -38,125 +42,155 @@ static void make_want(const struct bg_addr *a, uint8_t proto, enum bg_class cls,
     snprintf(w->comm, sizeof w->comm, "bindguard");
 }
 
-/* A socket the kernel has on the port that bindguard does not know: Linux refuses an
- * overlapping bind (no sharing options) whatever bindguard says. */
-struct outsider {
+enum refused_by { NOBODY, BINDGUARD, KERNEL };
+
+struct answer {
+    const struct table_entry *want;
+    const char *cls, *table;     /* table: its file, NULL if there is none */
+    enum refused_by by;
+    struct guard_refusal ref;    /* by bindguard */
+    int kernel_err;              /* the probe's errno */
+    /* by the kernel: the socket in the way, if one is found */
+    bool have_holder, holder_ours;
     struct kernel_sock k;
     struct holder holder;
+    struct table_entry held;     /* its entry, if holder_ours */
+    char want_s[64], table_s[PATH_MAX], line[LOG_LINE_MAX + PATH_MAX];
 };
-
-static bool in_table(const struct cli_snapshot *s, uint32_t inode)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (s->v[i].e.inode == inode && s->v[i].live != GUARD_STALE)
-            return true;
-    return false;
-}
 
 static bool holds_port(const struct kernel_sock *k)
 {
     return k->proto == IPPROTO_UDP || k->state == TCP_LISTEN || k->state == TCP_CLOSE;
 }
 
-static bool find_outsider(struct table *t, const struct bg_config *cfg,
-                          const struct table_entry *want, struct outsider *o)
+/* Our entry for a kernel socket, from a snapshot of the port. */
+static bool entry_of(const struct cli_snapshot *s, uint32_t inode, struct table_entry *e)
 {
-    struct kernel_sock ks[MAX_KERNEL_SOCKS];
-    int n = kernel_port_sockets(want->proto, want->addr.port, ks, MAX_KERNEL_SOCKS);
-    struct cli_snapshot s;
-    if (n <= 0 || cli_snapshot_take(t, cfg, want->addr.port, &s) != 0)
-        return false;
-    bool found = false;
-    for (int i = 0; i < n && i < MAX_KERNEL_SOCKS && !found; i++) {
-        if (!holds_port(&ks[i]) || in_table(&s, ks[i].inode) ||
-            !address_overlap(&ks[i].local, true, &want->addr))
-            continue;
-        o->k = ks[i];
-        struct table_entry e = { .inode = ks[i].inode, .uid = ks[i].uid, .fd = -1 };
-        holder_find(&e, &o->holder);
-        found = true;
-    }
-    cli_snapshot_free(&s);
-    return found;
+    for (size_t i = 0; s && i < s->n; i++)
+        if (s->v[i].e.inode == inode && s->v[i].live != GUARD_STALE) {
+            *e = s->v[i].e;
+            return true;
+        }
+    return false;
 }
 
-struct answer {
-    const struct table_entry *want;
-    int verdict;                 /* 1 refused by bindguard, 2 by the kernel, 0 free */
-    struct guard_refusal ref;
-    struct outsider out;
-    char want_s[64], line[LOG_LINE_MAX + 64];
-};
+/* The socket the kernel has in the way: one on the port whose address overlaps (a
+ * listener first), named by a process that holds it. */
+static void find_kernel_holder(struct table *t, const struct bg_config *cfg, struct answer *a)
+{
+    struct kernel_sock ks[MAX_KERNEL_SOCKS];
+    int n = kernel_port_sockets(a->want->proto, a->want->addr.port, ks, MAX_KERNEL_SOCKS);
+    int best = -1;
+    for (int i = 0; i < n && i < MAX_KERNEL_SOCKS; i++)
+        if (holds_port(&ks[i]) && address_overlap(&ks[i].local, true, &a->want->addr) &&
+            (best < 0 || (ks[i].state == TCP_LISTEN && ks[best].state != TCP_LISTEN)))
+            best = i;
+    if (best < 0)
+        return;
+    a->have_holder = true;
+    a->k = ks[best];
+    struct cli_snapshot s;
+    bool snap = t && cli_snapshot_take(t, cfg, a->want->addr.port, &s) == 0;
+    a->holder_ours = snap && entry_of(&s, a->k.inode, &a->held);
+    if (snap)
+        cli_snapshot_free(&s);
+    struct table_entry e = { .inode = a->k.inode, .uid = a->k.uid, .fd = -1 };
+    holder_find(a->holder_ours ? &a->held : &e, &a->holder);
+}
 
 static void say_holder(const struct answer *a, char *buf, size_t len)
 {
-    char held[64];
-    const struct holder *h = &a->out.holder;
-    address_format(&a->out.k.local, held, sizeof held);
-    int n = h->pid > 0 ? snprintf(buf, len, "pid %d (%.*s, uid %u)", h->pid, TABLE_COMM_LEN,
-                                  h->comm, a->out.k.uid)
-                       : snprintf(buf, len, "uid %u", a->out.k.uid);
+    char held[64], comm[TABLE_COMM_LEN + 1];
+    const struct holder *h = &a->holder;
+    address_format(&a->k.local, held, sizeof held);
+    snprintf(comm, sizeof comm, "%.*s", TABLE_COMM_LEN, h->comm);
+    text_defang(comm, strlen(comm));  /* any process names itself (text.h) */
+    int n = h->pid > 0 ? snprintf(buf, len, "pid %d (%s, uid %u)", h->pid, comm, a->k.uid)
+                       : snprintf(buf, len, "uid %u", a->k.uid);
     if (n > 0 && (size_t)n < len)
-        snprintf(buf + n, len - (size_t)n, " on %s", held);
+        snprintf(buf + n, len - (size_t)n, " on %s%s", held, !a->holder_ours
+                 ? ", which runs without bindguard"
+                 : a->held.cls == BG_CLASS_REUSEADDR ? ", for sharing, under bindguard"
+                                                     : ", under bindguard");
 }
 
-static void compose_line(struct answer *a, const char *cls)
+static void compose_line(struct answer *a)
 {
     const char *proto = cli_proto_name(a->want->proto);
-    if (a->verdict == 1) {
+    char tail[PATH_MAX + 64] = "";
+    if (!a->table)
+        snprintf(tail, sizeof tail, "; no port table %s to judge it by (is the name right?)",
+                 a->table_s);
+    if (a->by == BINDGUARD) {
         snprintf(a->line, sizeof a->line, "%s", a->ref.line);
-    } else if (a->verdict == 2) {
-        char who[160];
-        say_holder(a, who, sizeof who);
-        snprintf(a->line, sizeof a->line, "bind %s/%s would be refused by the kernel "
-                 "(EADDRINUSE): held by %s, which runs without bindguard", a->want_s, proto,
-                 who);
-    } else {
+    } else if (a->by == KERNEL) {
+        char why[200];
+        if (a->kernel_err == EADDRINUSE && a->have_holder) {
+            memcpy(why, "held by ", 9);
+            say_holder(a, why + 8, sizeof why - 8);
+        } else {
+            snprintf(why, sizeof why, "%s", strerror(a->kernel_err));
+        }
+        snprintf(a->line, sizeof a->line, "bind %s/%s would be refused by the kernel (%s)%s: "
+                 "%s%s", a->want_s, proto, cli_errno_name(a->kernel_err),
+                 a->table ? ", though bindguard allows it" : "", why, tail);
+    } else if (a->table) {
         snprintf(a->line, sizeof a->line, "bind %s/%s (%s) would succeed now", a->want_s,
-                 proto, cls);
+                 proto, a->cls);
+    } else {
+        snprintf(a->line, sizeof a->line, "bind %s/%s (%s): the kernel would let it bind%s",
+                 a->want_s, proto, a->cls, tail);
     }
 }
 
 static void json_holder(struct json *j, const struct answer *a)
 {
     char addr[64];
-    const struct table_entry *e = &a->ref.held;
-    bool ours = a->verdict == 1;
-    const struct holder *h = ours ? &a->ref.holder : &a->out.holder;
-    address_format(ours ? &e->addr : &a->out.k.local, addr, sizeof addr);
+    bool judged = a->by == BINDGUARD, ours = judged || a->holder_ours;
+    const struct table_entry *e = judged ? &a->ref.held : &a->held;
+    const struct holder *h = judged ? &a->ref.holder : &a->holder;
+    if (!judged && !a->have_holder) {
+        json_null(j, "holder");
+        return;
+    }
+    address_format(judged ? &e->addr : &a->k.local, addr, sizeof addr);
     json_object_begin(j, "holder");
     if (h->pid > 0)
         json_int(j, "pid", h->pid);
     else
         json_null(j, "pid");
     json_string(j, "command", h->comm);
-    json_uint(j, "uid", ours ? e->uid : a->out.k.uid);
+    json_uint(j, "uid", judged ? e->uid : a->k.uid);
     json_string(j, "address", addr);
     json_string(j, "class", ours ? policy_class_name((enum bg_class)e->cls) : NULL);
-    json_bool(j, "listening", ours ? (e->flags & TABLE_F_LISTENING) != 0
-                                   : a->out.k.state == TCP_LISTEN);
+    json_bool(j, "listening", judged ? (e->flags & TABLE_F_LISTENING) != 0
+                                     : a->k.state == TCP_LISTEN);
     json_bool(j, "bindguard", ours);
     json_object_end(j);
 }
 
-static void print_json(const struct answer *a, const char *cls, const char *profile)
+static void print_json(const struct answer *a, const char *profile)
 {
     struct json j;
-    int err = a->verdict == 1 ? policy_errno(a->ref.verdict) : a->verdict == 2 ? EADDRINUSE : 0;
+    static const char *const by_name[] = { [NOBODY] = NULL, [BINDGUARD] = "bindguard",
+                                           [KERNEL] = "kernel" };
+    int err = a->by == BINDGUARD ? policy_errno(a->ref.verdict) : a->kernel_err;
     json_start(&j, stdout);
     json_object_begin(&j, NULL);
     json_string(&j, "address", a->want_s);
     json_string(&j, "proto", cli_proto_name(a->want->proto));
-    json_string(&j, "class", cls);
+    json_string(&j, "class", a->cls);
     json_string(&j, "profile", profile);
-    json_bool(&j, "allowed", a->verdict == 0);
-    json_string(&j, "verdict", a->verdict == 1 ? policy_verdict_name(a->ref.verdict)
-                               : a->verdict == 2 ? "KERNEL" : "SUCCESS");
+    json_string(&j, "table", a->table);
+    json_bool(&j, "allowed", a->by == NOBODY);
+    json_string(&j, "refused_by", by_name[a->by]);
+    json_string(&j, "verdict", a->by == BINDGUARD ? policy_verdict_name(a->ref.verdict)
+                               : a->by == KERNEL ? "KERNEL" : "SUCCESS");
     if (err)
         json_string(&j, "errno", cli_errno_name(err));
     else
         json_null(&j, "errno");
-    if (a->verdict)
+    if (a->by != NOBODY)
         json_holder(&j, a);
     else
         json_null(&j, "holder");
@@ -165,74 +199,109 @@ static void print_json(const struct answer *a, const char *cls, const char *prof
     json_finish(&j);
 }
 
-static int check_main(const struct cli_command *self, int argc, char **argv)
+/* bindguard's verdict, if there is a table: -1 when it can't be judged (said). */
+static int judge(struct answer *a, struct table **t, const struct bg_config *cfg)
+{
+    char why[PATH_MAX + 128];
+    *t = cli_table_open(cfg, why, sizeof why);
+    cli_table_file(cfg->table, a->table_s, sizeof a->table_s);
+    if (!*t && errno == ENOENT)
+        return 0;
+    if (!*t)
+        return cli_fail("cannot judge: %s", why), -1;
+    a->table = a->table_s;
+    struct guard_real real = { bind, setsockopt };
+    guard_init(cfg, &real);
+    int r = guard_check(*t, a->want, &a->ref);
+    if (r == 1)
+        a->by = BINDGUARD;
+    return r;
+}
+
+/* "ADDR:PORT/PROTO" with --as and --emulate: -1, or an exit status. */
+static int check_options(const struct cli_command *self, int argc, char **argv, int *cls,
+                         bool *json, bool *emulate)
 {
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
         {"as", required_argument, NULL, 'a'},
+        {"emulate", no_argument, NULL, 'e'},
         CLI_OPTION_PROFILE, CLI_OPTION_TABLE, CLI_OPTION_HELP, {0},
     };
-    bool json = false;
-    int cls = -1, c;
-    while ((c = cli_getopt(self, argc, argv, "ja:", opts)) != -1) {
+    int c;
+    while ((c = cli_getopt(self, argc, argv, "ja:e", opts)) != -1) {
         if (c == 'j')
-            json = true;
-        else if (c == 'a' && (cls = policy_class_parse(optarg)) < 0)
-            return cli_usage("--as wants default, reuseaddr or exclusive, not '%s'",
-                             optarg);
+            *json = true;
+        else if (c == 'e')
+            *emulate = true;
+        else if (c == 'a' && (*cls = policy_class_parse(optarg)) < 0)
+            return cli_usage("--as wants default, reuseaddr or exclusive, not '%s'", optarg);
         else if (c != 'a')
             return cli_opt_exit(c);
     }
     if (argc - optind != 1)
         return cli_usage("give one ADDR:PORT/PROTO, e.g. 0.0.0.0:8080/tcp");
+    return -1;
+}
+
+static int check_main(const struct cli_command *self, int argc, char **argv)
+{
+    bool json = false, emulate = false;
+    int cls = -1;
+    int rc = check_options(self, argc, argv, &cls, &json, &emulate);
+    if (rc >= 0)
+        return rc;
     struct bg_addr addr;
     uint8_t proto;
     if (!cli_parse_endpoint(argv[optind], &addr, &proto) || addr.port == 0)
-        return cli_usage("bad address '%s' (want ADDR:PORT[/tcp|/udp], port 1..65535)",
+        return cli_usage("bad address '%s' (want ADDR:PORT[/tcp|/udp] or PORT, port 1..65535)",
                          argv[optind]);
-
     const struct bg_config *cfg = cli_config(false);
     if (!cfg)
         return CLI_EXIT_USAGE;
+    emulate |= cfg->emulate;
     if (cls < 0)
         cls = (int)cli_unmodified_class(cfg);
-    struct guard_real real = { bind, setsockopt };
-    guard_init(cfg, &real);
-    char why[256];
-    struct table *t = cli_table_open(cfg, why, sizeof why);
-    if (!t) {
-        cli_fail("cannot judge: %s", why);
-        return CHECK_EXIT_UNKNOWN;
-    }
     struct table_entry want;
     make_want(&addr, proto, (enum bg_class)cls, &want);
-    struct answer a = { .want = &want };
+    struct answer a = { .want = &want, .cls = policy_class_name((enum bg_class)cls) };
     address_format(&addr, a.want_s, sizeof a.want_s);
-    int r = guard_check(t, &want, &a.ref);
-    if (r < 0)
+    struct table *t;
+    if (judge(&a, &t, cfg) < 0)
         return CHECK_EXIT_UNKNOWN;
-    a.verdict = r == 1 ? 1 : find_outsider(t, cfg, &want, &a.out) ? 2 : 0;
-    const char *cls_name = policy_class_name((enum bg_class)cls);
-    compose_line(&a, cls_name);
+    if (a.by == NOBODY) {
+        a.kernel_err = probe_socket(&addr, proto, probe_options(cfg, (enum bg_class)cls, proto,
+                                                                emulate), false, NULL);
+        if (a.kernel_err) {
+            a.by = KERNEL;
+            find_kernel_holder(t, cfg, &a);
+        }
+    }
+    compose_line(&a);
     if (json)
-        print_json(&a, cls_name, cfg->profile->name);
+        print_json(&a, cfg->profile->name);
     else
         printf("bindguard: %s\n", a.line);
-    return a.verdict ? CLI_EXIT_FAIL : 0;
+    return a.by != NOBODY ? CLI_EXIT_FAIL : a.table ? 0 : CHECK_EXIT_UNKNOWN;
 }
 
 const struct cli_command cli_check = {
     "check", check_main, "would my bind succeed now, and who holds the port (exit 0/1)",
-    "usage: bindguard check [--json] [--as CLASS] [--profile P] [--table NAME] ADDR:PORT[/PROTO]\n"
+    "usage: bindguard check [--json] [--as CLASS] [--emulate] [--profile P] [--table NAME]\n"
+    "                       ADDR:PORT[/PROTO] | [:]PORT[/PROTO]\n"
     "\n"
-    "Judges a bind of ADDR:PORT (tcp unless /udp) by the current user exactly as the\n"
-    "library would now: every binding in the port table, confirmed with the kernel. Also\n"
-    "names a socket the kernel has on the port that runs without bindguard.\n"
+    "Judges a bind of ADDR:PORT (tcp unless /udp; PORT alone: every address, both IP\n"
+    "stacks) by the current user as a real one would meet it: first bindguard, exactly as\n"
+    "the library would judge it now (every binding in the port table, confirmed with the\n"
+    "kernel); then, if bindguard allows it, the kernel, by binding and closing a socket of\n"
+    "that class. Says which of the two refuses, and who holds the port.\n"
     "Exit 0: the bind would succeed; 1: it would be refused (the line names the holder);\n"
-    "2: bad arguments; 3: the port table could not be judged.\n"
+    "2: bad arguments; 3: the port table is missing or could not be judged (the kernel's\n"
+    "answer is still given).\n"
     "\n"
     "  --as CLASS     the class of the bind: default, reuseaddr or exclusive (default: what\n"
     "                 an unmodified program gets, exclusive)\n"
+    "  --emulate      as under `bindguard run --emulate` (also $BINDGUARD_EMULATE)\n"
     "  --json         one JSON object\n"
     "  --profile P    ws2003 (default), xp, wsk, or a Windows name (see run --help)\n"
     "  --table NAME   the port table (default: $BINDGUARD_TABLE or /bindguard-v2)\n",

@@ -124,10 +124,36 @@ bool cli_find_library(char *buf, size_t len, char *tried, size_t tried_len);
  * build) is taken out, in one line each. false: errno says why. */
 bool cli_add_preload(const char *lib);
 
+/* ---- probe.c: the kernel's own answer ------------------------------------------- */
+
+/* The kernel options a probe socket carries. */
+enum { PROBE_REUSEADDR = 1, PROBE_REUSEPORT = 2 };
+/* What a program of class cls sets, as the library maps options to classes: reuseaddr
+ * sets SO_REUSEADDR and SO_REUSEPORT; a TCP socket of the other classes SO_REUSEADDR
+ * (servers do, to restart over TIME_WAIT) unless BINDGUARD_REUSEADDR=windows makes that
+ * a sharer; `emulate` adds SO_REUSEPORT, as emulate mode does to every managed socket. */
+unsigned probe_options(const struct bg_config *cfg, enum bg_class cls, uint8_t proto,
+                       bool emulate);
+/* Bind a throwaway socket of a->family (IPV6_V6ONLY as a->v6only) with those options,
+ * then listen if asked (TCP). 0 or the errno of the step that failed. With fd_out, a
+ * socket that got through is kept open there; otherwise it is closed. */
+int probe_socket(const struct bg_addr *a, uint8_t proto, unsigned opts, bool listening,
+                 int *fd_out);
+/* first bound (and listening, TCP), then second, by nobody if other_user (root only).
+ * The second's errno (0: the kernel lets both bind), or -1: not probed (*first_err: the
+ * first's errno, or 0 if nobody could not be become). */
+int probe_pair(const struct bg_addr *first, unsigned first_opts, const struct bg_addr *second,
+               unsigned second_opts, uint8_t proto, bool other_user, int *first_err);
+/* A port free on every address of both stacks for proto at this moment, or 0. */
+uint16_t probe_free_port(uint8_t proto);
+
 /* ---- entries.c: the table, as the kernel confirms it -------------------------------- */
 
-/* Open the configured table and watch its mapping for truncation. NULL: why says why. */
+/* Open the configured table (never creating it: the commands only read) and watch its
+ * mapping for truncation. NULL: why says why, errno ENOENT if there is no table. */
 struct table *cli_table_open(const struct bg_config *cfg, char *why, size_t len);
+/* The file a table name stands for, as table_open resolves it. */
+void cli_table_file(const char *name, char *buf, size_t len);
 
 /* Liveness is guard_liveness(); GUARD_UNKNOWN also stands for "another network
  * namespace", whose kernel we can't ask. */

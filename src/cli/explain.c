@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "json.h"
 #include "policy.h"
@@ -65,10 +66,131 @@ static void explain_pair(const struct bg_profile *p, bool same_user, const struc
                  a->proto != b->proto     ? "no cell: different protocols never conflict"
                  : a->addr.port != b->addr.port ? "no cell: different ports never conflict"
                                           : "no cell: the first binding does not hold the "
-                                            "second's IP stack (DESIGN.md \"Dual stack\")");
+                                            "second's IP stack (doc/design.md, \"Dual "
+                                            "stack\")");
     }
     /* wsk CHECK: the first socket's share list decides; by default nobody is on it. */
     x->err = policy_errno(policy_resolve_check(x->verdict, false));
+}
+
+/* ---- what Linux does with the pair -------------------------------------------------- */
+
+/* One mode's outcome for the second bind. */
+struct mode_outcome {
+    int kernel_err;   /* the kernel alone: 0, or its errno */
+    int err;          /* under bindguard: bindguard's errno first, else the kernel's */
+};
+
+struct linux_answer {
+    bool probed;
+    char why_not[160];   /* not probed: why */
+    struct mode_outcome guard, emulate;
+};
+
+/* A specific IPv4 address (plain or v4-mapped) as 127.0.0.x: the same address the same
+ * x (xs[] remembers them), a different one the next x. */
+static void to_loopback(struct bg_addr *a, uint32_t xs[2], int *n_xs)
+{
+    if (address_kind(a) == BG_WILDCARD)
+        return;
+    if (!address_is_v4mapped(a)) {
+        static const uint8_t v6_loopback[16] = { [15] = 1 };
+        memcpy(a->ip, v6_loopback, sizeof v6_loopback);
+        a->scope_id = 0;
+        return;
+    }
+    uint32_t v;
+    memcpy(&v, a->ip + 12, 4);
+    int x = 0;
+    while (x < *n_xs && xs[x] != v)
+        x++;
+    if (x == *n_xs)
+        xs[(*n_xs)++] = v;
+    a->ip[12] = 127, a->ip[13] = 0, a->ip[14] = 0, a->ip[15] = (uint8_t)(x + 1);
+}
+
+static void outcome(const struct explanation *x, int kernel_err, struct mode_outcome *m)
+{
+    m->kernel_err = kernel_err;
+    m->err = x->err ? x->err : kernel_err;
+}
+
+/* The pair bound for real on loopback equivalents, on a free port, in guard and emulate
+ * mode (probe.c). Not when the kernel can't meet them (other protocol or port, two
+ * different specific addresses), nor as another user without root. */
+static void probe_linux(const struct bg_config *cfg, bool same_user, const struct side *a,
+                        const struct side *b, const struct explanation *x,
+                        struct linux_answer *l)
+{
+    memset(l, 0, sizeof *l);
+    bool both_specific = x->first.kind != BG_WILDCARD && x->second.kind != BG_WILDCARD;
+    const char *skip = a->proto != b->proto ? "different protocols never meet in the kernel"
+                       : a->addr.port != b->addr.port ? "different ports never meet in the kernel"
+                       : both_specific && memcmp(a->addr.ip, b->addr.ip, 16) != 0
+                           ? "the kernel lets two different specific addresses bind too"
+                       : !same_user && geteuid() != 0 ? "binding as another user needs root"
+                                                      : NULL;
+    if (skip) {
+        snprintf(l->why_not, sizeof l->why_not, "%s", skip);
+        return;
+    }
+    struct bg_addr la = a->addr, lb = b->addr;
+    uint32_t xs[2];
+    int n_xs = 0;
+    to_loopback(&la, xs, &n_xs);
+    to_loopback(&lb, xs, &n_xs);
+    la.port = lb.port = probe_free_port(a->proto);
+    for (int emulate = 0; emulate < 2; emulate++) {
+        int first_err;
+        int err = probe_pair(&la, probe_options(cfg, a->cls, a->proto, emulate), &lb,
+                             probe_options(cfg, b->cls, b->proto, emulate), a->proto,
+                             !same_user, &first_err);
+        if (err < 0 || la.port == 0) {
+            snprintf(l->why_not, sizeof l->why_not, first_err
+                     ? "the first bind fails on this machine (%s)" : "could not become nobody",
+                     cli_errno_name(first_err));
+            return;
+        }
+        outcome(x, err, emulate ? &l->emulate : &l->guard);
+    }
+    l->probed = true;
+}
+
+static void say_outcome(const struct mode_outcome *m, bool windows_refuses, char *buf,
+                        size_t len)
+{
+    if (windows_refuses)
+        snprintf(buf, len, "refused by bindguard (%s), %s%s%s", cli_errno_name(m->err),
+                 m->kernel_err ? "as by the kernel alone (" : "which the kernel alone allows",
+                 m->kernel_err ? cli_errno_name(m->kernel_err) : "", m->kernel_err ? ")" : "");
+    else if (m->kernel_err)
+        snprintf(buf, len, "refused by the kernel (%s), though Windows allows it",
+                 cli_errno_name(m->kernel_err));
+    else
+        snprintf(buf, len, "succeeds");
+}
+
+static void json_outcome(struct json *j, const char *key, const struct mode_outcome *m,
+                         bool windows_refuses)
+{
+    json_object_begin(j, key);
+    json_string(j, "errno", m->err ? cli_errno_name(m->err) : NULL);
+    json_string(j, "refused_by", windows_refuses ? "bindguard" : m->kernel_err ? "kernel" : NULL);
+    json_string(j, "kernel_errno", m->kernel_err ? cli_errno_name(m->kernel_err) : NULL);
+    json_object_end(j);
+}
+
+static void json_linux(struct json *j, const struct linux_answer *l, bool windows_refuses)
+{
+    json_object_begin(j, "linux");
+    json_bool(j, "probed", l->probed);
+    if (l->probed) {
+        json_outcome(j, "guard", &l->guard, windows_refuses);
+        json_outcome(j, "emulate", &l->emulate, windows_refuses);
+    } else {
+        json_string(j, "why_not", l->why_not);
+    }
+    json_object_end(j);
 }
 
 static void json_side(struct json *j, const char *key, const struct side *s, enum bg_kind k)
@@ -83,7 +205,7 @@ static void json_side(struct json *j, const char *key, const struct side *s, enu
 
 static void print_explanation(const struct bg_profile *p, bool same_user, bool as_json,
                               const struct side *a, const struct side *b,
-                              const struct explanation *x)
+                              const struct explanation *x, const struct linux_answer *l)
 {
     const char *check_note = x->verdict == BG_CHECK
         ? " (CHECK: allowed only if the second uid is on the first socket's share list, "
@@ -103,6 +225,7 @@ static void print_explanation(const struct bg_profile *p, bool same_user, bool a
         else
             json_null(&j, "errno");
         json_string(&j, "cell", x->cell);
+        json_linux(&j, l, x->err != 0);
         json_object_end(&j);
         json_finish(&j);
         return;
@@ -115,6 +238,14 @@ static void print_explanation(const struct bg_profile *p, bool same_user, bool a
     printf("verdict: %s (%s)%s\n", policy_verdict_name(x->verdict),
            x->err ? cli_errno_name(x->err) : "bind succeeds", check_note);
     printf("cell:    %s\n", x->cell);
+    if (!l->probed) {
+        printf("linux:   not probed: %s\n", l->why_not);
+        return;
+    }
+    char guard[160], emulate[160];
+    say_outcome(&l->guard, x->err != 0, guard, sizeof guard);
+    say_outcome(&l->emulate, x->err != 0, emulate, sizeof emulate);
+    printf("linux:   guard: %s; emulate: %s\n", guard, emulate);
 }
 
 /* --profile and --different-user, shared with matrix. */
@@ -162,8 +293,10 @@ static int explain_main(const struct cli_command *self, int argc, char **argv)
             return cli_usage("bad binding '%s' (want [CLASS:]ADDR:PORT[/PROTO], "
                              "CLASS one of default, reuseaddr, exclusive)", argv[optind + i]);
     struct explanation x;
+    struct linux_answer l;
     explain_pair(cfg->profile, !o.different_user, &a, &b, &x);
-    print_explanation(cfg->profile, !o.different_user, o.json, &a, &b, &x);
+    probe_linux(cfg, !o.different_user, &a, &b, &x, &l);
+    print_explanation(cfg->profile, !o.different_user, o.json, &a, &b, &x, &l);
     return 0;
 }
 
@@ -176,6 +309,13 @@ const struct cli_command cli_explain = {
     "exclusive), ADDR an IPv4 address or an IPv6 one in brackets, PROTO tcp (default) or\n"
     "udp. Prints the verdict, the errno the second bind gets, and the seed table cell the\n"
     "verdict comes from.\n"
+    "\n"
+    "Then what Linux does with the pair under bindguard, in guard and in emulate mode: the\n"
+    "two binds are made for real, on a free port, on loopback equivalents (wildcards as\n"
+    "given, a specific IPv4 address as 127.0.0.x, a specific IPv6 one as ::1), with the\n"
+    "kernel options a program of each class sets (the first one listening, for TCP; the\n"
+    "second as nobody with --different-user, which needs root). A pair Windows allows\n"
+    "may still be refused by the kernel.\n"
     "\n"
     "  --profile P        ws2003 (default), xp, wsk, or a Windows name (see run --help)\n"
     "  --different-user   the two binds come from different users (default: the same)\n"

@@ -3,54 +3,27 @@
 
 #include <inttypes.h>
 #include <stddef.h>
+#include <string.h>
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates,
- * nothing above U+10FFFF), or 0 if it is not one. */
-static size_t utf8_len(const unsigned char *s)
-{
-    unsigned char c = s[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2;
-    else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        lo = c == 0xe0 ? 0xa0 : 0x80;
-        hi = c == 0xed ? 0x9f : 0xbf;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        lo = c == 0xf0 ? 0x90 : 0x80;
-        hi = c == 0xf4 ? 0x8f : 0xbf;
-    } else
-        return 0;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    return n;
-}
+#include "text.h"
 
 static void put_string(FILE *out, const char *s)
 {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t left = strlen(s);
     fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        if (*p == '"' || *p == '\\') {
-            fprintf(out, "\\%c", *p++);
-        } else if (*p < 0x20 || *p == 0x7f) {
-            fprintf(out, "\\u%04x", *p++);
-        } else if (*p < 0x80) {
-            fputc(*p++, out);
-        } else {
-            size_t n = utf8_len(p);
-            if (n) {
-                fwrite(p, 1, n, out);
-                p += n;
-            } else {
-                fputs("\\ufffd", out);
-                p++;
-            }
-        }
+    while (left) {
+        struct text_unit u = text_next(p, left);
+        if (u.control >= 0)
+            fprintf(out, "\\u%04x", (unsigned)u.control);
+        else if (!u.utf8)
+            fputs("\\ufffd", out);
+        else if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else
+            fwrite(p, 1, u.len, out);
+        p += u.len;
+        left -= u.len;
     }
     fputc('"', out);
 }

@@ -1,8 +1,9 @@
 /* json - a small streaming JSON writer for the CLI's --json output.
  *
  * Commas and nesting are tracked here so callers only say what comes next. Strings are
- * escaped for JSON and made valid UTF-8 (process names are arbitrary bytes): anything
- * that is not well-formed UTF-8 becomes U+FFFD. */
+ * escaped for JSON and made valid UTF-8 (process names are arbitrary bytes): controls,
+ * C1 included, as \u00XX (text.h); anything else that is not well-formed UTF-8 becomes
+ * U+FFFD. */
 #ifndef BG_CLI_JSON_H
 #define BG_CLI_JSON_H
 
