@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "policy.h"
+#include "rules/class.h"
 
 enum bg_mode      { BG_MODE_ENFORCE, BG_MODE_AUDIT, BG_MODE_OFF };
 enum bg_default   { BG_DEFAULT_EXCLUSIVE, BG_DEFAULT_WINDOWS };
@@ -45,5 +46,8 @@ int config_parse(struct bg_config *c, const char *(*get)(const char *name),
 const struct bg_config *config_get(void);
 
 const char *config_mode_name(enum bg_mode m);
+
+/* How c maps a socket's options to its class, as the rule book takes it. */
+struct bg_classing config_classing(const struct bg_config *c);
 
 #endif
