@@ -451,10 +451,15 @@ START_TEST(explain_special_cases_and_text)
                   "%s", r->out);
     r = cli(ARGV("explain", "exclusive:[::]:80", "default:0.0.0.0:80"));
     ck_assert_msg(strstr(r->out, "verdict: ACCESS (EACCES)"), "%s", r->out);
-    /* A v6only [::] does not hold IPv4 at all. */
+    /* Its IPv6 side follows the cell (exclusive W, exclusive S: ACCESS), not the IPv4 rule. */
     r = cli(ARGV("explain", "exclusive:[::]:80", "[::1]:80"));
     ck_assert_msg(strstr(r->out, "verdict: ACCESS (EACCES)") && !strstr(r->out, "across"),
                   "%s", r->out);
+    /* Once bound, a non-exclusive [::] holds only IPv6; the reason cites the design doc
+     * (doc_refs checks that the section exists). */
+    r = cli(ARGV("explain", "default:[::]:80", "default:0.0.0.0:80"));
+    ck_assert_msg(strstr(r->out, "verdict: SUCCESS") &&
+                  strstr(r->out, "IP stack (doc/design.md \"Dual stack\")"), "%s", r->out);
     /* The text form: four labelled lines. */
     r = cli(ARGV("explain", "--different-user", "exclusive:0.0.0.0:8080", "default:0.0.0.0:8080"));
     ck_assert_int_eq(r->status, 0);

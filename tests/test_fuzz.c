@@ -1020,7 +1020,7 @@ static bool tracked_args(int domain, int type, int proto)
     return false;
 }
 
-/* Would these options make o a sharer, Windows-style (DESIGN.md "Option mapping")? */
+/* Would these options make o a sharer, Windows-style (doc/design.md "Option mapping")? */
 static bool sharing(const struct model *m, const struct obj *o, bool reuseaddr, bool reuseport)
 {
     return reuseport || (reuseaddr && (o->proto == IPPROTO_UDP || m->cfg->windows_reuseaddr));
@@ -1031,7 +1031,7 @@ static bool shares(const struct model *m, const struct obj *o)
     return sharing(m, o, o->reuseaddr, o->reuseport);
 }
 
-/* DESIGN.md "Option mapping", from what the socket really carries. */
+/* doc/design.md "Option mapping", from what the socket really carries. */
 static enum bg_class class_of(const struct model *m, const struct obj *o)
 {
     if (o->excl)

@@ -1405,7 +1405,8 @@ START_TEST(loopbacks_never_conflict)
 END_TEST
 
 /* Emulate: Windows gives every connection on a shared address:port to the socket that
- * listened first, and the next takes over when it closes (DESIGN.md "Guard and emulate"). */
+ * listened first, and the next takes over when it closes
+ * (doc/design.md "Guard and emulate"). */
 START_TEST(emulate_first_listener_gets_every_connection)
 {
     int port = free_port();

@@ -86,7 +86,7 @@ static void explain_pair(const struct bg_profile *p, bool same_user, const struc
                  a->proto != b->proto     ? "no cell: different protocols never conflict"
                  : a->addr.port != b->addr.port ? "no cell: different ports never conflict"
                                           : "no cell: the first binding does not hold the "
-                                            "second's IP stack (DESIGN.md \"Dual stack\")");
+                                            "second's IP stack (doc/design.md \"Dual stack\")");
     }
     /* wsk CHECK: the first socket's share list decides; by default nobody is on it. */
     x->err = policy_errno(rules_resolve_check(x->verdict, false));
