@@ -414,3 +414,12 @@ const char *config_mode_name(enum bg_mode m)
 {
     return word_name(mode_words, ARRAY_LEN(mode_words), (int)m);
 }
+
+struct bg_classing config_classing(const struct bg_config *c)
+{
+    return (struct bg_classing){
+        .default_exclusive = c->default_class == BG_DEFAULT_EXCLUSIVE,
+        .reuseaddr_shares_tcp = c->reuseaddr == BG_REUSEADDR_WINDOWS,
+        .has_exclusive = c->profile->has_exclusive,
+    };
+}

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "policy.h"
+#include "rules/class.h"
 
 enum bg_mode      { BG_MODE_ENFORCE, BG_MODE_AUDIT, BG_MODE_OFF };
 enum bg_default   { BG_DEFAULT_EXCLUSIVE, BG_DEFAULT_WINDOWS };
@@ -56,5 +57,8 @@ uint64_t config_digest(uint64_t digest, const char *line);
 void config_digest_format(uint64_t digest, char *buf, size_t len);
 
 const char *config_mode_name(enum bg_mode m);
+
+/* How c maps a socket's options to its class, as the rule book takes it. */
+struct bg_classing config_classing(const struct bg_config *c);
 
 #endif

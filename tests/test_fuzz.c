@@ -1020,7 +1020,7 @@ static bool tracked_args(int domain, int type, int proto)
     return false;
 }
 
-/* Would these options make o a sharer, Windows-style (DESIGN.md "Option mapping")? */
+/* Would these options make o a sharer, Windows-style (doc/design.md "Option mapping")? */
 static bool sharing(const struct model *m, const struct obj *o, bool reuseaddr, bool reuseport)
 {
     return reuseport || (reuseaddr && (o->proto == IPPROTO_UDP || m->cfg->windows_reuseaddr));
@@ -1031,7 +1031,7 @@ static bool shares(const struct model *m, const struct obj *o)
     return sharing(m, o, o->reuseaddr, o->reuseport);
 }
 
-/* DESIGN.md "Option mapping", from what the socket really carries. */
+/* doc/design.md "Option mapping", from what the socket really carries. */
 static enum bg_class class_of(const struct model *m, const struct obj *o)
 {
     if (o->excl)
@@ -1072,7 +1072,7 @@ static bool kernel_takes(const struct obj *o, const struct op *op, struct bg_add
     memcpy(out->ip, &u.in6.sin6_addr, 16);
     out->port = ntohs(u.in6.sin6_port);
     out->v6only = o->v6only;
-    return !(o->v6only && address_is_v4mapped(out));
+    return !(o->v6only && rules_addr_is_v4mapped(out));
 }
 
 struct denial {
@@ -1092,17 +1092,21 @@ static void judge(const struct model *m, const struct obj *o, const struct bg_ad
         const struct obj *h = &m->obj[i];
         if (h == o || !h->entry || h->eph || h->proto != proto || h->addr.port != want->port)
             continue;
-        if (!address_overlap(&h->addr, h->cls == BG_CLASS_EXCLUSIVE, want))
+        if (!rules_overlap(&h->addr, h->cls == BG_CLASS_EXCLUSIVE, want))
             continue;
-        struct bg_side first = {h->cls, address_kind(&h->addr)};
-        struct bg_side second = {cls, address_kind(want)};
-        enum bg_verdict v = policy_resolve_check(policy_verdict(m->profile, true, first, second),
+        struct bg_side first = {h->cls, rules_addr_kind(&h->addr)};
+        struct bg_side second = {cls, rules_addr_kind(want)};
+        enum bg_verdict v = rules_resolve_check(policy_verdict(m->profile, true, first, second),
                                                  false);
+        /* An IPv4 bind refused by the IPv4 side of a dual-stack wildcard: EACCES. */
+        if ((v == BG_INUSE || v == BG_ACCESS) && rules_addr_is_dual_wildcard(&h->addr) &&
+            !(want->family == AF_INET6 && !rules_addr_is_v4mapped(want)))
+            v = BG_ACCESS;
         if (v == BG_SUCCESS)
             continue;
         d->by[d->n] = h;
         d->each[d->n++] = v;
-        if (policy_more_severe(v, d->v))
+        if (rules_more_severe(v, d->v))
             d->v = v;
     }
 }
@@ -1134,6 +1138,7 @@ static bool failed(struct check *k, int op, const char *fmt, ...)
 struct refusal {
     char buf[512];
     const char *want, *proto, *err, *held, *table, *c1, *k1, *c2, *k2;
+    bool across_stacks;   /* the cell's verdict became ACCESS across stacks */
 };
 
 static bool parse_refusal(const char *line, struct refusal *r)
@@ -1176,6 +1181,10 @@ static bool parse_refusal(const char *line, struct refusal *r)
     if (!sp1 || !sp2)
         return false;
     *sp1 = *sp2 = '\0';
+    char *rule = strstr(sp2 + 1, ", ");
+    r->across_stacks = rule && strcmp(rule, ", across stacks") == 0;
+    if (rule)
+        *rule = '\0';
     r->c1 = comma + 2;
     r->k1 = sp1 + 1;
     r->c2 = vs + 4;
@@ -1224,8 +1233,10 @@ static bool check_refusal(struct check *k, int i, const char *log, const struct 
     /* Only ws2003's tables tell users apart, and then it must say same-user. */
     bool same_user = !sp || strcmp(sp + 1, "same-user") == 0;
     /* A CHECK cell is decided by the share list, on which no case puts anybody. */
-    enum bg_verdict v = policy_resolve_check(
+    enum bg_verdict v = rules_resolve_check(
         policy_verdict(p, same_user, (struct bg_side){c1, k1}, (struct bg_side){c2, k2}), false);
+    if (r.across_stacks)
+        v = BG_ACCESS;
     int err = policy_errno(v);
     const char *err_name = err ? strerrorname_np(err) : "none";
     if (!same_user || strcmp(err_name, r.err) != 0 || policy_errno(d->v) != err)
@@ -1236,14 +1247,14 @@ static bool check_refusal(struct check *k, int i, const char *log, const struct 
     if (!model_addr(k, r.want, &w) || !same_binding(&w, want) ||
         strcmp(r.proto, o->proto == IPPROTO_TCP ? "tcp" : "udp") != 0)
         return failed(k, i, "refusal names %s/%s for this bind", r.want, r.proto);
-    if (c2 != (int)cls || k2 != (int)address_kind(want))
+    if (c2 != (int)cls || k2 != (int)rules_addr_kind(want))
         return failed(k, i, "refusal says the binding socket is %s %s, the model %s %s", r.c2,
-                      r.k2, policy_class_name(cls), policy_kind_name(address_kind(want)));
+                      r.k2, policy_class_name(cls), policy_kind_name(rules_addr_kind(want)));
     if (!model_addr(k, r.held, &h))
         return failed(k, i, "refusal names holder address '%s' outside the range", r.held);
     for (int j = 0; j < d->n; j++)
         if (same_binding(&d->by[j]->addr, &h) && (int)d->by[j]->cls == c1 &&
-            (int)address_kind(&d->by[j]->addr) == k1 && !policy_more_severe(d->v, d->each[j]))
+            (int)rules_addr_kind(&d->by[j]->addr) == k1 && !rules_more_severe(d->v, d->each[j]))
             return true;
     return failed(k, i, "refusal names holder %s (%s %s), no such binding denies this bind",
                   r.held, r.c1, r.k1);
@@ -1429,7 +1440,7 @@ static bool check_enforce_op(struct check *k, int i, const char *nat, const char
                 return failed(k, i, "bindguard must refuse this bind with %s: the %s %s "
                               "binding made at op %d holds the port; got '%s'%s", err,
                               policy_class_name(d.by[w]->cls),
-                              policy_kind_name(address_kind(&d.by[w]->addr)), d.by[w]->bound_at,
+                              policy_kind_name(rules_addr_kind(&d.by[w]->addr)), d.by[w]->bound_at,
                               enf, log ? "" : " and nothing logged");
             if (!check_refusal(k, i, log, o, &addr, cls, &d))
                 return false;

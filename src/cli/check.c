@@ -82,7 +82,7 @@ static void find_kernel_holder(struct table *t, const struct bg_config *cfg, str
     int n = kernel_port_sockets(a->want->proto, a->want->addr.port, ks, MAX_KERNEL_SOCKS);
     int best = -1;
     for (int i = 0; i < n && i < MAX_KERNEL_SOCKS; i++)
-        if (holds_port(&ks[i]) && address_overlap(&ks[i].local, true, &a->want->addr) &&
+        if (holds_port(&ks[i]) && rules_overlap(&ks[i].local, true, &a->want->addr) &&
             (best < 0 || (ks[i].state == TCP_LISTEN && ks[best].state != TCP_LISTEN)))
             best = i;
     if (best < 0)
