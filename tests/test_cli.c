@@ -164,6 +164,83 @@ START_TEST(json_survives_a_hostile_command_name)
 }
 END_TEST
 
+/* No raw control byte: C0, DEL, or C1 (as a byte, or as UTF-8 0xc2 0x80-0x9f). */
+static void assert_no_controls(const char *what, const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        bool c1 = (*p >= 0x80 && *p <= 0x9f && !(p > (const unsigned char *)text &&
+                   p[-1] >= 0xc3 && p[-1] <= 0xdf)) || (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f);
+        ck_assert_msg((*p >= 0x20 || *p == '\n') && *p != 0x7f && !c1,
+                      "%s: raw control 0x%02x at %zu:\n%s", what, *p,
+                      (size_t)(p - (const unsigned char *)text), text);
+    }
+}
+
+START_TEST(controls_in_names_never_reach_the_terminal)
+{
+    /* ESC [31m, U+009B (CSI) in UTF-8, a raw CSI byte, then a character whose UTF-8 ends
+     * in 0x81 (U+0101, not a control) and a Z. */
+    static const char name[] = "\x1b[31m\xc2\x9b\x9b\xc4\x81Z";
+    static const char shown[] = "?[31m??\xc4\x81Z", json[] = "\\u001b[31m\\u009b\\u009b\xc4\x81Z";
+    char dir[128], link[256];
+    ck_assert(proc_scratch_dir(dir, sizeof dir));
+    snprintf(link, sizeof link, "%s/%s", dir, name);
+    ck_assert_int_eq(symlink(prog("tbind"), link), 0);
+    int port = free_port();
+    char tcp[32];
+    snprintf(tcp, sizeof tcp, "0.0.0.0:%d", port);
+    struct proc *c = start(ARGV(cli_path(), "run", "--", link, "-a", "127.0.0.1", "-P",
+                                proc_num(port), "-l", "-h"));
+    const char *line = proc_line(c, WAIT_MS);
+    ck_assert_msg(line && strncmp(line, "OK", 2) == 0, "agent: %s", c->ebuf);
+
+    struct result *r = cli(ARGV("list"));
+    assert_no_controls("list", r->out);
+    ck_assert_msg(strstr(r->out, shown), "list: %s", r->out);
+    r = cli(ARGV("list", "--json"));
+    assert_json(r->out);
+    ck_assert_msg(strstr(r->out, json), "list --json: %s", r->out);
+    /* check, refused by bindguard: the refusal line names it. */
+    r = cli(ARGV("check", tcp));
+    assert_no_controls("check", r->out);
+    ck_assert_msg(r->status == 1 && strstr(r->out, shown), "check: %s", r->out);
+    r = cli(ARGV("check", "--json", tcp));
+    ck_assert_msg(strstr(r->out, json), "check --json: %s", r->out);
+    /* The library's own refusal line. */
+    struct proc *second = start(ARGV(cli_path(), "run", "--", prog("tbind"), "-a", "0.0.0.0",
+                                     "-P", proc_num(port)));
+    proc_finish(second, WAIT_MS);
+    assert_no_controls("refusal line", second->ebuf);
+    ck_assert_msg(strstr(second->ebuf, shown), "refusal: %s", second->ebuf);
+    release(c);
+
+    /* check, refused by the kernel: a program without bindguard named so. */
+    c = start(ARGV(link, "-a", "127.0.0.1", "-P", proc_num(port), "-l", "-h"));
+    ck_assert(proc_line(c, WAIT_MS));
+    r = cli(ARGV("check", tcp));
+    assert_no_controls("check, kernel", r->out);
+    ck_assert_msg(r->status == 1 && strstr(r->out, shown), "check, kernel: %s", r->out);
+    release(c);
+
+    /* bindguard's own lines: a command name, an environment value. */
+    r = cli(ARGV("run", "--", "\x1b]0;title\x07\xc2\x9b"));
+    assert_no_controls("run", r->err);
+    ck_assert_msg(r->status == 127 && strstr(r->err, "?]0;title??"), "run: %s", r->err);
+    struct proc_how bad = { .inherit_env = true, .env = { "BINDGUARD_MODE=\x1b[2J\xc2\x85" } };
+    r = cli_how(&bad, ARGV("list"));
+    assert_no_controls("list, bad mode", r->err);
+    ck_assert_msg(r->status == 2 && strstr(r->err, "'?[2J?'"), "bad mode: %s", r->err);
+    struct proc_how direct = { .shim = true, .table = table_name, .log = "stderr",
+                               .env = { "BINDGUARD_MODE=\x1b[2J\xc2\x85" } };
+    c = proc_spawn(&direct, ARGV("/bin/true"));
+    proc_finish(c, WAIT_MS);
+    assert_no_controls("library, bad mode", c->ebuf);
+    ck_assert_msg(strstr(c->ebuf, "'?[2J?'"), "library: %s", c->ebuf);
+    unlink(link);
+    rmdir(dir);
+}
+END_TEST
+
 /* ---- explain and matrix against the seed table -------------------------------------------- */
 
 struct tsv_row {
@@ -725,6 +802,7 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, list_shows_another_users_binding);
     tcase_add_test(tc, list_other_namespaces_only_on_request);
     tcase_add_test(tc, json_survives_a_hostile_command_name);
+    tcase_add_test(tc, controls_in_names_never_reach_the_terminal);
     tcase_add_test(tc, explain_agrees_with_every_tsv_cell);
     tcase_add_test(tc, explain_special_cases_and_text);
     tcase_add_test(tc, matrix_agrees_with_every_tsv_cell);
