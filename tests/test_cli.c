@@ -79,6 +79,39 @@ START_TEST(run_protects_http_server_and_list_follows_it)
 }
 END_TEST
 
+START_TEST(list_takes_listening_from_the_kernel)
+{
+    /* One process binds and sends the socket away; the one that gets it listens (node's
+     * cluster workers with NODE_CLUSTER_SCHED_POLICY=none). */
+    int port = free_port();
+    char name[64];
+    snprintf(name, sizeof name, "bg-tpass-%d-%d", (int)getpid(), port);
+    struct proc *listener = start(ARGV(cli_path(), "run", "--", prog("tpass"), "listen", name));
+    const char *line = proc_line(listener, WAIT_MS);
+    ck_assert_msg(line && strcmp(line, "READY") == 0, "listener: %s", listener->ebuf);
+    struct proc *binder = start(ARGV(cli_path(), "run", "--", prog("tpass"), "send", name,
+                                     "127.0.0.1", proc_num(port)));
+    line = proc_line(binder, WAIT_MS);
+    ck_assert_msg(line && strcmp(line, "SENT") == 0, "binder: %s %s", line ? line : "-",
+                  binder->ebuf);
+    line = proc_line(listener, WAIT_MS);
+    ck_assert_msg(line && strcmp(line, "LISTENING") == 0, "listener: %s", listener->ebuf);
+
+    struct result *r = cli(ARGV("list", "--json", "--port", proc_num(port)));
+    ck_assert_msg(r->status == 0 && json_has(r->out, "\"port\":%d,", port) &&
+                  json_has(r->out, "\"listening\":true") &&
+                  json_has(r->out, "\"pid\":%d,", (int)listener->pid), "list --json: %s%s",
+                  r->out, r->err);
+    r = cli(ARGV("list", "--port", proc_num(port)));
+    char want[64];
+    snprintf(want, sizeof want, "127.0.0.1:%d", port);
+    const char *row = strstr(r->out, want);
+    ck_assert_msg(row && strstr(row, " yes "), "list: %s", r->out);
+    release(binder);
+    release(listener);
+}
+END_TEST
+
 START_TEST(list_shows_another_users_binding)
 {
     if (!harness_is_root()) {
@@ -799,6 +832,7 @@ static Suite *cli_suite(void)
     tcase_add_checked_fixture(tc, clitest_setup, clitest_teardown);
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, run_protects_http_server_and_list_follows_it);
+    tcase_add_test(tc, list_takes_listening_from_the_kernel);
     tcase_add_test(tc, list_shows_another_users_binding);
     tcase_add_test(tc, list_other_namespaces_only_on_request);
     tcase_add_test(tc, json_survives_a_hostile_command_name);

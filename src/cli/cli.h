@@ -163,6 +163,10 @@ struct cli_entry {
     struct table_entry e;
     uint32_t idx;
     enum guard_liveness live;
+    /* The kernel's TCP state when it was asked (the process that listens need not be
+     * the one that bound, and only the binder's library records it); the table's flag
+     * when it can't be asked. */
+    bool listening;
 };
 
 struct cli_snapshot {

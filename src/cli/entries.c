@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +124,20 @@ static const char *lock_trouble(int err)
     }
 }
 
+#define MAX_PORT_SOCKS 256
+
+/* The socket's state as the kernel has it, found by inode among the port's sockets. */
+static void kernel_listening(struct cli_entry *c)
+{
+    struct kernel_sock ks[MAX_PORT_SOCKS];
+    int n = kernel_port_sockets(IPPROTO_TCP, c->e.addr.port, ks, MAX_PORT_SOCKS);
+    for (int i = 0; i < n && i < MAX_PORT_SOCKS; i++)
+        if (ks[i].inode == c->e.inode) {
+            c->listening = ks[i].state == TCP_LISTEN;
+            return;
+        }
+}
+
 int cli_snapshot_take(struct table *t, const struct bg_config *cfg, uint16_t port,
                       struct cli_snapshot *s)
 {
@@ -138,8 +153,13 @@ int cli_snapshot_take(struct table *t, const struct bg_config *cfg, uint16_t por
     }
     /* sock_diag answers for this namespace only. */
     uint64_t here = cli_netns();
-    for (size_t i = 0; i < s->n; i++)
-        s->v[i].live = s->v[i].e.netns == here ? guard_liveness(&s->v[i].e) : GUARD_UNKNOWN;
+    for (size_t i = 0; i < s->n; i++) {
+        struct cli_entry *c = &s->v[i];
+        c->live = c->e.netns == here ? guard_liveness(&c->e) : GUARD_UNKNOWN;
+        c->listening = (c->e.flags & TABLE_F_LISTENING) != 0;
+        if (c->live == GUARD_LIVE && c->e.proto == IPPROTO_TCP)
+            kernel_listening(c);
+    }
     return 0;
 }
 

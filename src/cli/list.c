@@ -72,7 +72,7 @@ static void json_entry(struct json *j, const struct cli_entry *c, const struct r
     json_bool(j, "v6only", e->addr.v6only);
     json_string(j, "class", policy_class_name((enum bg_class)e->cls));
     json_bool(j, "explicit", e->flags & TABLE_F_EXPLICIT);
-    json_bool(j, "listening", e->flags & TABLE_F_LISTENING);
+    json_bool(j, "listening", c->listening);
     json_string(j, "state", cli_liveness_name(c->live));
     if (r->pid > 0)
         json_int(j, "pid", r->pid);
@@ -96,7 +96,7 @@ static void text_entry(const struct cli_entry *c, const struct row *r)
     text_defang(comm, strlen(comm));
     printf("%-5s %-26s %-9s %-6s %-7s %-15s %-6u %-10s %s\n", cli_proto_name(c->e.proto),
            r->addr, policy_class_name((enum bg_class)c->e.cls),
-           (c->e.flags & TABLE_F_LISTENING) ? "yes" : "no", pid, comm, c->e.uid, r->since,
+           c->listening ? "yes" : "no", pid, comm, c->e.uid, r->since,
            cli_liveness_name(c->live));
 }
 
