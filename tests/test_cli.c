@@ -141,37 +141,6 @@ START_TEST(list_shows_another_users_binding)
 }
 END_TEST
 
-START_TEST(list_other_namespaces_only_on_request)
-{
-    if (!harness_is_root()) {
-        printf("SKIP list --all-namespaces: needs root for a network namespace\n");
-        return;
-    }
-    int port = free_port();
-    struct proc_how elsewhere = { .inherit_env = true, .new_netns = true };
-    struct proc *h = hold_how(&elsewhere, ARGV("-a", "0.0.0.0", "-P", proc_num(port), "-l"));
-    struct result *r = cli(ARGV("list", "--json"));
-    ck_assert_int_eq(r->status, 0);
-    ck_assert_msg(!json_has(r->out, "\"port\":%d,", port), "other netns listed:\n%s", r->out);
-    r = cli(ARGV("list", "--json", "--all-namespaces"));
-    ck_assert_int_eq(r->status, 0);
-    assert_json(r->out);
-    ck_assert_msg(json_has(r->out, "\"port\":%d,", port) &&
-                  json_has(r->out, "\"state\":\"unconfirmed\""), "--all-namespaces:\n%s",
-                  r->out);
-    /* The key includes the namespace: here, the port is free. */
-    char addr[32];
-    snprintf(addr, sizeof addr, "0.0.0.0:%d", port);
-    r = cli(ARGV("check", addr));
-    ck_assert_msg(r->status == 0, "check: %d %s", r->status, r->out);
-    /* gc can't confirm it from here, so it stays. */
-    r = cli(ARGV("gc"));
-    ck_assert_msg(r->status == 0 && strstr(r->out, "reaped 0 ") &&
-                  strstr(r->out, "1 unconfirmed"), "gc: %s%s", r->out, r->err);
-    release(h);
-}
-END_TEST
-
 START_TEST(json_survives_a_hostile_command_name)
 {
     char dir[] = "/tmp/bg-cli-name-XXXXXX";
@@ -834,7 +803,6 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, run_protects_http_server_and_list_follows_it);
     tcase_add_test(tc, list_takes_listening_from_the_kernel);
     tcase_add_test(tc, list_shows_another_users_binding);
-    tcase_add_test(tc, list_other_namespaces_only_on_request);
     tcase_add_test(tc, json_survives_a_hostile_command_name);
     tcase_add_test(tc, controls_in_names_never_reach_the_terminal);
     tcase_add_test(tc, explain_agrees_with_every_tsv_cell);

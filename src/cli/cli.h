@@ -167,6 +167,10 @@ struct cli_entry {
      * the one that bound, and only the binder's library records it); the table's flag
      * when it can't be asked. */
     bool listening;
+    /* Another network namespace, entered by cli_netns_confirm: its `ip netns` name ("" if
+     * none) and a process in it (0 if none known). */
+    char ns_name[64];
+    int ns_pid;
 };
 
 struct cli_snapshot {
@@ -175,6 +179,8 @@ struct cli_snapshot {
     uint16_t port;   /* only entries on this port; 0: all */
     int err;         /* why it could not be taken: a table_lock error, or EFAULT (truncated) */
     char why[160];
+    char netns_why[160];  /* after cli_netns_confirm: why other namespaces' entries that
+                             are still GUARD_UNKNOWN could not be confirmed */
 };
 
 /* Copy every live entry on `port` (0: every port) under the lock, through fault_call,
@@ -183,6 +189,17 @@ struct cli_snapshot {
 int cli_snapshot_take(struct table *t, const struct bg_config *cfg, uint16_t port,
                       struct cli_snapshot *s);
 void cli_snapshot_free(struct cli_snapshot *s);
+/* Confirm one entry with the kernel of the namespace this process is in: liveness, and
+ * the listening state for TCP. */
+void cli_entry_confirm(struct cli_entry *c);
+
+/* ---- netns.c: other network namespaces ------------------------------------------- */
+
+/* Confirm the entries of other network namespaces from inside them: each namespace that
+ * a binder still in it or an `ip netns` name leads to is entered by a child process
+ * (setns: CAP_SYS_ADMIN), which confirms its entries there. Entries confirmed get
+ * ns_name/ns_pid; those that stay GUARD_UNKNOWN are explained by s->netns_why. */
+void cli_netns_confirm(struct cli_snapshot *s);
 /* SO_NETNS_COOKIE of the namespace this process runs in (0 if the kernel has none). */
 uint64_t cli_netns(void);
 

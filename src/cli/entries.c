@@ -155,12 +155,18 @@ int cli_snapshot_take(struct table *t, const struct bg_config *cfg, uint16_t por
     uint64_t here = cli_netns();
     for (size_t i = 0; i < s->n; i++) {
         struct cli_entry *c = &s->v[i];
-        c->live = c->e.netns == here ? guard_liveness(&c->e) : GUARD_UNKNOWN;
         c->listening = (c->e.flags & TABLE_F_LISTENING) != 0;
-        if (c->live == GUARD_LIVE && c->e.proto == IPPROTO_TCP)
-            kernel_listening(c);
+        if (c->e.netns == here)
+            cli_entry_confirm(c);
     }
     return 0;
+}
+
+void cli_entry_confirm(struct cli_entry *c)
+{
+    c->live = guard_liveness(&c->e);
+    if (c->live == GUARD_LIVE && c->e.proto == IPPROTO_TCP)
+        kernel_listening(c);
 }
 
 void cli_snapshot_free(struct cli_snapshot *s)

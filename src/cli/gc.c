@@ -115,6 +115,16 @@ static int count_live(const struct cli_snapshot *s, enum guard_liveness l)
     return n;
 }
 
+/* Why entries stayed unconfirmed: other namespaces', or the kernel here. */
+static const char *unconfirmed_why(const struct cli_snapshot *s)
+{
+    uint64_t here = cli_netns();
+    for (size_t i = 0; i < s->n; i++)
+        if (s->v[i].live == GUARD_UNKNOWN && s->v[i].e.netns != here)
+            return s->netns_why;
+    return "the kernel could not be asked (sock_diag)";
+}
+
 static int gc_table(const struct bg_config *cfg, bool rebuild)
 {
     char why[256];
@@ -125,6 +135,7 @@ static int gc_table(const struct bg_config *cfg, bool rebuild)
     if (cli_snapshot_take(t, cfg, 0, &s) != 0)
         return s.err == ETIMEDOUT || s.err == ENOMEM ? cli_fail("%s", s.why)
                                                       : unusable(cfg, s.why, rebuild);
+    cli_netns_confirm(&s);
     struct gc_call g = { .t = t, .timeout_ms = cfg->lock_timeout_ms, .s = &s };
     if (!fault_call(gc_locked, &g))
         g.err = EFAULT;
@@ -137,6 +148,8 @@ static int gc_table(const struct bg_config *cfg, bool rebuild)
                  "%d unconfirmed)", g.reaped, g.reaped == 1 ? "y" : "ies", table_path(t),
                count_live(&s, GUARD_LIVE), count_live(&s, GUARD_LINGERING),
                count_live(&s, GUARD_UNKNOWN));
+        if (count_live(&s, GUARD_UNKNOWN))
+            cli_tell(stdout, "left the unconfirmed alone: %s", unconfirmed_why(&s));
         if (g.repaired[0])
             cli_tell(stdout, "rebuilt the table's chains (%s)", g.repaired);
     }
@@ -168,8 +181,10 @@ const struct cli_command cli_gc = {
     "usage: bindguard gc [--rebuild] [--table NAME]\n"
     "\n"
     "Confirms every entry of the port table with the kernel and removes those whose\n"
-    "sockets are gone (entries of other network namespaces are left alone), then checks\n"
-    "the table's chains and rebuilds them if they are inconsistent.\n"
+    "sockets are gone, then checks the table's chains and rebuilds them if they are\n"
+    "inconsistent. Entries of other network namespaces are confirmed from inside them\n"
+    "(entered through a process of theirs or an `ip netns` name; needs root); those that\n"
+    "can't be are left alone, and gc says why.\n"
     "\n"
     "  --rebuild      if the table is unusable (its lock held by a thread that no longer\n"
     "                 exists, failed validation, truncated), remove its file so that the\n"

@@ -83,10 +83,32 @@ static void json_entry(struct json *j, const struct cli_entry *c, const struct r
     json_int(j, "since", e->since);
     json_uint(j, "inode", e->inode);
     json_uint(j, "netns", e->netns);
+    json_string(j, "netns_name", c->ns_name[0] ? c->ns_name : NULL);
+    if (c->ns_pid > 0)
+        json_int(j, "netns_pid", c->ns_pid);
+    else
+        json_null(j, "netns_pid");
     json_object_end(j);
 }
 
-static void text_entry(const struct cli_entry *c, const struct row *r)
+/* "here", or the cookie and what leads into the namespace. */
+static void netns_of(const struct cli_entry *c, uint64_t here, char *buf, size_t len)
+{
+    char name[sizeof c->ns_name];
+    snprintf(name, sizeof name, "%s", c->ns_name);
+    text_defang(name, strlen(name));
+    if (c->e.netns == here)
+        snprintf(buf, len, "here");
+    else if (name[0])
+        snprintf(buf, len, "%llu (ip netns %s)", (unsigned long long)c->e.netns, name);
+    else if (c->ns_pid > 0)
+        snprintf(buf, len, "%llu (pid %d)", (unsigned long long)c->e.netns, c->ns_pid);
+    else
+        snprintf(buf, len, "%llu", (unsigned long long)c->e.netns);
+}
+
+static void text_entry(const struct cli_entry *c, const struct row *r, bool netns,
+                       uint64_t here)
 {
     char pid[16] = "-", comm[sizeof r->comm];
     if (r->pid > 0)
@@ -94,10 +116,25 @@ static void text_entry(const struct cli_entry *c, const struct row *r)
     /* Any process can name itself; its name must not drive the terminal (text.h). */
     snprintf(comm, sizeof comm, "%s", r->comm);
     text_defang(comm, strlen(comm));
-    printf("%-5s %-26s %-9s %-6s %-7s %-15s %-6u %-10s %s\n", cli_proto_name(c->e.proto),
+    printf("%-5s %-26s %-9s %-6s %-7s %-15s %-6u %-10s ", cli_proto_name(c->e.proto),
            r->addr, policy_class_name((enum bg_class)c->e.cls),
-           c->listening ? "yes" : "no", pid, comm, c->e.uid, r->since,
-           cli_liveness_name(c->live));
+           c->listening ? "yes" : "no", pid, comm, c->e.uid, r->since);
+    if (netns) {
+        char ns[128];
+        netns_of(c, here, ns, sizeof ns);
+        printf("%-11s %s\n", cli_liveness_name(c->live), ns);
+    } else {
+        printf("%s\n", cli_liveness_name(c->live));
+    }
+}
+
+/* Entries shown that another namespace's kernel could not confirm. */
+static int unconfirmed(const struct cli_snapshot *s, const struct list_opts *o, uint64_t here)
+{
+    int n = 0;
+    for (size_t i = 0; i < s->n; i++)
+        n += shown(&s->v[i], o, here) && s->v[i].live == GUARD_UNKNOWN && s->v[i].e.netns != here;
+    return n;
 }
 
 static void print_list(const struct cli_snapshot *s, const struct list_opts *o,
@@ -112,8 +149,9 @@ static void print_list(const struct cli_snapshot *s, const struct list_opts *o,
         json_uint(&j, "netns", here);
         json_array_begin(&j, "bindings");
     } else {
-        printf("%-5s %-26s %-9s %-6s %-7s %-15s %-6s %-10s %s\n", "PROTO", "ADDRESS", "CLASS",
-               "LISTEN", "PID", "COMMAND", "UID", "SINCE", "STATE");
+        printf("%-5s %-26s %-9s %-6s %-7s %-15s %-6s %-10s %s%s\n", "PROTO", "ADDRESS",
+               "CLASS", "LISTEN", "PID", "COMMAND", "UID", "SINCE",
+               o->all_netns ? "STATE       " : "STATE", o->all_netns ? "NETNS" : "");
     }
     for (size_t i = 0; i < s->n; i++) {
         if (!shown(&s->v[i], o, here))
@@ -123,10 +161,11 @@ static void print_list(const struct cli_snapshot *s, const struct list_opts *o,
         if (o->json)
             json_entry(&j, &s->v[i], &r);
         else
-            text_entry(&s->v[i], &r);
+            text_entry(&s->v[i], &r, o->all_netns, here);
     }
     if (o->json) {
         json_array_end(&j);
+        json_string(&j, "unconfirmed_why", unconfirmed(s, o, here) ? s->netns_why : NULL);
         json_object_end(&j);
         json_finish(&j);
     }
@@ -171,7 +210,13 @@ static int list_main(const struct cli_command *self, int argc, char **argv)
         return cli_fail("%s", s.why);
     if (s.n)
         qsort(s.v, s.n, sizeof *s.v, by_port);
+    if (o.all_netns)
+        cli_netns_confirm(&s);
     print_list(&s, &o, table_path(t));
+    int n = o.json ? 0 : unconfirmed(&s, &o, cli_netns());
+    if (n)
+        cli_tell(stderr, "%d entr%s of other network namespaces unconfirmed: %s", n,
+                 n == 1 ? "y" : "ies", s.netns_why);
     cli_snapshot_free(&s);
     return fflush(stdout) == 0 ? 0 : CLI_EXIT_FAIL;
 }
@@ -187,7 +232,9 @@ const struct cli_command cli_list = {
     "  --json             one JSON object: {\"table\", \"netns\", \"bindings\": [...]}\n"
     "  --port N           only port N\n"
     "  --stale            also entries whose sockets are gone (state \"stale\")\n"
-    "  --all-namespaces   also entries of other network namespaces; the kernel can't\n"
-    "                     confirm those from here (state \"unconfirmed\")\n"
+    "  --all-namespaces   also entries of other network namespaces, with a NETNS column\n"
+    "                     (cookie, and the `ip netns` name or a pid in it), confirmed\n"
+    "                     from inside each namespace (root); those that can't be are\n"
+    "                     \"unconfirmed\", and why is said\n"
     "  --table NAME       the port table (default: $BINDGUARD_TABLE or /bindguard-v2)\n",
 };
