@@ -10,6 +10,7 @@
 
 #include "harness.h"
 #include "log.h"
+#include "text.h"
 
 /* 14:03:07 UTC on 2022-01-08. */
 #define SINCE_140307 (19000 * 86400LL + 14 * 3600 + 3 * 60 + 7)
@@ -332,6 +333,36 @@ START_TEST(control_characters_defanged)
 }
 END_TEST
 
+START_TEST(c1_controls_defanged)
+{
+    /* C1 as UTF-8 (U+0085, U+009B) and as single bytes; U+0101 (c4 81) and U+00A0
+     * (c2 a0) are characters, and an invalid byte that is not C1 passes. */
+    char s[] = "a\xc2\x85" "b\x9b[2Jc\xc4\x81\xc2\xa0\xff\x7f";
+    size_t n = text_defang(s, strlen(s));
+    ck_assert_str_eq(s, "a?b?[2Jc\xc4\x81\xc2\xa0\xff?");
+    ck_assert_uint_eq(n, strlen(s));
+    /* A truncated sequence at the end: its lead byte alone is not C1. */
+    char t[] = "x\xc2";
+    ck_assert_uint_eq(text_defang(t, strlen(t)), 2);
+    ck_assert_str_eq(t, "x\xc2");
+
+    char err[256];
+    capture_stderr();
+    log_setup(BG_LOG_STDERR, NULL);
+    log_line("comm %s done", "\xc2\x9b" "31m\x9b" "0m");
+    captured(err, sizeof err);
+    ck_assert_str_eq(err, "bindguard: comm ?31m?0m done\n");
+
+    /* The refusal line names a holder's command defanged, wherever it is printed. */
+    utc();
+    struct log_refusal r = example();
+    r.comm = "ng\xc2\x9b" "2J\x1b";
+    assert_refusal(&r, "bind 0.0.0.0:8080/tcp refused (EACCES): held exclusively by pid 4242 "
+                       "(ng?2J?, uid 33) on 0.0.0.0:8080 since 14:03:07 [ws2003 "
+                       "different-user, exclusive wildcard vs default wildcard]");
+}
+END_TEST
+
 START_TEST(once_per_topic)
 {
     char err[1024];
@@ -368,6 +399,7 @@ static Suite *suite(void)
     tcase_add_test(out, off_writes_nothing_to_file);
     tcase_add_test(out, long_line_truncated);
     tcase_add_test(out, control_characters_defanged);
+    tcase_add_test(out, c1_controls_defanged);
     tcase_add_test(out, once_per_topic);
     suite_add_tcase(s, out);
     return s;
