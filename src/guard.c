@@ -151,13 +151,18 @@ static bool lock_table(struct table *t)
         return true;
     /* Its own topic: a lock merely slow once must not hide one that will never come. */
     bool orphaned = err == ETIMEDOUT && table_lock_orphaned(t);
+    char why[CONFIG_PATH_MAX + 160];
+    if (orphaned)  /* the advice names the table: run from another environment, it works */
+        snprintf(why, sizeof why, "lock held by a thread that no longer exists (run "
+                 "`bindguard gc --rebuild --table %s`)", table_path(t));
+    else
+        snprintf(why, sizeof why, "%s",
+                 err == EDEADLK ? "lock word already names this thread's id (a raw clone() "
+                                  "child using its parent's, or an id shared across pid "
+                                  "namespaces)" :
+                 err != ETIMEDOUT ? "table failed validation" : "lock held too long");
     log_once(orphaned ? LOG_TOPIC_LOCK_ORPHANED : LOG_TOPIC_TABLE_LOCK,
-             "port table %s: %s; binds go to the kernel unjudged", table_path(t),
-             orphaned ? "lock held by a thread that no longer exists (run "
-                        "`bindguard gc --rebuild`)" :
-             err == EDEADLK ? "lock word already names this thread's id (a raw clone() child "
-                              "using its parent's, or an id shared across pid namespaces)" :
-             err != ETIMEDOUT ? "table failed validation" : "lock held too long");
+             "port table %s: %s; binds go to the kernel unjudged", table_path(t), why);
     return false;
 }
 
