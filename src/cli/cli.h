@@ -139,11 +139,25 @@ unsigned probe_options(const struct bg_config *cfg, enum bg_class cls, uint8_t p
  * socket that got through is kept open there; otherwise it is closed. */
 int probe_socket(const struct bg_addr *a, uint8_t proto, unsigned opts, bool listening,
                  int *fd_out);
-/* first bound (and listening, TCP), then second, by nobody if other_user (root only).
- * The second's errno (0: the kernel lets both bind), or -1: not probed (*first_err: the
- * first's errno, or 0 if nobody could not be become). */
-int probe_pair(const struct bg_addr *first, unsigned first_opts, const struct bg_addr *second,
-               unsigned second_opts, uint8_t proto, bool other_user, int *first_err);
+/* A pair of binds, first then second, bound for real on a port free at that moment, on
+ * loopback equivalents (wildcards as given, a specific IPv4 address as 127.0.0.x, the
+ * same x for the same address, a specific IPv6 one as ::1), each with its class's options
+ * (probe_options), in guard mode then in emulate mode. The first listens (TCP); the
+ * second binds as nobody unless same_user (root only). Not probed when the kernel can't
+ * meet them (other protocol or port, two different specific addresses). */
+struct probe_side {
+    struct bg_addr addr;
+    enum bg_class cls;
+    uint8_t proto;
+};
+struct probe_pair_answer {
+    bool probed;
+    char why_not[160];    /* not probed: why */
+    int kernel_err[2];    /* the second bind, [0] guard, [1] emulate: 0 or the errno */
+};
+void probe_pair_on_loopback(const struct bg_config *cfg, const struct probe_side *a,
+                            const struct probe_side *b, bool same_user,
+                            struct probe_pair_answer *r);
 /* A port free on every address of both stacks for proto at this moment, or 0. */
 uint16_t probe_free_port(uint8_t proto);
 

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "json.h"
 #include "policy.h"
@@ -107,73 +106,23 @@ struct linux_answer {
     struct mode_outcome guard, emulate;
 };
 
-/* A specific IPv4 address (plain or v4-mapped) as 127.0.0.x: the same address the same
- * x (xs[] remembers them), a different one the next x. */
-static void to_loopback(struct bg_addr *a, uint32_t xs[2], int *n_xs)
-{
-    if (rules_addr_kind(a) == BG_WILDCARD)
-        return;
-    if (!rules_addr_is_v4mapped(a)) {
-        static const uint8_t v6_loopback[16] = { [15] = 1 };
-        memcpy(a->ip, v6_loopback, sizeof v6_loopback);
-        a->scope_id = 0;
-        return;
-    }
-    uint32_t v;
-    memcpy(&v, a->ip + 12, 4);
-    int x = 0;
-    while (x < *n_xs && xs[x] != v)
-        x++;
-    if (x == *n_xs)
-        xs[(*n_xs)++] = v;
-    a->ip[12] = 127, a->ip[13] = 0, a->ip[14] = 0, a->ip[15] = (uint8_t)(x + 1);
-}
-
-static void outcome(const struct explanation *x, int kernel_err, struct mode_outcome *m)
-{
-    m->kernel_err = kernel_err;
-    m->err = x->err ? x->err : kernel_err;
-}
-
-/* The pair bound for real on loopback equivalents, on a free port, in guard and emulate
- * mode (probe.c). Not when the kernel can't meet them (other protocol or port, two
- * different specific addresses), nor as another user without root. */
+/* What the second bind gets in each mode: bindguard's verdict first, then the kernel's
+ * answer to the pair bound for real (probe.c). */
 static void probe_linux(const struct bg_config *cfg, bool same_user, const struct side *a,
                         const struct side *b, const struct explanation *x,
                         struct linux_answer *l)
 {
+    struct probe_side pa = { a->addr, a->cls, a->proto }, pb = { b->addr, b->cls, b->proto };
+    struct probe_pair_answer r;
     memset(l, 0, sizeof *l);
-    bool both_specific = x->first.kind != BG_WILDCARD && x->second.kind != BG_WILDCARD;
-    const char *skip = a->proto != b->proto ? "different protocols never meet in the kernel"
-                       : a->addr.port != b->addr.port ? "different ports never meet in the kernel"
-                       : both_specific && memcmp(a->addr.ip, b->addr.ip, 16) != 0
-                           ? "the kernel lets two different specific addresses bind too"
-                       : !same_user && geteuid() != 0 ? "binding as another user needs root"
-                                                      : NULL;
-    if (skip) {
-        snprintf(l->why_not, sizeof l->why_not, "%s", skip);
-        return;
+    probe_pair_on_loopback(cfg, &pa, &pb, same_user, &r);
+    snprintf(l->why_not, sizeof l->why_not, "%s", r.why_not);
+    l->probed = r.probed;
+    struct mode_outcome *modes[2] = { &l->guard, &l->emulate };
+    for (int m = 0; m < 2 && l->probed; m++) {
+        modes[m]->kernel_err = r.kernel_err[m];
+        modes[m]->err = x->err ? x->err : r.kernel_err[m];
     }
-    struct bg_addr la = a->addr, lb = b->addr;
-    uint32_t xs[2];
-    int n_xs = 0;
-    to_loopback(&la, xs, &n_xs);
-    to_loopback(&lb, xs, &n_xs);
-    la.port = lb.port = probe_free_port(a->proto);
-    for (int emulate = 0; emulate < 2; emulate++) {
-        int first_err;
-        int err = probe_pair(&la, probe_options(cfg, a->cls, a->proto, emulate), &lb,
-                             probe_options(cfg, b->cls, b->proto, emulate), a->proto,
-                             !same_user, &first_err);
-        if (err < 0 || la.port == 0) {
-            snprintf(l->why_not, sizeof l->why_not, first_err
-                     ? "the first bind fails on this machine (%s)" : "could not become nobody",
-                     cli_errno_name(first_err));
-            return;
-        }
-        outcome(x, err, emulate ? &l->emulate : &l->guard);
-    }
-    l->probed = true;
 }
 
 static void say_outcome(const struct mode_outcome *m, bool windows_refuses, char *buf,

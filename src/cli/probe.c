@@ -80,8 +80,12 @@ static int probe_as_nobody(const struct bg_addr *a, uint8_t proto, unsigned opts
     return WEXITSTATUS(st);
 }
 
-int probe_pair(const struct bg_addr *first, unsigned first_opts, const struct bg_addr *second,
-               unsigned second_opts, uint8_t proto, bool other_user, int *first_err)
+/* first bound (and listening, TCP), then second, by nobody if other_user (root only).
+ * The second's errno (0: the kernel lets both bind), or -1: not probed (*first_err: the
+ * first's errno, or 0 if nobody could not be become). */
+static int probe_pair(const struct bg_addr *first, unsigned first_opts,
+                      const struct bg_addr *second, unsigned second_opts, uint8_t proto,
+                      bool other_user, int *first_err)
 {
     int fd = -1;
     *first_err = probe_socket(first, proto, first_opts, true, &fd);
@@ -106,4 +110,72 @@ uint16_t probe_free_port(uint8_t proto)
                         ? ntohs(sin6.sin6_port) : 0;
     sys_close(fd);
     return port;
+}
+
+/* A specific IPv4 address (plain or v4-mapped) as 127.0.0.x: the same address the same
+ * x (xs[] remembers them), a different one the next x. A specific IPv6 address as ::1. */
+static void to_loopback(struct bg_addr *a, uint32_t xs[2], int *n_xs)
+{
+    if (rules_addr_kind(a) == BG_WILDCARD)
+        return;
+    if (!rules_addr_is_v4mapped(a)) {
+        static const uint8_t v6_loopback[16] = { [15] = 1 };
+        memcpy(a->ip, v6_loopback, sizeof v6_loopback);
+        a->scope_id = 0;
+        return;
+    }
+    uint32_t v;
+    memcpy(&v, a->ip + 12, 4);
+    int x = 0;
+    while (x < *n_xs && xs[x] != v)
+        x++;
+    if (x == *n_xs)
+        xs[(*n_xs)++] = v;
+    a->ip[12] = 127, a->ip[13] = 0, a->ip[14] = 0, a->ip[15] = (uint8_t)(x + 1);
+}
+
+/* Why the kernel need not be asked, or NULL. */
+static const char *no_probe(const struct probe_side *a, const struct probe_side *b,
+                            bool same_user)
+{
+    bool both_specific = rules_addr_kind(&a->addr) != BG_WILDCARD &&
+                         rules_addr_kind(&b->addr) != BG_WILDCARD;
+    return a->proto != b->proto ? "different protocols never meet in the kernel"
+           : a->addr.port != b->addr.port ? "different ports never meet in the kernel"
+           : both_specific && memcmp(a->addr.ip, b->addr.ip, 16) != 0
+               ? "the kernel lets two different specific addresses bind too"
+           : !same_user && geteuid() != 0 ? "binding as another user needs root"
+                                          : NULL;
+}
+
+void probe_pair_on_loopback(const struct bg_config *cfg, const struct probe_side *a,
+                            const struct probe_side *b, bool same_user,
+                            struct probe_pair_answer *r)
+{
+    memset(r, 0, sizeof *r);
+    const char *skip = no_probe(a, b, same_user);
+    struct bg_addr la = a->addr, lb = b->addr;
+    uint32_t xs[2];
+    int n_xs = 0;
+    to_loopback(&la, xs, &n_xs);
+    to_loopback(&lb, xs, &n_xs);
+    la.port = lb.port = skip ? 0 : probe_free_port(a->proto);
+    if (!skip && la.port == 0)
+        skip = "no free port found";
+    for (int emulate = 0; emulate < 2 && !skip; emulate++) {
+        int first_err;
+        int err = probe_pair(&la, probe_options(cfg, a->cls, a->proto, emulate), &lb,
+                             probe_options(cfg, b->cls, b->proto, emulate), a->proto,
+                             !same_user, &first_err);
+        if (err < 0) {
+            snprintf(r->why_not, sizeof r->why_not, first_err
+                     ? "the first bind fails on this machine (%s)" : "could not become nobody",
+                     cli_errno_name(first_err));
+            return;
+        }
+        r->kernel_err[emulate] = err;
+    }
+    if (skip)
+        snprintf(r->why_not, sizeof r->why_not, "%s", skip);
+    r->probed = !skip;
 }
