@@ -335,10 +335,13 @@ int config_parse(struct bg_config *c, const char *(*get)(const char *name),
 /* The BINDGUARD_* entries of the environment as the library found it at load, "NAME=VALUE"
  * one after the other, each NUL-ended (see config_keep_environment). Copies, not pointers:
  * a program may overwrite its initial environment strings (setproctitle emulations do). */
-#define KEPT_MAX 8192
+#define KEPT_MAX  8192
+#define NOT_KEPT  SIZE_MAX
 static char kept[KEPT_MAX];
-static size_t kept_len;
-static bool kept_taken;
+/* Initialized, so it lives in .data, on a page the loader has touched already: this
+ * module's .bss may start on a fresh one, and a process that makes no socket should not
+ * pay a page fault for a length. */
+static size_t kept_len = NOT_KEPT;
 
 /* "BINDGUARD_", spelled out so that the compiler compares with immediates: a string
  * literal lives in .rodata, a page nothing else touches at load, and its first touch is
@@ -363,14 +366,13 @@ void config_keep_environment(void)
         if (used >= KEPT_MAX - 1)
             break;
     }
-    kept_len = used;
-    __atomic_store_n(&kept_taken, true, __ATOMIC_RELEASE);
+    __atomic_store_n(&kept_len, used, __ATOMIC_RELEASE);
 }
 
-static const char *kept_get(const char *name)
+static const char *kept_get(const char *name, size_t kept_used)
 {
     size_t len = strlen(name);
-    for (size_t at = 0; at < kept_len; at += strlen(kept + at) + 1)
+    for (size_t at = 0; at < kept_used; at += strlen(kept + at) + 1)
         if (strncmp(kept + at, name, len) == 0 && kept[at + len] == '=')
             return kept + at + len + 1;
     return NULL;
@@ -381,7 +383,8 @@ static const char *kept_get(const char *name)
  * in one. */
 static const char *env_get(const char *name)
 {
-    return __atomic_load_n(&kept_taken, __ATOMIC_ACQUIRE) ? kept_get(name) : getenv(name);
+    size_t used = __atomic_load_n(&kept_len, __ATOMIC_ACQUIRE);
+    return used != NOT_KEPT ? kept_get(name, used) : getenv(name);
 }
 
 /* The log module is not set up yet (it is configured from this very result), so warnings
