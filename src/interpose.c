@@ -13,9 +13,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <pthread.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -110,7 +110,8 @@ static int real_setsockopt(int fd, int level, int name, const void *val, socklen
                             : (int)syscall(SYS_setsockopt, fd, level, name, val, len);
 }
 
-/* The name is not a literal, for the reason config_keep_environment's prefix is not. */
+/* Writable data, not a literal: literals live in .rodata, a page nothing else reads at
+ * load, and its first read is a page fault that costs more than the whole constructor. */
 static char close_name[] = "close";
 
 /* All a process pays at load. close() is resolved now because programs call it from
