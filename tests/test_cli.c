@@ -234,7 +234,7 @@ START_TEST(controls_in_names_never_reach_the_terminal)
     ck_assert_msg(r->status == 2 && strstr(r->err, "'?[2J?'"), "bad mode: %s", r->err);
     struct proc_how direct = { .shim = true, .table = table_name, .log = "stderr",
                                .env = { "BINDGUARD_MODE=\x1b[2J\xc2\x85" } };
-    c = proc_spawn(&direct, ARGV("/bin/true"));
+    c = proc_spawn(&direct, ARGV("tbind", "-a", "127.0.0.1", "-P", "0"));
     proc_finish(c, WAIT_MS);
     assert_no_controls("library, bad mode", c->ebuf);
     ck_assert_msg(strstr(c->ebuf, "'?[2J?'"), "library: %s", c->ebuf);

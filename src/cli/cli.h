@@ -16,6 +16,7 @@
 #include "address.h"
 #include "config.h"
 #include "guard.h"
+#include "preload.h"
 #include "table.h"
 
 #define CLI_EXIT_FAIL  1
@@ -112,17 +113,6 @@ int cli_exec(char **cmd);
  * binds the library cannot see: a static executable, a Go program, or a setuid, setgid
  * or file-capability one. `shell`: cmd is the shell of `bindguard shell`. */
 void cli_warn_unseen(const char *cmd, bool shell);
-
-/* ---- preload.c: the library ------------------------------------------------------- */
-
-/* libbindguard.so: beside this executable (a build tree), then the installed libdir
- * relative to it (works under a DESTDIR), then the configured libdir. false: none, and
- * `tried` lists the directories looked in. */
-bool cli_find_library(char *buf, size_t len, char *tried, size_t tried_len);
-/* Append lib to LD_PRELOAD, keeping what is there, unless that file is preloaded
- * already (matched by identity). Another libbindguard.so there (stale, or another
- * build) is taken out, in one line each. false: errno says why. */
-bool cli_add_preload(const char *lib);
 
 /* ---- probe.c: the kernel's own answer ------------------------------------------- */
 

@@ -1,9 +1,5 @@
-/* preload - which libbindguard.so to preload, and LD_PRELOAD with it added.
- *
- * The library is looked for where this very binary says it should be, not on the
- * loader's search path: a build tree's CLI must preload that build's library, and an
- * installed CLI (even one unpacked under a DESTDIR) the library installed beside it. */
-#include "cli.h"
+/* preload - see preload.h. */
+#include "preload.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -27,34 +23,46 @@ static bool exists(const char *path)
     return access(path, R_OK) == 0;
 }
 
-bool cli_find_library(char *buf, size_t len, char *tried, size_t tried_len)
+bool preload_find(const char *name, const char *const *dirs, char *buf, size_t len,
+                  char *tried, size_t tried_len)
 {
-    char exe[PATH_MAX], dirs[3][PATH_MAX];
-    int n_dirs = 0;
+    char exe[PATH_MAX];
+    const char *exe_dir = NULL;
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0) {
         exe[n] = '\0';
-        const char *dir = dirname(exe);
-        /* The build tree: build/src/bindguard beside build/src/libbindguard.so. */
-        snprintf(dirs[n_dirs++], PATH_MAX, "%s", dir);
-        if (BG_LIBDIR_FROM_BINDIR[0])
-            snprintf(dirs[n_dirs++], PATH_MAX, "%s/%s", dir, BG_LIBDIR_FROM_BINDIR);
+        exe_dir = dirname(exe);
     }
-    snprintf(dirs[n_dirs++], PATH_MAX, "%s", BINDGUARD_LIBDIR);
     size_t used = 0;
-    for (int i = 0; i < n_dirs; i++) {
-        char path[PATH_MAX], real[PATH_MAX];
-        int w = snprintf(path, sizeof path, "%s/%s", dirs[i], LIB_NAME);
-        /* Canonical, so that LD_PRELOAD reads plainly ("bin/../lib" resolved). */
+    if (tried_len)
+        tried[0] = '\0';
+    for (int i = 0; dirs[i]; i++) {
+        char dir[PATH_MAX], path[PATH_MAX], real[PATH_MAX];
+        if (!dirs[i][0] || (dirs[i][0] != '/' && !exe_dir))
+            continue;
+        if (dirs[i][0] == '/')
+            snprintf(dir, sizeof dir, "%s", dirs[i]);
+        else if (strcmp(dirs[i], ".") == 0)
+            snprintf(dir, sizeof dir, "%s", exe_dir);
+        else
+            snprintf(dir, sizeof dir, "%s/%s", exe_dir, dirs[i]);
+        int w = snprintf(path, sizeof path, "%s/%s", dir, name);
         if (w > 0 && (size_t)w < sizeof path && exists(path) && realpath(path, real)) {
             snprintf(buf, len, "%s", real);
             return true;
         }
-        w = snprintf(tried + used, tried_len - used, "%s%s", i ? ", " : "", dirs[i]);
+        w = snprintf(tried + used, tried_len - used, "%s%s", used ? ", " : "", dir);
         if (w > 0 && (size_t)w < tried_len - used)
             used += (size_t)w;
     }
     return false;
+}
+
+bool cli_find_library(char *buf, size_t len, char *tried, size_t tried_len)
+{
+    /* The build tree first: build/src/bindguard beside build/src/libbindguard.so. */
+    const char *const dirs[] = { ".", BG_LIBDIR_FROM_BINDIR, BINDGUARD_LIBDIR, NULL };
+    return preload_find(LIB_NAME, dirs, buf, len, tried, tried_len);
 }
 
 /* Is this LD_PRELOAD element the file lib is? By identity, not by name: a symlink or
@@ -78,43 +86,44 @@ static bool named_like_us(const char *elem, size_t n)
     return blen >= strlen(LIB_NAME) && strncmp(base, LIB_NAME, strlen(LIB_NAME)) == 0;
 }
 
-/* LD_PRELOAD's elements (separated by ':' or ' ') but those named like us that are not
- * lib, each said in one line; lib appended unless it is there already. Two copies
- * would each judge the same bind, and a stale one (moved, or an older build) would
- * leave the program unprotected while BINDGUARD_ACTIVE says otherwise. */
-static char *preload_value(const char *old, const char *lib, const struct stat *lib_st)
+/* Append "elem" to a ':'-separated list in out (cap bytes), clipped if it must be. */
+static void append(char *out, size_t cap, size_t *used, const char *elem, size_t n)
 {
-    size_t cap = strlen(old) + strlen(lib) + 2, used = 0;
-    char *out = malloc(cap);
+    int w = snprintf(out + *used, cap - *used, "%s%.*s", *used ? ":" : "", (int)n, elem);
+    if (w > 0)
+        *used += (size_t)w < cap - *used ? (size_t)w : cap - *used - 1;
+}
+
+bool cli_add_preload(const char *lib, char *dropped, size_t dropped_len)
+{
+    const char *old = getenv("LD_PRELOAD");
+    struct stat lib_st;
+    if (dropped_len)
+        dropped[0] = '\0';
+    if (stat(lib, &lib_st) != 0)
+        return false;
+    old = old ? old : "";
+    size_t cap = strlen(old) + strlen(lib) + 2, used = 0, n_dropped = 0;
+    char *value = malloc(cap);
     bool have = false;
-    if (!out)
-        return NULL;
+    if (!value)
+        return false;
+    value[0] = '\0';
     for (const char *p = old; *p;) {
         size_t n = strcspn(p, ": ");
-        bool ours = n && same_file(p, n, lib_st), stale = n && !ours && named_like_us(p, n);
+        bool ours = n && same_file(p, n, &lib_st);
         have |= ours;
-        if (stale)
-            cli_say(0, "LD_PRELOAD named another %s (%.*s); preloading %s instead", LIB_NAME,
-                    (int)n, p, lib);
-        else if (n)
-            used += (size_t)sprintf(out + used, "%s%.*s", used ? ":" : "", (int)n, p);
+        if (n && !ours && named_like_us(p, n)) {
+            if (dropped_len)
+                append(dropped, dropped_len, &n_dropped, p, n);
+        } else if (n) {
+            append(value, cap, &used, p, n);
+        }
         p += n;
         p += strspn(p, ": ");
     }
     if (!have)
-        sprintf(out + used, "%s%s", used ? ":" : "", lib);
-    return out;
-}
-
-bool cli_add_preload(const char *lib)
-{
-    const char *old = getenv("LD_PRELOAD");
-    struct stat lib_st;
-    if (stat(lib, &lib_st) != 0)
-        return false;
-    char *value = preload_value(old ? old : "", lib, &lib_st);
-    if (!value)
-        return false;
+        append(value, cap, &used, lib, strlen(lib));
     int r = setenv("LD_PRELOAD", value, 1);
     free(value);
     return r == 0;

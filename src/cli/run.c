@@ -53,8 +53,13 @@ static int preload_env(void)
     char lib[PATH_MAX], tried[3 * PATH_MAX];
     if (!cli_find_library(lib, sizeof lib, tried, sizeof tried))
         return cli_usage("cannot find libbindguard.so (looked in %s)", tried);
-    if (!cli_add_preload(lib) || setenv(BINDGUARD_ENV_ACTIVE, "1", 1) != 0)
+    char dropped[PATH_MAX];
+    if (!cli_add_preload(lib, dropped, sizeof dropped) ||
+        setenv(BINDGUARD_ENV_ACTIVE, "1", 1) != 0)
         return cli_fail("cannot set up the environment: %s", strerror(errno));
+    if (dropped[0])
+        cli_say(0, "LD_PRELOAD named another libbindguard.so (%s); preloading %s instead",
+                dropped, lib);
     return 0;
 }
 
