@@ -111,8 +111,7 @@ static void print_explanation(const struct bg_profile *p, bool same_user, bool a
           "BINDGUARD_SHARE_UIDS; nobody is by default)" : "";
     if (as_json) {
         struct json j;
-        json_start(&j, stdout);
-        json_object_begin(&j, NULL);
+        json_document_begin(&j, stdout);
         json_string(&j, "profile", p->name);
         json_bool(&j, "same_user", same_user);
         json_side(&j, "first", a, x->first.kind);
@@ -124,8 +123,7 @@ static void print_explanation(const struct bg_profile *p, bool same_user, bool a
         else
             json_null(&j, "errno");
         json_string(&j, "cell", x->cell);
-        json_object_end(&j);
-        json_finish(&j);
+        json_document_end(&j);
         return;
     }
     printf("first:   %s/%s, %s %s\n", a->text, cli_proto_name(a->proto),

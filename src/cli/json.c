@@ -4,6 +4,8 @@
 #include <inttypes.h>
 #include <stddef.h>
 
+#include "bg_config.h"
+
 /* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates,
  * nothing above U+10FFFF), or 0 if it is not one. */
 static size_t utf8_len(const unsigned char *s)
@@ -147,4 +149,17 @@ void json_null(struct json *j, const char *key)
 {
     member(j, key);
     fputs("null", j->out);
+}
+
+void json_document_begin(struct json *j, FILE *out)
+{
+    json_start(j, out);
+    json_object_begin(j, NULL);
+    json_string(j, "version", BINDGUARD_VERSION_STRING);
+}
+
+void json_document_end(struct json *j)
+{
+    json_object_end(j);
+    json_finish(j);
 }

@@ -107,8 +107,7 @@ static void print_list(const struct cli_snapshot *s, const struct list_opts *o,
     uint64_t here = cli_netns();
     struct json j;
     if (o->json) {
-        json_start(&j, stdout);
-        json_object_begin(&j, NULL);
+        json_document_begin(&j, stdout);
         json_string(&j, "table", path);
         json_uint(&j, "netns", here);
         json_array_begin(&j, "bindings");
@@ -128,8 +127,7 @@ static void print_list(const struct cli_snapshot *s, const struct list_opts *o,
     }
     if (o->json) {
         json_array_end(&j);
-        json_object_end(&j);
-        json_finish(&j);
+        json_document_end(&j);
     }
 }
 
