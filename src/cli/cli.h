@@ -80,6 +80,10 @@ bool cli_find_library(char *buf, size_t len, char *tried, size_t tried_len);
 /* Append lib to LD_PRELOAD, keeping what is there; nothing if a libbindguard.so is
  * already preloaded. false: out of memory. */
 bool cli_add_preload(const char *lib);
+/* The first LD_PRELOAD element naming a libbindguard.so (NULL: none), *len its length. */
+const char *cli_preload_find(const char *preload, size_t *len);
+/* preload (may be NULL) without its libbindguard.so elements, ':'-separated, into buf. */
+void cli_preload_without(const char *preload, char *buf, size_t len);
 
 /* ---- entries.c: the table, as the kernel confirms it -------------------------------- */
 

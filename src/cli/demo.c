@@ -73,6 +73,7 @@ static const struct scenario scenarios[] = {
 #define N_SCENARIOS (sizeof scenarios / sizeof scenarios[0])
 
 struct run {
+    uint16_t port;
     enum outcome out;
     int err;              /* the hijacker's errno, or the holder's when it failed */
     char named[96];       /* whom bindguard's refusal names: "pid N (comm, uid U)" */
@@ -126,6 +127,7 @@ static void run_pair(const struct demo *d, const struct scenario *s, bool guarde
                      uint16_t port, struct run *r)
 {
     memset(r, 0, sizeof *r);
+    r->port = port;
     struct demo_agent holder, hijacker;
     struct demo_spawn how = { .lib = guarded ? d->lib : NULL, .table = d->table,
                               .role = DEMO_HOLDER };
@@ -259,6 +261,7 @@ static void print_text(const struct row *rows, size_t n, bool all_ok)
 static void json_run(struct json *j, const char *key, const struct run *r)
 {
     json_object_begin(j, key);
+    json_uint(j, "port", r->port);
     json_string(j, "outcome", outcome_name(r->out));
     if (r->err)
         json_string(j, "errno", cli_errno_name(r->err));

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "bindguard.h"
+#include "cli.h"
 
 extern char **environ;
 
@@ -76,8 +77,9 @@ int demo_agent_main(int argc, char **argv)
 
 /* ---- spawning and talking to it ------------------------------------------------------ */
 
-/* Our environment without LD_PRELOAD and BINDGUARD_*, then the agent's own. */
-static char **agent_env(const struct demo_spawn *how, char *preload, char *table)
+/* Our environment without BINDGUARD_* and without a libbindguard.so in LD_PRELOAD (what
+ * else is preloaded, a sanitizer runtime say, stays first), then the agent's own. */
+static char **agent_env(char *preload, char *table)
 {
     size_t n = 0;
     while (environ[n])
@@ -92,7 +94,7 @@ static char **agent_env(const struct demo_spawn *how, char *preload, char *table
             env[k++] = environ[i];
     env[k++] = table;
     env[k++] = "BINDGUARD_LOG=stderr";
-    if (how->lib)
+    if (preload[strlen("LD_PRELOAD=")])
         env[k++] = preload;
     return env;
 }
@@ -115,14 +117,17 @@ bool demo_agent_start(const struct demo_spawn *how, const struct demo_bind *b, u
 {
     memset(a, 0, sizeof *a);
     a->in = a->out = a->err = -1;
-    char port_s[8], opts_s[8], preload[4200], table[300];
+    char port_s[8], opts_s[8], preload[8300], table[300];
     snprintf(port_s, sizeof port_s, "%u", port);
     snprintf(opts_s, sizeof opts_s, "%u", b->opts);
-    snprintf(preload, sizeof preload, "LD_PRELOAD=%s", how->lib ? how->lib : "");
+    char others[4096];
+    cli_preload_without(getenv("LD_PRELOAD"), others, sizeof others);
+    snprintf(preload, sizeof preload, "LD_PRELOAD=%s%s%s", others,
+             others[0] && how->lib ? ":" : "", how->lib ? how->lib : "");
     snprintf(table, sizeof table, "BINDGUARD_TABLE=%s", how->table);
     char *argv[] = { (char *)how->role, "demo", DEMO_AGENT_FLAG, (char *)how->role, (char *)b->addr,
                      port_s, opts_s, b->listen ? "1" : "0", NULL };
-    char **env = agent_env(how, preload, table);
+    char **env = agent_env(preload, table);
     int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
     if (!env || pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) {
         free(env);

@@ -61,21 +61,14 @@ static void comm_of(pid_t pid, char *buf, size_t len)
 /* The LD_PRELOAD element naming a libbindguard.so, and whether that file exists. */
 static const char *preloaded_library(char *buf, size_t len, bool *exists)
 {
-    const char *pre = getenv("LD_PRELOAD");
+    size_t n;
+    const char *p = cli_preload_find(getenv("LD_PRELOAD"), &n);
     *exists = false;
-    for (const char *p = pre ? pre : ""; *p;) {
-        size_t n = strcspn(p, ": ");
-        const char *slash = memrchr(p, '/', n);
-        const char *base = slash ? slash + 1 : p;
-        if ((size_t)(p + n - base) >= strlen(LIB_NAME) && strncmp(base, LIB_NAME, strlen(LIB_NAME)) == 0) {
-            snprintf(buf, len, "%.*s", (int)n, p);
-            *exists = access(buf, R_OK) == 0;
-            return buf;
-        }
-        p += n;
-        p += strspn(p, ": ");
-    }
-    return NULL;
+    if (!p)
+        return NULL;
+    snprintf(buf, len, "%.*s", (int)n, p);
+    *exists = access(buf, R_OK) == 0;
+    return buf;
 }
 
 /* ---- the shell ----------------------------------------------------------------------- */

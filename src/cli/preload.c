@@ -56,27 +56,57 @@ bool cli_find_library(char *buf, size_t len, char *tried, size_t tried_len)
     return false;
 }
 
-/* Does an LD_PRELOAD element (separated by ':' or ' ') already name a libbindguard? Two
- * copies would each judge the same bind. */
-static bool has_bindguard(const char *preload)
+/* Does this LD_PRELOAD element name a libbindguard? Two copies would each judge the
+ * same bind. */
+static bool is_bindguard(const char *p, size_t n)
 {
-    for (const char *p = preload; *p;) {
-        size_t n = strcspn(p, ": ");
-        const char *slash = memrchr(p, '/', n);
-        const char *base = slash ? slash + 1 : p;
-        size_t blen = n - (size_t)(base - p);
-        if (blen >= strlen(LIB_NAME) && strncmp(base, LIB_NAME, strlen(LIB_NAME)) == 0)
-            return true;
+    const char *slash = memrchr(p, '/', n);
+    const char *base = slash ? slash + 1 : p;
+    size_t blen = n - (size_t)(base - p);
+    return blen >= strlen(LIB_NAME) && strncmp(base, LIB_NAME, strlen(LIB_NAME)) == 0;
+}
+
+/* LD_PRELOAD elements are separated by ':' or ' '. */
+#define SEPARATORS ": "
+
+const char *cli_preload_find(const char *preload, size_t *len)
+{
+    for (const char *p = preload ? preload : ""; *p;) {
+        size_t n = strcspn(p, SEPARATORS);
+        if (n && is_bindguard(p, n)) {
+            *len = n;
+            return p;
+        }
         p += n;
-        p += strspn(p, ": ");
+        p += strspn(p, SEPARATORS);
     }
-    return false;
+    return NULL;
+}
+
+void cli_preload_without(const char *preload, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (const char *p = preload ? preload : ""; *p;) {
+        size_t n = strcspn(p, SEPARATORS);
+        if (n && !is_bindguard(p, n)) {
+            int w = snprintf(buf + used, len - used, "%s%.*s", used ? ":" : "", (int)n, p);
+            if (w < 0 || (size_t)w >= len - used) {
+                buf[used] = '\0';
+                return;
+            }
+            used += (size_t)w;
+        }
+        p += n;
+        p += strspn(p, SEPARATORS);
+    }
 }
 
 bool cli_add_preload(const char *lib)
 {
     const char *old = getenv("LD_PRELOAD");
-    if (old && has_bindguard(old))
+    size_t n;
+    if (cli_preload_find(old, &n))
         return true;
     char *value;
     int r = old && *old ? asprintf(&value, "%s:%s", old, lib) : asprintf(&value, "%s", lib);
