@@ -878,7 +878,8 @@ END_TEST
 
 static char found[8][512];
 static const char *const wanted[] = { "bin/bindguard", "libbindguard.so", "bindguard.h",
-                                      "bindguard.pc", "man1/bindguard.1", "man7/libbindguard.7" };
+                                      "bindguard.pc", "man1/bindguard.1", "man7/libbindguard.7",
+                                      "bash-completion/completions/bindguard" };
 #define N_WANTED (sizeof wanted / sizeof wanted[0])
 
 static int find_installed(const char *path, const struct stat *st, int type, struct FTW *f)
