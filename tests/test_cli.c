@@ -966,14 +966,20 @@ START_TEST(example_exclusive_server_and_ci_script)
         printf("SKIP examples/ci-hijack-check.sh: python3 not found\n");
         return;
     }
-    static char bg_env[600];
-    snprintf(bg_env, sizeof bg_env, "BINDGUARD=%s", cli_path());
-    struct proc_how h = { .inherit_env = true, .env = { bg_env } };
+    /* Plain Linux lets the hijacker in: the check fails there ... */
     port = free_port();
-    c = proc_spawn(&h, ARGV("sh", script, proc_num(port)));
+    c = start(ARGV("sh", script, proc_num(port)));
     int st = proc_finish(c, START_MS * 2);
-    ck_assert_msg(st == 0 && strstr(c->obuf, "could not be hijacked"), "ci script %d:\n%s\n%s",
-                  st, c->obuf, c->ebuf);
+    ck_assert_msg(st == 1 && strstr(c->obuf, "HIJACKED") && strstr(c->ebuf, "FAILED"),
+                  "ci script on plain Linux %d:\n%s\n%s", st, c->obuf, c->ebuf);
+    /* ... and passes with the job under bindguard, which names the service. */
+    port = free_port();
+    c = start(ARGV(cli_path(), "run", "--", "sh", script, proc_num(port)));
+    st = proc_finish(c, START_MS * 2);
+    ck_assert_msg(st == 0 && strstr(c->obuf, "hijacker refused") &&
+                  strstr(c->obuf, "ok: the service kept port") &&
+                  strstr(c->ebuf, "held exclusively by pid"),
+                  "ci script under bindguard %d:\n%s\n%s", st, c->obuf, c->ebuf);
 }
 END_TEST
 
