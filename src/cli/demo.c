@@ -30,6 +30,7 @@ enum outcome {
     OUT_REFUSED,    /* its bind failed */
     OUT_NOOPT,      /* the holder's SO_EXCLUSIVEADDRUSE is unknown (plain Linux) */
     OUT_BROKEN,     /* the holder could not bind, or an agent did not answer */
+    OUT_NOLIB,      /* the loader could not preload the library (for that user) */
 };
 
 struct scenario {
@@ -163,6 +164,9 @@ static void run_pair(const struct demo *d, const struct scenario *s, bool guarde
     } else {
         int err = jr.opt_err ? jr.opt_err : jr.bind_err;
         r->out = err ? OUT_REFUSED : OUT_TAKEN;
+        /* ld.so's own complaint: e.g. nobody can't read a library under a private dir. */
+        if (how.lib && strstr(jr.log, "cannot be preloaded"))
+            r->out = OUT_NOLIB;
         r->err = err;
         holder_named(jr.log, r->named, sizeof r->named);
     }
@@ -205,6 +209,7 @@ static const char *outcome_name(enum outcome o)
     static const char *const names[] = {
         [OUT_NA] = "n/a", [OUT_TAKEN] = "taken", [OUT_REFUSED] = "refused",
         [OUT_NOOPT] = "no such option", [OUT_BROKEN] = "did not run",
+        [OUT_NOLIB] = "library not loaded",
     };
     return names[o];
 }
@@ -226,6 +231,8 @@ static void who_holds(const struct row *row, char *buf, size_t len)
         snprintf(buf, len, "%s", b->named);
     else if (b->out == OUT_REFUSED)
         snprintf(buf, len, "holder (not named)");
+    else if (b->out == OUT_NOLIB)
+        snprintf(buf, len, "(the hijacker's user can't read the library?)");
     else
         snprintf(buf, len, "-");
 }
