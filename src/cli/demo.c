@@ -4,8 +4,8 @@
  * agent (demo_agent.c), without LD_PRELOAD and then with the library `run` would preload,
  * on a fresh 127.0.0.1 port, with a private table under /dev/shm removed afterwards. The
  * children die with us (PR_SET_PDEATHSIG), so an interrupted demo leaves nothing bound.
- * A row is "as documented" when both outcomes are the ones doc/security.md describes;
- * the exit status says whether every row was. */
+ * A row is "as documented" when both outcomes are the ones listed in
+ * doc/security.md "What it protects against"; the exit status says whether every row was. */
 #include "cli.h"
 
 #include <errno.h>

@@ -181,7 +181,7 @@ const struct cli_command cli_list = {
     "address:port, class, listening, the pid and command holding the socket now, uid,\n"
     "and since when.\n"
     "\n"
-    "  --json             one JSON object: {\"table\", \"netns\", \"bindings\": [...]}\n"
+    "  --json             one JSON object: {\"version\", \"table\", \"netns\", \"bindings\": [...]}\n"
     "  --port N           only port N\n"
     "  --stale            also entries whose sockets are gone (state \"stale\")\n"
     "  --all-namespaces   also entries of other network namespaces; the kernel can't\n"
