@@ -129,6 +129,17 @@ static void teardown(void)
         fprintf(stderr, "could not remove %s\n", scratch);
 }
 
+/* doctor on a file of the scratch directory, which must exit with `status`. */
+static struct proc *doctor_file(const char *name, int status)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s", scratch, name);
+    struct proc *p = doctor(path);
+    ck_assert_msg(p->status == status, "doctor %s: exit %d, not %d\n%s%s", name, p->status,
+                  status, p->obuf, p->ebuf);
+    return p;
+}
+
 START_TEST(doctor_cmd_dynamic_static_setuid_script)
 {
     sh("printf 'int main(void){return 0;}\\n' >'%s/hello.c'", scratch);
@@ -137,36 +148,24 @@ START_TEST(doctor_cmd_dynamic_static_setuid_script)
     sh("cp '%s/dynamic' '%s/setuid' && chmod 4755 '%s/setuid'", scratch, scratch, scratch);
     sh("printf '#!/bin/sh\\nexit 0\\n' >'%s/script' && chmod 755 '%s/script'", scratch, scratch);
     sh("printf 'not a program\\n' >'%s/data' && chmod 755 '%s/data'", scratch, scratch);
-    char path[400];
-
-    snprintf(path, sizeof path, "%s/dynamic", scratch);
-    struct proc *p = doctor(path);
-    ck_assert_msg(p->status == 0, "%d %s", p->status, p->obuf);
+    struct proc *p = doctor_file("dynamic", 0);
     HAS(p, ": dynamically linked\n");
     HAS(p, "library (bindguard run):         yes\n");
 
-    snprintf(path, sizeof path, "%s/static", scratch);
-    p = doctor(path);
-    ck_assert_msg(p->status == 1, "%d %s", p->status, p->obuf);
+    p = doctor_file("static", 1);
     HAS(p, ": static (no PT_INTERP)\n");
     HAS(p, "no: statically linked: no dynamic loader reads LD_PRELOAD");
     HAS(p, "kernel backend (run --kernel):   not available: BPF support not built");
     HAS(p, "can't be protected here until the kernel backend is enabled");
 
-    snprintf(path, sizeof path, "%s/setuid", scratch);
-    p = doctor(path);
-    ck_assert_msg(p->status == 1, "%d %s", p->status, p->obuf);
+    p = doctor_file("setuid", 1);
     HAS(p, ": dynamically linked, setuid\n");
     HAS(p, "no: setuid/setgid: the loader ignores LD_PRELOAD");
 
-    snprintf(path, sizeof path, "%s/script", scratch);
-    p = doctor(path);
-    ck_assert_msg(p->status == 0, "%d %s", p->status, p->obuf);
+    p = doctor_file("script", 0);
     HAS(p, "/script: a script run by /bin/sh\n");
 
-    snprintf(path, sizeof path, "%s/data", scratch);
-    p = doctor(path);
-    ck_assert_int_eq(p->status, 1);
+    p = doctor_file("data", 1);
     ck_assert_msg(strstr(p->ebuf, "bindguard: doctor: ") && strstr(p->ebuf, "not an ELF"),
                   "%s", p->ebuf);
 
