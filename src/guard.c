@@ -843,6 +843,7 @@ void guard_before_fork(void)
 {
     __atomic_add_fetch(&fork_generation, 1, __ATOMIC_SEQ_CST);
     fdstate_each(mark_shared, NULL);
+    shm_lock_forget_thread();  /* the child's atfork handlers may lock before ours runs */
 }
 
 void guard_after_fork(bool in_child)

@@ -43,7 +43,8 @@ struct shm_lock_hold {
  * the last holder died holding it, so what it guards may be half-written. ETIMEDOUT.
  * EDEADLK: this thread holds it already. */
 int shm_lock_acquire(struct shm_lock *l, struct shm_lock_hold *hold, unsigned timeout_ms);
-/* In the child of a fork that ran no atfork handlers (_Fork): the thread has a new id. */
+/* Before a fork, and in the child of one that ran no atfork handlers (_Fork): the
+ * thread's cached id is not the child's. */
 void shm_lock_forget_thread(void);
 /* 0, or EPERM (and nothing done) when this thread does not hold it. */
 int shm_lock_release(struct shm_lock *l, struct shm_lock_hold *hold);

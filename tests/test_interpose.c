@@ -236,6 +236,19 @@ static void scn_after_bind(char **a)
     EXPECT_OUTCOME(bind_to(beside_early, "127.0.0.1", atoi(a[1])), "EACCES");
 }
 
+/* kept_env PORT: the shim configures itself on the first socket, from the environment
+ * the program started with. Cleared, and asking for off, it must still refuse here as in
+ * after_bind. */
+static void scn_kept_env(char **a)
+{
+    clearenv();
+    setenv(BINDGUARD_ENV_MODE, "off", 1);
+    int early = socket_with("tcp", "reuseaddr,exclusive");
+    EXPECT_OUTCOME(bind_to(early, "0.0.0.0", atoi(a[0])), "ok");
+    int beside = socket_with("tcp", "reuseaddr");
+    EXPECT_OUTCOME(bind_to(beside, "127.0.0.1", atoi(a[0])), "EACCES");
+}
+
 /* The socket the holding scenarios below give away, from their common arguments
  * PROTO OPTS LISTEN PORT: bound to 127.0.0.1:PORT, listening if LISTEN is 1. */
 static int bound_socket(char **a)
@@ -713,6 +726,7 @@ static const struct {
     {"hold_spawn", 4, scn_hold_spawn}, {"held_quietly", 0, scn_held_quietly},
     {"spawn_cloexec", 1, scn_spawn_cloexec},
     {"first_listener", 1, scn_first_listener}, {"netns", 3, scn_netns},
+    {"kept_env", 1, scn_kept_env},
 };
 
 static int run_child(const char *name, int argc, char **args)
@@ -1526,6 +1540,13 @@ START_TEST(bad_env_values_warn_once_each)
 }
 END_TEST
 
+START_TEST(configuration_is_the_environment_at_start)
+{
+    SCENARIO(SHIM, "kept_env", proc_num(free_port()));
+    SCENARIO(SHIM_WITH("BINDGUARD_DEFAULT=windows"), "kept_env", proc_num(free_port()));
+}
+END_TEST
+
 /* ===== 11. close from a signal handler =================================================== */
 
 START_TEST(close_in_signal_handler_never_deadlocks)
@@ -1578,6 +1599,7 @@ static Suite *suite(void)
     tcase_add_test(tc, audit_mode_only_says_so);
     tcase_add_test(tc, off_mode_passes_everything_through);
     tcase_add_test(tc, bad_env_values_warn_once_each);
+    tcase_add_test(tc, configuration_is_the_environment_at_start);
     tc = tcase(s, "addresses");
     tcase_add_test(tc, dual_stack_exclusive_holds_ipv4);
     tcase_add_test(tc, dual_stack_default_lets_ipv4_through);
