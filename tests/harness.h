@@ -15,6 +15,9 @@ int harness_run(Suite *s);
 const char *harness_env(const char *name);      /* BG_LIB, BG_CLI, BG_DATA, ... */
 /* A path below tests/data. */
 void harness_data_path(const char *file, char *buf, size_t len);
+/* The path of the agent (a program of tests/agents/, built in BG_AGENTS) called `name`;
+ * false if there is none by that name. */
+bool harness_agent_path(const char *name, char *buf, size_t len);
 /* A fresh private table name ("/bg-test-<tag>-<pid>-<n>"), its file removed first. */
 void harness_table_name(const char *tag, char *buf, size_t len);
 void harness_table_remove(const char *name);

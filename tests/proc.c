@@ -33,13 +33,6 @@ static char tag_name[32] = "proc";
 static pid_t runner;
 static unsigned names;
 
-int64_t proc_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void proc_init(const char *tag)
 {
     snprintf(tag_name, sizeof tag_name, "%s", tag);
@@ -194,8 +187,8 @@ struct proc *proc_spawn(const struct proc_how *h, const char *const *argv)
         file = "/proc/self/exe";
         args[0] = program_invocation_short_name;  /* what refusal lines name it by */
     }
-    else if (strcmp(file, "tbind") == 0 || strcmp(file, "tserver") == 0)
-        file = (snprintf(prog, sizeof prog, "%s/%s", harness_env("BG_PROGS"), argv[0]), prog);
+    else if (harness_agent_path(file, prog, sizeof prog))
+        file = prog;
 
     /* What we set comes first: the first of a name is the one getenv finds. */
     char own[4][600];
@@ -310,16 +303,6 @@ bool proc_say(struct proc *p, const char *fmt, ...)
     return write(p->in, buf, (size_t)n) == n;
 }
 
-void proc_child_say(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    putchar('\n');
-    fflush(stdout);
-}
-
 static void reaped(struct proc *p, int st)
 {
     p->done = true;
@@ -431,23 +414,6 @@ void proc_free_ports(int *ports, int n)
         close(held[--n_held]);
 }
 
-socklen_t proc_sockaddr(const char *ip, int port, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    if (strchr(ip, ':')) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons((uint16_t)port);
-        inet_pton(AF_INET6, ip, &a->sin6_addr);
-        return sizeof *a;
-    }
-    struct sockaddr_in *a = (struct sockaddr_in *)ss;
-    a->sin_family = AF_INET;
-    a->sin_port = htons((uint16_t)port);
-    inet_pton(AF_INET, ip, &a->sin_addr);
-    return sizeof *a;
-}
-
 char *proc_slurp(const char *path)
 {
     size_t cap = 65536, n = 0;
@@ -485,7 +451,19 @@ int proc_trouble_lines(const char *text)
            proc_count_lines(text, "bindguard: ", "refused (");
 }
 
-/* ---- gc ------------------------------------------------------------------------------ */
+/* ---- the table ----------------------------------------------------------------------- */
+
+size_t proc_table_entries(const char *name, unsigned slots)
+{
+    char why[256];
+    struct table *t = table_open(name, slots, why, sizeof why);
+    ck_assert_msg(t, "table %s: %s", name, why);
+    ck_assert_int_eq(table_lock(t, 1000), 0);
+    size_t n = table_count(t);
+    table_unlock(t);
+    table_close(t);
+    return n;
+}
 
 struct snapshot {
     struct table_entry *e;

@@ -40,8 +40,8 @@
  * bindguard trouble in the log, a worker that died unasked, a silent worker thread, or a
  * bind or close slower than the lock bound plus MARGIN_MS fails the test.
  *
- * Deterministic companions: fork_while_binding / fork_after_binding, a fork in one
- * thread while another is inside bind() (made so by holding the table lock from here);
+ * Deterministic companions: test_fork's fork_while_binding / fork_after_binding, a fork
+ * in one thread while another is inside bind(); test_bind's
  * shut_down_listener_keeps_its_claim, the shutdown op on its own. */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -401,7 +401,7 @@ static int worker_main(int argc, char **argv)
     uint64_t seed = strtoull(argv[0], NULL, 10);
     for (int i = 1; i < argc && w_nports < NPORTS; i++)
         w_ports[w_nports++] = atoi(argv[i]);
-    const char *progs = getenv("BG_PROGS");
+    const char *progs = getenv("BG_AGENTS");
     snprintf(w_tbind, sizeof w_tbind, "%s/tbind", progs ? progs : ".");
     static struct wthread th[WORKER_THREADS];
     pthread_t tid[WORKER_THREADS];
@@ -419,95 +419,6 @@ static int worker_main(int argc, char **argv)
     fflush(stdout);
     for (;;)
         pause();
-}
-
-/* ===== a fork racing a bind, deterministically ========================================= */
-
-static int fb_fd;
-static struct sockaddr_storage fb_addr;
-static socklen_t fb_len;
-static int fb_result;
-
-static void *fb_bind(void *arg)
-{
-    (void)arg;
-    fb_result = bind(fb_fd, (struct sockaddr *)&fb_addr, fb_len) == 0 ? 0 : errno;
-    return NULL;
-}
-
-static void say_line(const char *s)
-{
-    printf("%s\n", s);
-    fflush(stdout);
-}
-
-/* forkbind PORT AFTER: a thread binds a fresh socket (exclusive by default) to
- * 127.0.0.1:PORT; the main thread forks a child that keeps every descriptor as long as
- * its parent lives, either while the bind waits for the table lock the test holds
- * (AFTER 0) or once it is done (AFTER 1). Says FORKED, then BOUND <errno or 0>; on
- * "close" closes the socket and says CLOSED; ends with stdin. */
-static int forkbind_main(int argc, char **argv)
-{
-    if (argc != 2)
-        return 2;
-    int one = 1;
-    bool after = atoi(argv[1]) != 0;
-    fb_fd = socket(AF_INET, SOCK_STREAM, 0);
-    setsockopt(fb_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    fb_len = proc_sockaddr("127.0.0.1", atoi(argv[0]), &fb_addr);
-    pthread_t t;
-    pthread_create(&t, NULL, fb_bind, NULL);
-    if (after)
-        pthread_join(t, NULL);
-    else
-        usleep(300 * 1000);  /* long enough to be waiting on the lock inside bind */
-    fflush(NULL);
-    pid_t child = fork();
-    if (child == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        for (;;)
-            pause();
-    }
-    say_line("FORKED");
-    if (!after)
-        pthread_join(t, NULL);
-    char line[64];
-    snprintf(line, sizeof line, "BOUND %d", fb_result);
-    say_line(line);
-    if (fgets(line, sizeof line, stdin) && strncmp(line, "close", 5) == 0) {
-        close(fb_fd);
-        say_line("CLOSED");
-    }
-    while (fgets(line, sizeof line, stdin))
-        ;
-    kill(child, SIGKILL);
-    waitpid(child, NULL, 0);
-    return 0;
-}
-
-/* shutdown PORT: a listener on 127.0.0.1:PORT beside a socket on 127.0.0.2:PORT, shut
- * down; says SHUT and keeps both until stdin closes. */
-static int shutdown_main(int argc, char **argv)
-{
-    if (argc != 1)
-        return 2;
-    int one = 1, port = atoi(argv[0]), fds[2];
-    const char *ips[] = {"127.0.0.2", "127.0.0.1"};
-    for (int i = 0; i < 2; i++) {
-        struct sockaddr_storage ss;
-        socklen_t len = proc_sockaddr(ips[i], port, &ss);
-        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-        setsockopt(fds[i], SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fds[i], (struct sockaddr *)&ss, len) != 0)
-            return 3;
-    }
-    if (listen(fds[1], 8) != 0 || shutdown(fds[1], SHUT_RDWR) != 0)
-        return 4;
-    say_line("SHUT");
-    char buf[64];
-    while (read(STDIN_FILENO, buf, sizeof buf) > 0)
-        ;
-    return 0;
 }
 
 /* ===== what the workers claimed (test side) ============================================= */
@@ -962,7 +873,7 @@ static void note_conflict(char *note, size_t len, const struct claim *a, uint8_t
     n += n < len ? note_side(note + n, len - n, b, sb, &orphaned) : 0;
     if (orphaned && n < len)
         snprintf(note + n, len - n, " [entry lost while a forked child holds the socket: "
-                 "see fork_while_binding]");
+                 "see test_fork]");
 }
 
 /* Was the claim's socket inside close() at `at`? Then bindguard had let go of it
@@ -1485,7 +1396,7 @@ static void stress(const char *mode, const char *env)
 
     ck_assert_msg(chk.violations == 0, "%ld conflicting claims alive together, e.g.\n%s\n%s\n"
                   "(a side held by [] without entry was last held by a process that has "
-                  "exited since, typically a forked child: see fork_while_binding)",
+                  "exited since, typically a forked child: see test_fork)",
                   chk.violations, chk.first[0], chk.violations > 1 ? chk.first[1] : "");
     ck_assert_msg(kl.died_unasked == 0, "%ld worker(s) died unasked: %s", kl.died_unasked,
                   kl.died);
@@ -1513,95 +1424,6 @@ static void stress(const char *mode, const char *env)
     table_close(table);
 }
 
-/* The socket a forked child keeps must keep its entry when the parent closes it, even if
- * the fork came while another thread of the parent was inside bind(). */
-static void fork_and_bind(bool fork_after_bind)
-{
-    int port;
-    char why[256], p[16], after[4];
-    proc_free_ports(&port, 1);
-    snprintf(p, sizeof p, "%d", port);
-    snprintf(after, sizeof after, "%d", fork_after_bind);
-    table = table_open(table_name, SLOTS, why, sizeof why);
-    ck_assert_msg(table, "%s", why);
-    if (!fork_after_bind)
-        ck_assert_int_eq(table_lock(table, 1000), 0);
-    struct proc_how how = {.shim = true, .table = table_name, .log = log_path, .slots = SLOTS,
-                           .env = {"BINDGUARD_LOCK_TIMEOUT_MS=5000"}};
-    struct proc *h = proc_spawn(&how, PROC_ARGV("self", "--child", "forkbind", p, after));
-    const char *line = proc_line(h, 5000);
-    ck_assert_msg(line && strcmp(line, "FORKED") == 0, "said '%s' (%s)", line ? line : "",
-                  h->ebuf);
-    if (!fork_after_bind)
-        table_unlock(table);
-    line = proc_line(h, 10000);
-    ck_assert_msg(line && strcmp(line, "BOUND 0") == 0, "said '%s' (%s)", line ? line : "",
-                  h->ebuf);
-    ck_assert(proc_say(h, "close"));
-    line = proc_line(h, 5000);
-    ck_assert_msg(line && strcmp(line, "CLOSED") == 0, "said '%s' (%s)", line ? line : "",
-                  h->ebuf);
-
-    struct proc *t = proc_spawn(&how, PROC_ARGV("tbind", "-a", "127.0.0.1", "-o", "reuseaddr",
-                                                "-P", p));
-    line = proc_line(t, 5000);
-    char got[64];
-    snprintf(got, sizeof got, "%s", line ? line : "(nothing)");
-    proc_finish(t, 5000);
-    ck_assert_msg(strcmp(got, "ERR EADDRINUSE bind") == 0, "fork %s the bind: with the socket "
-                  "still held by the forked child, an exclusive bind beside it said '%s' (its "
-                  "entry went with the parent's close)", fork_after_bind ? "after" : "during", got);
-    ck_assert_int_eq(proc_finish(h, 5000), 0);
-    table_close(table);
-}
-
-START_TEST(fork_after_binding)
-{
-    fork_and_bind(true);
-}
-END_TEST
-
-START_TEST(fork_while_binding)
-{
-    fork_and_bind(false);
-}
-END_TEST
-
-/* A listener shut down while another socket shares its port goes back to bound-only and
- * keeps the port (a plain bind natively says EADDRINUSE); its claim must hold too, though
- * its entry says it listened (sock_diag finds it only as bound-inactive). */
-START_TEST(shut_down_listener_keeps_its_claim)
-{
-    int port;
-    char p[16];
-    proc_free_ports(&port, 1);
-    snprintf(p, sizeof p, "%d", port);
-    struct proc_how how = {.shim = true, .table = table_name, .log = log_path, .slots = SLOTS};
-    struct proc *h = proc_spawn(&how, PROC_ARGV("self", "--child", "shutdown", p));
-    const char *line = proc_line(h, 5000);
-    ck_assert_msg(line && strcmp(line, "SHUT") == 0, "said '%s' (%s)", line ? line : "",
-                  h->ebuf);
-    struct sockaddr_storage ss;
-    socklen_t len = proc_sockaddr("127.0.0.1", port, &ss);
-    int plain = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    errno = 0;
-    ck_assert_msg(bind(plain, (struct sockaddr *)&ss, len) != 0 && errno == EADDRINUSE,
-                  "premise: natively the shut-down listener should still hold the port (%s)",
-                  strerror(errno));
-    close(plain);
-
-    struct proc *t = proc_spawn(&how, PROC_ARGV("tbind", "-a", "127.0.0.1", "-o", "reuseaddr",
-                                                "-P", p));
-    line = proc_line(t, 5000);
-    char got[64];
-    snprintf(got, sizeof got, "%s", line ? line : "(nothing)");
-    proc_finish(t, 5000);
-    ck_assert_msg(strcmp(got, "ERR EADDRINUSE bind") == 0, "an exclusive bind beside the "
-                  "shut-down listener said '%s'", got);
-    ck_assert_int_eq(proc_finish(h, 5000), 0);
-}
-END_TEST
-
 START_TEST(stress_guard)
 {
     stress("guard", NULL);
@@ -1620,10 +1442,6 @@ int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "--child") == 0 && strcmp(argv[2], "worker") == 0)
         return worker_main(argc - 3, argv + 3);
-    if (argc >= 3 && strcmp(argv[1], "--child") == 0 && strcmp(argv[2], "forkbind") == 0)
-        return forkbind_main(argc - 3, argv + 3);
-    if (argc >= 3 && strcmp(argv[1], "--child") == 0 && strcmp(argv[2], "shutdown") == 0)
-        return shutdown_main(argc - 3, argv + 3);
     if (access(harness_env("BG_LIB"), R_OK) != 0) {
         fprintf(stderr, "test_stress: %s not built\n", harness_env("BG_LIB"));
         return EXIT_FAILURE;
@@ -1637,13 +1455,6 @@ int main(int argc, char **argv)
     tcase_set_timeout(tc, (double)run_seconds() + 60);
     tcase_add_test(tc, stress_guard);
     tcase_add_test(tc, stress_emulate);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("deterministic");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, fork_after_binding);
-    tcase_add_test(tc, fork_while_binding);
-    tcase_add_test(tc, shut_down_listener_keeps_its_claim);
     suite_add_tcase(s, tc);
     int rc = harness_run(s);
     proc_cleanup();
