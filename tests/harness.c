@@ -45,14 +45,28 @@ void harness_table_name(const char *tag, char *buf, size_t len)
     harness_table_remove(buf);
 }
 
+/* Where table_open keeps the table `name`: an absolute path as it is, a POSIX shm name
+ * below /dev/shm. */
+static void table_path(const char *name, char *path, size_t len)
+{
+    if (name[0] == '/' && strchr(name + 1, '/'))
+        snprintf(path, len, "%s", name);
+    else
+        snprintf(path, len, "/dev/shm/%s", name[0] == '/' ? name + 1 : name);
+}
+
 void harness_table_remove(const char *name)
 {
     char path[512];
-    if (name[0] == '/' && strchr(name + 1, '/'))
-        snprintf(path, sizeof path, "%s", name);
-    else
-        snprintf(path, sizeof path, "/dev/shm/%s", name[0] == '/' ? name + 1 : name);
+    table_path(name, path, sizeof path);
     unlink(path);
+}
+
+bool harness_table_exists(const char *name)
+{
+    char path[512];
+    table_path(name, path, sizeof path);
+    return access(path, F_OK) == 0;
 }
 
 bool harness_agent_path(const char *name, char *buf, size_t len)

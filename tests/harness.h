@@ -21,6 +21,8 @@ bool harness_agent_path(const char *name, char *buf, size_t len);
 /* A fresh private table name ("/bg-test-<tag>-<pid>-<n>"), its file removed first. */
 void harness_table_name(const char *tag, char *buf, size_t len);
 void harness_table_remove(const char *name);
+/* Is there a table file under this name? */
+bool harness_table_exists(const char *name);
 
 bool harness_is_root(void);
 /* uid/gid of `nobody` (65534 if not found). */
