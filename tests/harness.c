@@ -45,9 +45,7 @@ void harness_table_name(const char *tag, char *buf, size_t len)
     harness_table_remove(buf);
 }
 
-/* Where table_open keeps the table `name`: an absolute path as it is, a POSIX shm name
- * below /dev/shm. */
-static void table_path(const char *name, char *path, size_t len)
+void harness_table_path(const char *name, char *path, size_t len)
 {
     if (name[0] == '/' && strchr(name + 1, '/'))
         snprintf(path, len, "%s", name);
@@ -58,14 +56,14 @@ static void table_path(const char *name, char *path, size_t len)
 void harness_table_remove(const char *name)
 {
     char path[512];
-    table_path(name, path, sizeof path);
+    harness_table_path(name, path, sizeof path);
     unlink(path);
 }
 
 bool harness_table_exists(const char *name)
 {
     char path[512];
-    table_path(name, path, sizeof path);
+    harness_table_path(name, path, sizeof path);
     return access(path, F_OK) == 0;
 }
 
@@ -136,11 +134,10 @@ int harness_wait(pid_t pid, unsigned timeout_ms)
 }
 
 /* ---- a build tree `nobody` can reach ------------------------------------------------
- * Different-user tests run the shim, the agents and the test itself as `nobody`. A tree
- * cloned under a private directory (a 0700 home, mktemp -d) is out of its reach; then,
- * before any test runs, the test copies what those processes need (the shim, the CLI
- * beside it, every agent and itself) into a world-readable directory, points BG_LIB,
- * BG_CLI and BG_AGENTS there and re-executes itself from it. The copy goes at exit. */
+ * Different-user tests run the shim, the CLI and the agents as `nobody`. A tree cloned
+ * under a private directory (a 0700 home, mktemp -d) is out of its reach; then, before
+ * any test runs, the test program copies them into a world-readable directory and points
+ * BG_LIB, BG_CLI and BG_AGENTS there. The copy goes when the test program exits. */
 
 static bool nobody_reaches(const char *path)
 {
@@ -210,59 +207,30 @@ static bool copy_agents(const char *agents)
 
 static bool mirror(const char *lib, const char *cli, const char *agents)
 {
-    char self[4096], to[128];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return false;
-    self[n] = '\0';
+    char to[128];
     snprintf(mirror_dir, sizeof mirror_dir, "/tmp/bg-public-XXXXXX");
     if (!mkdtemp(mirror_dir) || chmod(mirror_dir, 0755) != 0)
         return false;
-    bool ok = copy_file(lib, mirror_dir, "libbindguard.so", to, sizeof to) &&
-              setenv("BG_LIB", to, 1) == 0 &&
-              copy_file(cli, mirror_dir, "bindguard", to, sizeof to) &&
-              setenv("BG_CLI", to, 1) == 0 &&
-              copy_agents(agents) && setenv("BG_AGENTS", mirror_dir, 1) == 0 &&
-              copy_file(self, mirror_dir, "self", to, sizeof to);
-    return ok;
+    return copy_file(lib, mirror_dir, "libbindguard.so", to, sizeof to) &&
+           setenv("BG_LIB", to, 1) == 0 &&
+           copy_file(cli, mirror_dir, "bindguard", to, sizeof to) &&
+           setenv("BG_CLI", to, 1) == 0 &&
+           copy_agents(agents) && setenv("BG_AGENTS", mirror_dir, 1) == 0;
 }
 
-__attribute__((constructor)) static void reachable_by_nobody(int argc, char **argv, char **envp)
+__attribute__((constructor)) static void reachable_by_nobody(void)
 {
-    (void)argc;
-    (void)envp;
     const char *lib = getenv("BG_LIB"), *cli = getenv("BG_CLI"), *agents = getenv("BG_AGENTS");
-    const char *owner = getenv("BG_MIRROR_OWNER");
-    if (owner) {  /* re-executed from the copy: clean it up when done */
-        snprintf(mirror_dir, sizeof mirror_dir, "%s", getenv("BG_MIRROR_DIR"));
-        mirror_owner = getpid();
-        unsetenv("BG_MIRROR_OWNER");
-        atexit(remove_mirror);
+    if (geteuid() != 0 || !lib || !cli || !agents || access(lib, R_OK) != 0 ||
+        nobody_reaches(lib))
         return;
-    }
-    /* Decided once, by the test program: the processes it runs from itself (stress
-     * workers, children under the shim) inherit the answer. Asking again would fork in
-     * every one of them, and test_stress stops and continues their process groups at
-     * random: a child forked at that moment can join the stop but miss the continue,
-     * and the constructor would wait for it forever. The answer is the library it was
-     * given for: another test run (another BG_LIB) decides afresh. */
-    const char *decided = getenv("BG_REACH_DECIDED");
-    if (!lib || (decided && strcmp(decided, lib) == 0))
-        return;
-    setenv("BG_REACH_DECIDED", lib, 1);
-    if (geteuid() != 0 || !cli || !agents || access(lib, R_OK) != 0 || nobody_reaches(lib))
-        return;
+    mirror_owner = getpid();
+    atexit(remove_mirror);
     if (!mirror(lib, cli, agents)) {
         fprintf(stderr, "harness: %s is out of nobody's reach and could not be copied; "
                         "different-user tests will fail\n", lib);
         return;
     }
-    char self[128];
-    snprintf(self, sizeof self, "%s/self", mirror_dir);
-    setenv("BG_MIRROR_DIR", mirror_dir, 1);
-    setenv("BG_MIRROR_OWNER", "1", 1);
-    setenv("BG_REACH_DECIDED", getenv("BG_LIB"), 1);  /* the copy, which nobody reaches */
-    fprintf(stderr, "harness: build tree out of nobody's reach; running from %s\n", mirror_dir);
-    execv(self, argv);
-    fprintf(stderr, "harness: re-executing from %s: %s\n", self, strerror(errno));
+    fprintf(stderr, "harness: build tree out of nobody's reach; what nobody runs is in %s\n",
+            mirror_dir);
 }

@@ -183,11 +183,7 @@ struct proc *proc_spawn(const struct proc_how *h, const char *const *argv)
         n_args++;
     }
     args[n_args] = NULL;
-    if (strcmp(file, "self") == 0) {
-        file = "/proc/self/exe";
-        args[0] = program_invocation_short_name;  /* what refusal lines name it by */
-    }
-    else if (harness_agent_path(file, prog, sizeof prog))
+    if (harness_agent_path(file, prog, sizeof prog))
         file = prog;
 
     /* What we set comes first: the first of a name is the one getenv finds. */

@@ -1,11 +1,11 @@
 /* proc - child processes for the tests: the one way a test starts a program.
  *
- * A child runs an agent (tests/agents/), this very binary (`--child NAME ...`) or any
- * program, under the shim with a private table and log or natively, with its stdio piped to us
- * and read with bounded waits. Each one leads its own process group and dies with the
- * thread that spawned it (PR_SET_PDEATHSIG), so whatever it forks can be killed with it
- * and a failed assertion leaves nothing holding ports. Names of tables and logs carry the
- * runner's pid, so proc_cleanup() finds every leftover afterwards. */
+ * A child runs an agent (tests/agents/) or any program, under the shim with a private
+ * table and log or natively, with its stdio piped to us and read with bounded waits.
+ * Each one leads its own process group and dies with the thread that spawned it
+ * (PR_SET_PDEATHSIG), so whatever it forks can be killed with it and a failed assertion
+ * leaves nothing holding ports. Names of tables and logs carry the runner's pid, so
+ * proc_cleanup() finds every leftover afterwards. */
 #ifndef BG_PROC_H
 #define BG_PROC_H
 
@@ -57,8 +57,8 @@ struct proc {
     char line[512];        /* the last line taken */
 };
 
-/* argv[0]: "self" (this binary), an agent's name (harness_agent_path), another name
- * (looked up on PATH) or a path. Of the free slots the one free longest (never used
+/* argv[0]: an agent's name (harness_agent_path), another name (looked up on PATH) or a
+ * path. Of the free slots the one free longest (never used
  * first) is taken, so a finished child's *p stays readable until every slot that was
  * free before it has been taken again. */
 struct proc *proc_spawn(const struct proc_how *h, const char *const *argv);
