@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "tables.h"
 
 char fixture_table[128], fixture_log[256];
 
@@ -249,7 +250,7 @@ void fixture_assert_kernel_would_share(void)
 
 size_t fixture_live_entries(void)
 {
-    return proc_table_entries(fixture_table, FIXTURE_SLOTS);
+    return tables_entries(fixture_table, FIXTURE_SLOTS);
 }
 
 bool fixture_on_path(const char *prog)

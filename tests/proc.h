@@ -94,21 +94,4 @@ int proc_count_lines(const char *text, const char *a, const char *b);
 /* bindguard's own trouble in a log: its lines that are not refusals. */
 int proc_trouble_lines(const char *text);
 
-/* Bindings in table `name` now (made with `slots` if it has to be); the test fails if it
- * can't be opened or locked. */
-size_t proc_table_entries(const char *name, unsigned slots);
-
-/* What `bindguard gc` does, from this (unshimmed) process: every entry whose socket the
- * kernel no longer has is released. */
-struct proc_gc {
-    unsigned kept;         /* confirmed alive */
-    unsigned reaped;       /* confirmed gone, released */
-    unsigned unknown;      /* the kernel could not say */
-    unsigned left;         /* table_count afterwards */
-    unsigned repairs;      /* header.repairs: rebuilds after deaths or corruption */
-};
-/* false, with one line in why, if the table can't be opened, locked or fails table_check
- * after the gc. */
-bool proc_gc(const char *table, struct proc_gc *out, char *why, size_t whylen);
-
 #endif

@@ -31,6 +31,7 @@
 #include "fuzz/transcript.h"
 #include "harness.h"
 #include "proc.h"
+#include "tables.h"
 
 #define FUZZ_CASES     200
 #define FUZZ_BASE_SEED UINT64_C(0x62696e6467756172)  /* "bindguar" */
@@ -167,7 +168,7 @@ static bool fuzz_run(uint64_t seed, struct totals *tot, bool say)
         ok = check_failed(&k, -1, "BINDGUARD_MODE=off created its table");
     const char *enforced = rn[MODE_ENFORCE].table;
     size_t left =
-        ok && harness_table_exists(enforced) ? proc_table_entries(enforced, TABLE_SLOTS) : 0;
+        ok && harness_table_exists(enforced) ? tables_entries(enforced, TABLE_SLOTS) : 0;
     if (ok && left)
         ok = check_failed(&k, -1, "%zu binding(s) left in the table after every slot was closed",
                           left);

@@ -43,6 +43,7 @@
 #include "stress/stress.h"
 #include "stress/workers.h"
 #include "table.h"
+#include "tables.h"
 
 #define SLOTS           4096u
 #define LOCK_MS         1000u   /* BINDGUARD_LOCK_TIMEOUT_MS */
@@ -261,13 +262,13 @@ static void stress(const char *mode, const char *env)
     quiesce();
 
     char why[256], example[256] = "";
-    struct proc_gc idle, dead;
-    ck_assert_msg(proc_gc(table_name, &idle, why, sizeof why), "gc with idle workers: %s", why);
+    struct tables_gc idle, dead;
+    ck_assert_msg(tables_gc(table_name, &idle, why, sizeof why), "gc with idle workers: %s", why);
     long missing = unprotected_sockets(example, sizeof example);
     for (int i = 0; i < WORKERS; i++)
         proc_kill(workers[i].p);
     usleep(100 * 1000);
-    ck_assert_msg(proc_gc(table_name, &dead, why, sizeof why), "gc after the end: %s", why);
+    ck_assert_msg(tables_gc(table_name, &dead, why, sizeof why), "gc after the end: %s", why);
     records_stop();
 
     char *log = proc_slurp(log_path);
