@@ -1,11 +1,15 @@
-/* address - what a bound address claims, and whether two bindings overlap. See address.h
- * and DESIGN.md "Special cases from the seeds" (dual stack). */
+/* address - bg_addr from and to sockaddrs and text. See address.h. */
 #include "address.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+
+/* The rule book spells these out, having no libc (rules/types.h). */
+_Static_assert((int)BG_AF_INET == AF_INET && (int)BG_AF_INET6 == AF_INET6, "address families");
+_Static_assert((int)BG_PROTO_TCP == IPPROTO_TCP && (int)BG_PROTO_UDP == IPPROTO_UDP, "protocols");
+_Static_assert(sizeof(struct bg_addr) == 24, "bg_addr is stored in the table as is");
 
 static const uint8_t v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
@@ -62,7 +66,7 @@ int address_from_sockaddr(const struct sockaddr *sa, socklen_t len, int sock_fam
     out->scope_id = len >= sizeof *sin6 ? sin6->sin6_scope_id : 0;
     out->port = ntohs(sin6->sin6_port);
     out->v6only = v6only;
-    return v6only && address_is_v4mapped(out) ? -1 : 0;  /* Linux: EINVAL, whatever holds the port */
+    return v6only && rules_addr_is_v4mapped(out) ? -1 : 0;  /* Linux: EINVAL, whatever holds the port */
 }
 
 socklen_t address_to_sockaddr(const struct bg_addr *a, struct sockaddr_storage *ss)
@@ -89,74 +93,11 @@ socklen_t address_to_sockaddr(const struct bg_addr *a, struct sockaddr_storage *
 bool address_is_loopback(const struct bg_addr *a)
 {
     static const uint8_t v6_loopback[16] = { [15] = 1 };
-    if (address_is_v4mapped(a))
+    if (rules_addr_is_v4mapped(a))
         return a->ip[12] == 127;
     return memcmp(a->ip, v6_loopback, sizeof v6_loopback) == 0;
 }
 
-bool address_is_v4mapped(const struct bg_addr *a)
-{
-    return memcmp(a->ip, v4mapped_prefix, sizeof v4mapped_prefix) == 0;
-}
-
-bool address_is_wildcard(const struct bg_addr *a)
-{
-    static const uint8_t zero[16];
-    if (address_is_v4mapped(a))
-        return memcmp(a->ip + 12, zero, 4) == 0;
-    return memcmp(a->ip, zero, 16) == 0;
-}
-
-enum bg_kind address_kind(const struct bg_addr *a)
-{
-    return address_is_wildcard(a) ? BG_WILDCARD : BG_SPECIFIC;
-}
-
-/* `::` on a socket that also speaks IPv4 (Linux's default, IPV6_V6ONLY off). */
-static bool is_dual_stack_wildcard(const struct bg_addr *a)
-{
-    return a->family == AF_INET6 && !a->v6only && address_is_wildcard(a) &&
-           !address_is_v4mapped(a);
-}
-
-unsigned address_stacks_checked(const struct bg_addr *a)
-{
-    if (a->family == AF_INET)
-        return BG_STACK_V4;
-    if (a->family != AF_INET6)
-        return 0;
-    if (a->v6only)
-        return BG_STACK_V6;
-    if (is_dual_stack_wildcard(a))
-        return BG_STACK_V4 | BG_STACK_V6;
-    /* A dual-stack socket reaches IPv4 only through a v4-mapped address. */
-    return address_is_v4mapped(a) ? BG_STACK_V4 : BG_STACK_V6;
-}
-
-unsigned address_stacks_held(const struct bg_addr *a, bool exclusive)
-{
-    /* Windows (Wine's conformance tests on real Windows): a non-exclusive `[::]` lets a
-     * later 0.0.0.0 bind succeed; only an exclusive one keeps IPv4 too. */
-    if (is_dual_stack_wildcard(a) && !exclusive)
-        return BG_STACK_V6;
-    return address_stacks_checked(a);
-}
-
-static bool same_specific(const struct bg_addr *x, const struct bg_addr *y)
-{
-    /* A scope of 0 has not been pinned to a link, so it may be any of them. */
-    bool scopes_meet = x->scope_id == 0 || y->scope_id == 0 || x->scope_id == y->scope_id;
-    return memcmp(x->ip, y->ip, 16) == 0 && scopes_meet;
-}
-
-bool address_overlap(const struct bg_addr *held, bool held_exclusive, const struct bg_addr *want)
-{
-    if ((address_stacks_held(held, held_exclusive) & address_stacks_checked(want)) == 0)
-        return false;
-    /* Every binding claims one stack except the dual-stack wildcard, which is the
-     * wildcard on both; so on a shared stack, a specific is compared as is. */
-    return address_is_wildcard(held) || address_is_wildcard(want) || same_specific(held, want);
-}
 
 int address_format(const struct bg_addr *a, char *buf, size_t len)
 {

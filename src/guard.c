@@ -1,5 +1,6 @@
-/* guard - the bind flow of DESIGN.md: judge under the table lock, confirm denials with
- * the kernel outside it, bind and record under it, release on the last close.
+/* guard - the bind flow (doc/design.md "What happens on bind"): judge under the table
+ * lock, confirm denials with the kernel outside it, bind and record under it, release on
+ * the last close.
  *
  * Rule of thumb for every branch here: bindguard's own trouble (no table, lock timeout,
  * full table, kernel unreachable) never refuses a bind. It logs once and lets the real
@@ -24,6 +25,7 @@
 #include "log.h"
 #include "options.h"
 #include "policy.h"
+#include "rules/rules.h"
 #include "sys.h"
 #include "table.h"
 
@@ -161,17 +163,13 @@ static bool lock_table(struct table *t)
 
 /* --- what the program asked for ------------------------------------------------------ */
 
-/* DESIGN.md "Option mapping". Profiles without SO_EXCLUSIVEADDRUSE (win9x) have no
- * exclusive class to fall back to. */
+/* The class the rule book gives the options the program set (rules/class.h;
+ * doc/design.md "Option mapping"). */
 static enum bg_class class_of(const struct fd_state *s)
 {
-    if (s->opts & FD_OPT_EXCLUSIVE)
-        return BG_CLASS_EXCLUSIVE;
-    if (options_opted_into_sharing(cfg, s))
-        return BG_CLASS_REUSEADDR;
-    if (cfg->default_class == BG_DEFAULT_EXCLUSIVE && cfg->profile->has_exclusive)
-        return BG_CLASS_EXCLUSIVE;
-    return BG_CLASS_DEFAULT;
+    struct bg_classing c = config_classing(cfg);
+    struct bg_sockopts o = options_of(s);
+    return rules_class(&c, &o);
 }
 
 /* The socket being bound, as the table will record it. */
@@ -231,18 +229,17 @@ static bool in_share_list(const struct table_entry *held, uint32_t uid)
     return false;
 }
 
+static struct bg_binding binding_of(const struct table_entry *e)
+{
+    return (struct bg_binding){ .addr = e->addr, .uid = e->uid, .cls = e->cls,
+                                .linger = (e->flags & TABLE_F_LINGER) != 0 };
+}
+
 static enum bg_verdict judge_one(const struct table_entry *held, const struct table_entry *want)
 {
-    enum bg_class held_cls = held->cls <= BG_CLASS_EXCLUSIVE ? held->cls : BG_CLASS_EXCLUSIVE;
-    /* A closed exclusive listener's connections only keep out exclusive binds. */
-    if ((held->flags & TABLE_F_LINGER) && want->cls != BG_CLASS_EXCLUSIVE)
-        return BG_SUCCESS;
-    if (!address_overlap(&held->addr, held_cls == BG_CLASS_EXCLUSIVE, &want->addr))
-        return BG_SUCCESS;
-    struct bg_side first = { held_cls, address_kind(&held->addr) };
-    struct bg_side second = { (enum bg_class)want->cls, address_kind(&want->addr) };
-    enum bg_verdict v = policy_verdict(cfg->profile, held->uid == want->uid, first, second);
-    return policy_resolve_check(v, in_share_list(held, want->uid));
+    struct bg_binding h = binding_of(held), w = binding_of(want);
+    enum bg_verdict v = rules_judge(cfg->profile->rules, &h, &w);
+    return rules_resolve_check(v, in_share_list(held, want->uid));
 }
 
 /* Under the lock: collect the entries that would deny `want`, most severe first.
@@ -269,7 +266,7 @@ static int collect_deniers(struct table *t, const struct table_entry *want,
         if (v == BG_SUCCESS)
             continue;
         size_t at = found++;
-        while (at > 0 && policy_more_severe(v, out[at - 1].verdict)) {
+        while (at > 0 && rules_more_severe(v, out[at - 1].verdict)) {
             out[at] = out[at - 1];
             at--;
         }
@@ -358,6 +355,17 @@ static void find_holder(const struct table_entry *e, struct holder *h)
 }
 
 /* The refusal line for `want` against denier d, and the live process holding it. */
+/* Did the rule book turn the cell's verdict into ACCESS across stacks (rules/judge.h)? */
+static bool refused_across_stacks(const struct table_entry *want, const struct denier *d)
+{
+    struct bg_side first = { rules_held_class(&(struct bg_binding){ .cls = d->e.cls }),
+                             rules_addr_kind(&d->e.addr) };
+    struct bg_side second = { (enum bg_class)want->cls, rules_addr_kind(&want->addr) };
+    return d->verdict == BG_ACCESS &&
+           policy_verdict(cfg->profile, d->e.uid == want->uid, first, second) != BG_ACCESS &&
+           rules_meets_across_stacks(&d->e.addr, &want->addr);
+}
+
 static void format_refusal(const struct table_entry *want, const struct denier *d, bool audit,
                            struct holder *h, char *line, size_t len)
 {
@@ -367,9 +375,9 @@ static void format_refusal(const struct table_entry *want, const struct denier *
     find_holder(&d->e, h);
     snprintf(comm, sizeof comm, "%.*s", TABLE_COMM_LEN, h->comm);
     snprintf(first_s, sizeof first_s, "%s %s", policy_class_name((enum bg_class)d->e.cls),
-             policy_kind_name(address_kind(&d->e.addr)));
+             policy_kind_name(rules_addr_kind(&d->e.addr)));
     snprintf(second_s, sizeof second_s, "%s %s", policy_class_name((enum bg_class)want->cls),
-             policy_kind_name(address_kind(&want->addr)));
+             policy_kind_name(rules_addr_kind(&want->addr)));
     struct log_refusal r = {
         .want_addr = want_s,
         .proto = want->proto == IPPROTO_TCP ? "tcp" : "udp",
@@ -383,6 +391,7 @@ static void format_refusal(const struct table_entry *want, const struct denier *
         .table = policy_table_name(cfg->profile, d->e.uid == want->uid),
         .first = first_s,
         .second = second_s,
+        .rule = refused_across_stacks(want, d) ? "across stacks" : NULL,
         .audit = audit ? "audit" : NULL,
     };
     log_format_refusal(&r, line, len);
@@ -524,7 +533,7 @@ static void bind_ephemeral(struct bind_call *c)
  * is local; anything else is tried on a throwaway socket (refusals only pay for it). */
 static bool address_bindable(const struct bg_addr *a, uint8_t proto)
 {
-    if (address_is_wildcard(a) || address_is_loopback(a))
+    if (rules_addr_is_wildcard(a) || address_is_loopback(a))
         return true;
     struct bg_addr probe = *a;
     probe.port = 0;
@@ -566,7 +575,7 @@ static enum outcome confirm_all(struct table *t, struct denier *d, int n,
         if (a == KERNEL_UNKNOWN)
             log_once(LOG_TOPIC_KERNEL, "cannot ask the kernel (sock_diag) who holds port %u; "
                      "not refusing on the table's word alone", want->addr.port);
-        if (a == KERNEL_ALIVE && (*which < 0 || policy_more_severe(d[i].verdict, d[*which].verdict)))
+        if (a == KERNEL_ALIVE && (*which < 0 || rules_more_severe(d[i].verdict, d[*which].verdict)))
             *which = i;
         any_stale |= reap[i] || to_linger[i];
     }
@@ -579,7 +588,7 @@ static enum outcome confirm_all(struct table *t, struct denier *d, int n,
     return any_stale ? HOLDERS_STALE : HOLDERS_UNKNOWN;
 }
 
-/* What judging a bind found (DESIGN.md "What happens on bind", step 3). */
+/* What judging a bind found (doc/design.md "What happens on bind", step 3). */
 enum judgement {
     JUDGED_CLEAR,    /* nothing denies; the lock is still held */
     JUDGED_CORRUPT,  /* the table can't be judged; the lock is still held */
@@ -633,7 +642,7 @@ static enum judgement judge(struct table *t, int fd, struct table_entry *want,
     return JUDGED_CHURN;
 }
 
-/* DESIGN.md "What happens on bind", for an explicit port. */
+/* doc/design.md "What happens on bind", steps 3 to 5: an explicit port. */
 static void judge_and_bind(struct bind_call *c)
 {
     struct denier d;
@@ -834,6 +843,7 @@ void guard_before_fork(void)
 {
     __atomic_add_fetch(&fork_generation, 1, __ATOMIC_SEQ_CST);
     fdstate_each(mark_shared, NULL);
+    shm_lock_forget_thread();  /* the child's atfork handlers may lock before ours runs */
 }
 
 void guard_after_fork(bool in_child)

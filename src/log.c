@@ -256,7 +256,7 @@ int log_format_refusal(const struct log_refusal *r, char *buf, size_t len)
     put_holder(&o, r);
     put(&o, " on %s", or_unknown(r->held_addr));
     put_since(&o, r->since);
-    put(&o, " [%s, %s vs %s]", or_unknown(r->table), or_unknown(r->first),
-        or_unknown(r->second));
+    put(&o, " [%s, %s vs %s%s%s]", or_unknown(r->table), or_unknown(r->first),
+        or_unknown(r->second), r->rule ? ", " : "", r->rule ? r->rule : "");
     return o.n;
 }

@@ -44,6 +44,7 @@ struct log_refusal {
     const char *table;       /* policy_table_name() */
     const char *first;       /* "exclusive wildcard" */
     const char *second;      /* "default wildcard" */
+    const char *rule;        /* NULL, or a rule beyond the cell: "across stacks" */
     const char *audit;       /* NULL, or "audit: would be" wording */
 };
 int log_format_refusal(const struct log_refusal *r, char *buf, size_t len);

@@ -24,15 +24,21 @@ static int fail(int err)
     return -1;
 }
 
-static bool reuseaddr_shares(const struct bg_config *c, const struct fd_state *s)
+struct bg_sockopts options_of(const struct fd_state *s)
 {
-    return s->proto == IPPROTO_UDP || c->reuseaddr == BG_REUSEADDR_WINDOWS;
+    return (struct bg_sockopts){
+        .exclusive = (s->opts & FD_OPT_EXCLUSIVE) != 0,
+        .reuseaddr = (s->opts & FD_OPT_REUSEADDR) != 0,
+        .reuseport = (s->opts & FD_OPT_REUSEPORT) != 0,
+        .dgram = s->proto == IPPROTO_UDP,
+    };
 }
 
-bool options_opted_into_sharing(const struct bg_config *c, const struct fd_state *s)
+static bool opted_into_sharing(const struct fd_state *s)
 {
-    return (s->opts & FD_OPT_REUSEPORT) ||
-           ((s->opts & FD_OPT_REUSEADDR) && reuseaddr_shares(c, s));
+    struct bg_classing c = config_classing(cfg);
+    struct bg_sockopts o = options_of(s);
+    return rules_opted_into_sharing(&c, &o);
 }
 
 static bool is_exclusive_opt(int level, int name)
@@ -45,7 +51,9 @@ static bool shares_if_set(const struct fd_state *s, int level, int name)
 {
     if (level != SOL_SOCKET)
         return false;
-    return name == SO_REUSEPORT || (name == SO_REUSEADDR && reuseaddr_shares(cfg, s));
+    struct bg_classing c = config_classing(cfg);
+    return name == SO_REUSEPORT ||
+           (name == SO_REUSEADDR && rules_reuseaddr_shares(&c, s->proto == IPPROTO_UDP));
 }
 
 static bool int_on(const void *val)
@@ -68,7 +76,7 @@ static int set_exclusive(struct fd_state *s, const void *val, socklen_t len)
     /* XP and earlier: only Administrators could set it. */
     if (on && p->exclusive_needs_admin && geteuid() != 0)
         return fail(EACCES);
-    if (on && options_opted_into_sharing(cfg, s))
+    if (on && opted_into_sharing(s))
         return fail(EINVAL);
     /* Set after bind: accepted, but the binding keeps the class it was judged with. */
     s->opts = on ? (s->opts | FD_OPT_EXCLUSIVE) : (s->opts & ~FD_OPT_EXCLUSIVE);

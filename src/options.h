@@ -1,5 +1,5 @@
-/* options - the socket options bindguard answers or mirrors (DESIGN.md "Option
- * mapping").
+/* options - the socket options bindguard answers or mirrors
+ * (doc/design.md "Option mapping").
  *
  * SO_EXCLUSIVEADDRUSE exists only here, so bindguard answers it itself. The kernel
  * options that decide a socket's class (SO_REUSEADDR, SO_REUSEPORT, IPV6_V6ONLY) go to
@@ -12,12 +12,12 @@
 
 #include "config.h"
 #include "fdstate.h"
+#include "rules/class.h"
 
 void options_init(const struct bg_config *cfg);
 
-/* Did the program opt into sharing the port (reuseaddr class)? Takes the config rather
- * than options_init's, so the bind flow can use it without the option wrappers. */
-bool options_opted_into_sharing(const struct bg_config *cfg, const struct fd_state *s);
+/* What the program set on s, as the rule book's class input (rules/class.h). */
+struct bg_sockopts options_of(const struct fd_state *s);
 
 /* Before the real setsockopt/getsockopt. `handled` says whether the call was answered
  * here (SO_EXCLUSIVEADDRUSE) rather than by the kernel. */

@@ -1,86 +1,10 @@
-/* policy - the seed tables as a pure function. See policy.h.
- *
- * The tables below are transcribed from the seed documents, not from
- * tests/data/bind-rules.tsv, so that the TSV test can catch a transcription error. */
+/* policy - profiles, and the rule book's verdicts in words. See policy.h; the tables
+ * themselves are in rules/verdict.h. */
 #include "policy.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <strings.h>
-
-/* Short names so the tables read like the seeds' cells. DENIED is the WSK seed's word
- * for STATUS_ACCESS_DENIED, which is our ACCESS. */
-#define SUCCESS BG_SUCCESS
-#define CHECK   BG_CHECK
-#define INUSE   BG_INUSE
-#define ACCESS  BG_ACCESS
-#define DENIED  BG_ACCESS
-
-/* Rows and columns of every table are (class, kind) pairs in the seeds' order:
- * default wildcard, default specific, reuseaddr wildcard, reuseaddr specific,
- * exclusive wildcard, exclusive specific. */
-enum { CELLS = 6 };
-
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Seed 000 (000_576360f252e96870.txt), "Using SO_EXCLUSIVEADDRUSE": Windows XP and
- * earlier. Rows = first bind, columns = second bind. */
-static const enum bg_verdict xp_table[CELLS][CELLS] = {
-    /*                    default          reuseaddr         exclusive      */
-    /*                   W        S        W        S        W       S      */
-    /* default   W */ { INUSE,  INUSE,  SUCCESS, SUCCESS, INUSE,  INUSE  },
-    /* default   S */ { INUSE,  INUSE,  SUCCESS, SUCCESS, INUSE,  INUSE  },
-    /* reuseaddr W */ { INUSE,  INUSE,  SUCCESS, SUCCESS, INUSE,  INUSE  },
-    /* reuseaddr S */ { INUSE,  INUSE,  SUCCESS, SUCCESS, INUSE,  INUSE  },
-    /* exclusive W */ { INUSE,  INUSE,  ACCESS,  ACCESS,  INUSE,  INUSE  },
-    /* exclusive S */ { INUSE,  INUSE,  ACCESS,  ACCESS,  INUSE,  INUSE  },
-};
-
-/* Seed 000, "Enhanced Socket Security", first table: Windows Server 2003 and later,
- * both binds under the same user account. Rows = first bind, columns = second bind. */
-static const enum bg_verdict ws2003_same[CELLS][CELLS] = {
-    /*                    default          reuseaddr         exclusive      */
-    /*                   W        S        W        S        W       S      */
-    /* default   W */ { INUSE,   SUCCESS, ACCESS,  SUCCESS, INUSE,  SUCCESS },
-    /* default   S */ { SUCCESS, INUSE,   SUCCESS, ACCESS,  INUSE,  INUSE   },
-    /* reuseaddr W */ { INUSE,   SUCCESS, SUCCESS, SUCCESS, INUSE,  SUCCESS },
-    /* reuseaddr S */ { SUCCESS, INUSE,   SUCCESS, SUCCESS, INUSE,  INUSE   },
-    /* exclusive W */ { INUSE,   ACCESS,  ACCESS,  ACCESS,  INUSE,  ACCESS  },
-    /* exclusive S */ { SUCCESS, INUSE,   SUCCESS, ACCESS,  INUSE,  INUSE   },
-};
-
-/* Seed 000, "Enhanced Socket Security", second table: Windows Server 2003 and later,
- * the binds under different user accounts. Rows = first bind, columns = second bind. */
-static const enum bg_verdict ws2003_different[CELLS][CELLS] = {
-    /*                    default          reuseaddr         exclusive      */
-    /*                   W        S        W        S        W       S      */
-    /* default   W */ { INUSE,   ACCESS,  ACCESS,  ACCESS,  INUSE,  ACCESS  },
-    /* default   S */ { SUCCESS, INUSE,   SUCCESS, ACCESS,  INUSE,  INUSE   },
-    /* reuseaddr W */ { INUSE,   ACCESS,  SUCCESS, SUCCESS, INUSE,  ACCESS  },
-    /* reuseaddr S */ { SUCCESS, INUSE,   SUCCESS, SUCCESS, INUSE,  INUSE   },
-    /* exclusive W */ { INUSE,   ACCESS,  ACCESS,  ACCESS,  INUSE,  ACCESS  },
-    /* exclusive S */ { SUCCESS, INUSE,   SUCCESS, ACCESS,  INUSE,  INUSE   },
-};
-
-/* Seed 003 (003_89f6540ed41e4ea0.txt), "Sharing Transport Addresses": Winsock Kernel.
- * Drawn as the seed draws it, which is the other way round from seed 000:
- * ROWS = SECOND bind, columns = FIRST bind. wsk_verdict() indexes it transposed. */
-static const enum bg_verdict wsk_by_second[CELLS][CELLS] = {
-    /*        first bind:  default          reuseaddr         exclusive      */
-    /* second bind        W        S        W        S        W       S      */
-    /* default   W */ { INUSE,   SUCCESS, INUSE,   SUCCESS, INUSE,  SUCCESS },
-    /* default   S */ { CHECK,   INUSE,   CHECK,   DENIED,  DENIED, INUSE   },
-    /* reuseaddr W */ { DENIED,  SUCCESS, SUCCESS, SUCCESS, DENIED, SUCCESS },
-    /* reuseaddr S */ { CHECK,   DENIED,  SUCCESS, SUCCESS, DENIED, DENIED  },
-    /* exclusive W */ { INUSE,   INUSE,   INUSE,   INUSE,   INUSE,  INUSE   },
-    /* exclusive S */ { CHECK,   INUSE,   CHECK,   INUSE,   DENIED, INUSE   },
-};
-
-#undef SUCCESS
-#undef CHECK
-#undef INUSE
-#undef ACCESS
-#undef DENIED
 
 /* Where each set of rules comes from, for policy_describe(). */
 static const char *const rules_source[] = {
@@ -121,7 +45,7 @@ static const struct profile_entry profiles[] = { BG_PROFILE_LIST(PROFILE_ENTRY) 
 /* Every name is preceded by ", "; the leading one is skipped when returned. */
 static const char profile_names[] = "" BG_PROFILE_LIST(PROFILE_NAME);
 
-enum { NPROFILES = COUNT(profiles) };
+enum { NPROFILES = BG_COUNT(profiles) };
 
 /* A NULL profile means the default, as BINDGUARD_PROFILE unset does. */
 static const struct bg_profile *or_default(const struct bg_profile *p)
@@ -144,47 +68,10 @@ const char *policy_profile_names(void)
     return profile_names + 2;
 }
 
-static int cell(struct bg_side s)
-{
-    return (int)s.cls * 2 + (s.kind == BG_WILDCARD ? 0 : 1);
-}
-
-static bool side_valid(struct bg_side s)
-{
-    return (unsigned)s.cls <= BG_CLASS_EXCLUSIVE && (unsigned)s.kind <= BG_SPECIFIC2;
-}
-
-/* Specific2 is decided by seed 001 alone: two different specific addresses never meet. */
-static bool is_specific2_case(struct bg_side first, struct bg_side second)
-{
-    return second.kind == BG_SPECIFIC2 && first.kind != BG_WILDCARD;
-}
-
-static enum bg_verdict table_verdict(const struct bg_profile *p, bool same_user,
-                                     struct bg_side first, struct bg_side second)
-{
-    int f = cell(first), s = cell(second);
-    switch (p->rules) {
-    case BG_RULES_XP:
-        return xp_table[f][s];
-    case BG_RULES_WS2003:
-        return same_user ? ws2003_same[f][s] : ws2003_different[f][s];
-    case BG_RULES_WSK:
-        return wsk_by_second[s][f];
-    }
-    /* Unknown rules (a corrupt profile): refuse rather than allow. */
-    return BG_INUSE;
-}
-
 enum bg_verdict policy_verdict(const struct bg_profile *p, bool same_user,
                                struct bg_side first, struct bg_side second)
 {
-    if (!side_valid(first) || !side_valid(second))
-        return BG_INUSE;
-    if (is_specific2_case(first, second))
-        return BG_SUCCESS;
-    /* Otherwise Specific2 reads as Specific (seed 001 note); cell() already folds it. */
-    return table_verdict(or_default(p), same_user, first, second);
+    return rules_verdict(or_default(p)->rules, same_user, first, second);
 }
 
 /* Our own entries are found by address; a profile a caller built itself by name, and
@@ -214,7 +101,7 @@ const char *policy_table_name(const struct bg_profile *p, bool same_user)
 
 static const char *source_of(const struct bg_profile *p)
 {
-    if ((unsigned)p->rules < COUNT(rules_source))
+    if ((unsigned)p->rules < BG_COUNT(rules_source))
         return rules_source[p->rules];
     return "no seed";
 }
@@ -232,36 +119,13 @@ int policy_describe(const struct bg_profile *p, bool same_user,
 {
     p = or_default(p);
     const char *table = policy_table_name(p, same_user);
-    const char *source = is_specific2_case(first, second) ? specific2_source : source_of(p);
-    const char *why = is_specific2_case(first, second)
+    const char *source = rules_is_specific2_case(first, second) ? specific2_source : source_of(p);
+    const char *why = rules_is_specific2_case(first, second)
                           ? " (a different specific address never conflicts)" : "";
     return snprintf(buf, len, "%s table (%s): first %s %s, second %s %s%s -> %s", table,
                     source, policy_class_name(first.cls), policy_kind_name(first.kind),
                     policy_class_name(second.cls), second_kind_text(first, second), why,
                     policy_verdict_name(policy_verdict(p, same_user, first, second)));
-}
-
-/* Written out rather than trusting the enum's order, which only happens to match. A
- * value outside the enum ranks with ACCESS, so it can never make a denial look milder. */
-static int severity(enum bg_verdict v)
-{
-    static const int rank[] = {
-        [BG_SUCCESS] = 0, [BG_CHECK] = 1, [BG_INUSE] = 2, [BG_ACCESS] = 3,
-    };
-    return (unsigned)v < COUNT(rank) ? rank[v] : rank[BG_ACCESS];
-}
-
-bool policy_more_severe(enum bg_verdict a, enum bg_verdict b)
-{
-    return severity(a) > severity(b);
-}
-
-enum bg_verdict policy_resolve_check(enum bg_verdict v, bool access_granted)
-{
-    if (v != BG_CHECK)
-        return v;
-    /* Seed 003: a failed access check is STATUS_ACCESS_DENIED. */
-    return access_granted ? BG_SUCCESS : BG_ACCESS;
 }
 
 int policy_errno(enum bg_verdict v)
@@ -304,30 +168,30 @@ static int index_of(const char *const *names, size_t n, const char *s)
 
 const char *policy_verdict_name(enum bg_verdict v)
 {
-    return name_at(verdict_names, COUNT(verdict_names), (unsigned)v);
+    return name_at(verdict_names, BG_COUNT(verdict_names), (unsigned)v);
 }
 
 const char *policy_class_name(enum bg_class c)
 {
-    return name_at(class_names, COUNT(class_names), (unsigned)c);
+    return name_at(class_names, BG_COUNT(class_names), (unsigned)c);
 }
 
 const char *policy_kind_name(enum bg_kind k)
 {
-    return name_at(kind_names, COUNT(kind_names), (unsigned)k);
+    return name_at(kind_names, BG_COUNT(kind_names), (unsigned)k);
 }
 
 int policy_class_parse(const char *s)
 {
-    return index_of(class_names, COUNT(class_names), s);
+    return index_of(class_names, BG_COUNT(class_names), s);
 }
 
 int policy_kind_parse(const char *s)
 {
-    return index_of(kind_names, COUNT(kind_names), s);
+    return index_of(kind_names, BG_COUNT(kind_names), s);
 }
 
 int policy_verdict_parse(const char *s)
 {
-    return index_of(verdict_names, COUNT(verdict_names), s);
+    return index_of(verdict_names, BG_COUNT(verdict_names), s);
 }

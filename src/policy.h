@@ -1,25 +1,15 @@
-/* policy - the seed tables as a pure function. No I/O, no globals written.
+/* policy - profiles (BINDGUARD_PROFILE names and aliases) and the rule book in words.
  *
- * Given a profile, whether both binds come from the same user, and the Windows class and
- * address kind of a first (already bound) and a second (binding now) socket, say what
- * Windows would answer to the second bind. */
+ * The verdicts themselves are rules/verdict.h's, a pure libc-free table shared with the
+ * kernel backend; this module names profiles, cells, verdicts and errnos for messages,
+ * `explain` and `matrix`. No I/O, no globals written. */
 #ifndef BG_POLICY_H
 #define BG_POLICY_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-enum bg_verdict { BG_SUCCESS, BG_CHECK, BG_INUSE, BG_ACCESS };
-
-/* A socket's class at bind time (DESIGN.md "Option mapping"). */
-enum bg_class { BG_CLASS_DEFAULT, BG_CLASS_REUSEADDR, BG_CLASS_EXCLUSIVE };
-
-/* SPECIFIC2: a specific address other than the first socket's (seed 001, Table 1).
- * Only meaningful for the second socket; for a wildcard first socket it reads as
- * SPECIFIC (seed 001: "the entry for Specific covers all specific address cases"). */
-enum bg_kind { BG_WILDCARD, BG_SPECIFIC, BG_SPECIFIC2 };
-
-enum bg_rules { BG_RULES_XP, BG_RULES_WS2003, BG_RULES_WSK };
+#include "rules/verdict.h"
 
 struct bg_profile {
     const char   *name;                  /* canonical lower-case name, e.g. "win7" */
@@ -29,16 +19,12 @@ struct bg_profile {
     bool          exclusive_needs_admin; /* XP and earlier: Administrators only */
 };
 
-struct bg_side {
-    enum bg_class cls;
-    enum bg_kind  kind;
-};
-
 /* Case-insensitive lookup; NULL for an unknown name. */
 const struct bg_profile *policy_profile(const char *name);
 /* "ws2003, vista, ws2008, win7, xp, nt4, win2000, win95, win98, winme, wsk" */
 const char *policy_profile_names(void);
 
+/* rules_verdict under the profile's rule set (NULL: the default profile). */
 enum bg_verdict policy_verdict(const struct bg_profile *p, bool same_user,
                                struct bg_side first, struct bg_side second);
 
@@ -51,10 +37,6 @@ int policy_describe(const struct bg_profile *p, bool same_user,
 /* The short form used in refusal messages: "ws2003 different-user". */
 const char *policy_table_name(const struct bg_profile *p, bool same_user);
 
-/* Denials compare by this order: ACCESS > INUSE > CHECK > SUCCESS. */
-bool policy_more_severe(enum bg_verdict a, enum bg_verdict b);
-/* wsk CHECK: the second owner passes the first socket's share list or is denied. */
-enum bg_verdict policy_resolve_check(enum bg_verdict v, bool access_granted);
 /* 0 for SUCCESS/CHECK, EADDRINUSE for INUSE, EACCES for ACCESS. */
 int policy_errno(enum bg_verdict v);
 

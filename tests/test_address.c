@@ -1,5 +1,6 @@
 /* test_address - classifying sockaddrs, the stacks a binding claims, overlap, and the
- * text form. DESIGN.md "Special cases from the seeds" is the reference for dual stack. */
+ * text form. The reference is doc/design.md "Special cases" ("Dual stack", "IPv4-mapped
+ * addresses"). */
 #include "address.h"
 #include "harness.h"
 
@@ -61,7 +62,7 @@ START_TEST(from_sockaddr_ipv4_ignores_v6only)
     struct bg_addr a;
     ck_assert_int_eq(address_from_sockaddr((struct sockaddr *)&sin, sizeof sin, AF_INET, true, &a), 0);
     ck_assert_int_eq(a.v6only, 0);
-    ck_assert_uint_eq(address_stacks_checked(&a), BG_STACK_V4);
+    ck_assert_uint_eq(rules_stacks_checked(&a), BG_STACK_V4);
 }
 END_TEST
 
@@ -140,7 +141,7 @@ START_TEST(from_sockaddr_rejects)
      * on an AF_INET6 socket. */
     unspec.sin_port = htons(80);
     ck_assert_int_eq(address_from_sockaddr((struct sockaddr *)&unspec, sizeof unspec, AF_INET, false, &a), 0);
-    ck_assert(address_is_wildcard(&a));
+    ck_assert(rules_addr_is_wildcard(&a));
     ck_assert_int_eq(a.family, AF_INET);
     ck_assert_int_eq(a.port, 80);
     ck_assert_int_eq(address_from_sockaddr((struct sockaddr *)&unspec, sizeof unspec, AF_INET6, false, &a), -1);
@@ -176,15 +177,15 @@ START_TEST(wildcards)
     struct bg_addr w[] = { v4("0.0.0.0", 80), v6("::", 80, DUAL), v6("::", 80, V6ONLY),
                            v6("::ffff:0.0.0.0", 80, DUAL) };
     for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
-        ck_assert_msg(address_is_wildcard(&w[i]), "case %zu", i);
-        ck_assert_int_eq(address_kind(&w[i]), BG_WILDCARD);
+        ck_assert_msg(rules_addr_is_wildcard(&w[i]), "case %zu", i);
+        ck_assert_int_eq(rules_addr_kind(&w[i]), BG_WILDCARD);
     }
     struct bg_addr s[] = { v4("127.0.0.1", 80), v4("0.0.0.1", 80), v6("::1", 80, DUAL),
                            v6("::ffff:127.0.0.1", 80, DUAL), v6s("fe80::1", 80, DUAL, 2),
                            v6("2001:db8::1", 80, V6ONLY) };
     for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
-        ck_assert_msg(!address_is_wildcard(&s[i]), "case %zu", i);
-        ck_assert_int_eq(address_kind(&s[i]), BG_SPECIFIC);
+        ck_assert_msg(!rules_addr_is_wildcard(&s[i]), "case %zu", i);
+        ck_assert_int_eq(rules_addr_kind(&s[i]), BG_SPECIFIC);
     }
 }
 END_TEST
@@ -194,11 +195,11 @@ START_TEST(v4mapped)
     struct bg_addr yes[] = { v4("0.0.0.0", 1), v4("127.0.0.1", 1), v6("::ffff:0.0.0.0", 1, DUAL),
                              v6("::ffff:10.0.0.1", 1, DUAL) };
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
-        ck_assert_msg(address_is_v4mapped(&yes[i]), "case %zu", i);
+        ck_assert_msg(rules_addr_is_v4mapped(&yes[i]), "case %zu", i);
     struct bg_addr no[] = { v6("::", 1, DUAL), v6("::1", 1, DUAL), v6("::7f00:1", 1, DUAL),
                             v6("fe80::1", 1, DUAL) };
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
-        ck_assert_msg(!address_is_v4mapped(&no[i]), "case %zu", i);
+        ck_assert_msg(!rules_addr_is_v4mapped(&no[i]), "case %zu", i);
 }
 END_TEST
 
@@ -223,9 +224,9 @@ START_TEST(stacks)
         { "[fe80::1%2] dual", v6s("fe80::1", 80, DUAL, 2), BG_STACK_V6, BG_STACK_V6, BG_STACK_V6 },
     };
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
-        ck_assert_msg(address_stacks_checked(&c[i].a) == c[i].checked, "%s checked", c[i].what);
-        ck_assert_msg(address_stacks_held(&c[i].a, false) == c[i].held, "%s held", c[i].what);
-        ck_assert_msg(address_stacks_held(&c[i].a, true) == c[i].held_exclusive, "%s held excl", c[i].what);
+        ck_assert_msg(rules_stacks_checked(&c[i].a) == c[i].checked, "%s checked", c[i].what);
+        ck_assert_msg(rules_stacks_held(&c[i].a, false) == c[i].held, "%s held", c[i].what);
+        ck_assert_msg(rules_stacks_held(&c[i].a, true) == c[i].held_exclusive, "%s held excl", c[i].what);
     }
 }
 END_TEST
@@ -243,7 +244,7 @@ struct overlap_case {
 static void run_overlap(const struct overlap_case *c, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        ck_assert_msg(address_overlap(&c[i].held, c[i].held_exclusive, &c[i].want) == c[i].overlap,
+        ck_assert_msg(rules_overlap(&c[i].held, c[i].held_exclusive, &c[i].want) == c[i].overlap,
                       "%s: expected %s", c[i].what, c[i].overlap ? "overlap" : "no overlap");
 }
 #define RUN_OVERLAP(c) run_overlap(c, sizeof(c) / sizeof((c)[0]))
@@ -400,7 +401,7 @@ START_TEST(parse_fields)
 
     ck_assert_int_eq(address_parse("[::]:0", &a), 0);
     ck_assert_int_eq(a.family, AF_INET6);
-    ck_assert(address_is_wildcard(&a));
+    ck_assert(rules_addr_is_wildcard(&a));
     ck_assert_int_eq(a.port, 0);
 }
 END_TEST

@@ -50,15 +50,15 @@ static const char *const mode_names[] = { "native", "guard", "emulate" };
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-/* DESIGN.md "Option mapping": Windows' sharing option is SO_REUSEPORT for TCP (Linux's
- * SO_REUSEADDR only revives TIME_WAIT ports there) and SO_REUSEADDR for UDP. */
+/* doc/design.md "Option mapping": Windows' sharing option is SO_REUSEPORT for TCP
+ * (Linux's SO_REUSEADDR only revives TIME_WAIT ports there) and SO_REUSEADDR for UDP. */
 static const char *const opt_args[NOPT][2] = {
     [OPT_DEFAULT] = { NULL, NULL },
     [OPT_REUSEADDR] = { "reuseport", "reuseaddr" },
     [OPT_EXCLUSIVE] = { "exclusive", "exclusive" },
 };
 
-/* DESIGN.md "Profiles": who has SO_EXCLUSIVEADDRUSE, and where only root may set it.
+/* doc/design.md "Profiles": who has SO_EXCLUSIVEADDRUSE, and where only root may set it.
  * Written out here rather than asked of policy.c, which is what is under test. An alias
  * has the same rules and option support as the entry before it. */
 static const struct profile {
@@ -439,7 +439,7 @@ static const struct profile *profile_of(const char *name)
 }
 
 /* Setting SO_EXCLUSIVEADDRUSE fails before any bind where the profile has no such option
- * or keeps it for root (DESIGN.md "Profiles"). */
+ * or keeps it for root (doc/design.md "Profiles"). */
 static const char *option_refusal(const struct setting *st, enum opt o, bool nobody)
 {
     if (st->mode == NATIVE || o != OPT_EXCLUSIVE)
@@ -749,8 +749,9 @@ START_TEST(specific2_never_conflicts)
 }
 END_TEST
 
-/* BINDGUARD_DEFAULT unset: a program that sets nothing is exclusive (DESIGN.md "Option
- * mapping"), so ws2003's exclusive row and column apply to plain binds. */
+/* BINDGUARD_DEFAULT unset: a program that sets nothing is exclusive
+ * (doc/design.md "Option mapping"), so ws2003's exclusive row and column apply to plain
+ * binds. */
 START_TEST(implicit_default_is_exclusive)
 {
     static const struct {

@@ -1,6 +1,7 @@
 /* test_modes - BINDGUARD_MODE=audit only says what it would refuse, =off passes
- * everything through as if the shim were not there, and a bad value of a variable is
- * one warning, then the safe defaults. */
+ * everything through as if the shim were not there, a bad value of a variable is one
+ * warning, then the safe defaults, and the configuration is the environment the program
+ * started with. */
 #include <stdio.h>
 #include <string.h>
 
@@ -62,6 +63,14 @@ START_TEST(bad_env_values_warn_once_each)
 }
 END_TEST
 
+START_TEST(configuration_is_the_environment_at_start)
+{
+    AGENT(SHIM, "sockopts", "kept_env", proc_num(fixture_free_port()));
+    AGENT(SHIM_WITH("BINDGUARD_DEFAULT=windows"), "sockopts", "kept_env",
+          proc_num(fixture_free_port()));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("modes");
@@ -69,5 +78,6 @@ int main(void)
     tcase_add_test(tc, audit_mode_only_says_so);
     tcase_add_test(tc, off_mode_passes_everything_through);
     tcase_add_test(tc, bad_env_values_warn_once_each);
+    tcase_add_test(tc, configuration_is_the_environment_at_start);
     return fixture_main(s);
 }

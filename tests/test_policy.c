@@ -1,5 +1,6 @@
 /* test_policy - the policy tables against tests/data/bind-rules.tsv, cell by cell, and
- * the rest of policy.h. The TSV is the oracle; policy.c was written from the seeds. */
+ * the rest of policy.h. The TSV is the oracle; policy.c was written from the seeds
+ * (doc/design.md "Sources"). */
 #include "harness.h"
 #include "policy.h"
 
@@ -369,12 +370,12 @@ START_TEST(severity_order)
     /* all_verdicts is listed mildest first. */
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 4; j++)
-            ck_assert_msg(policy_more_severe(all_verdicts[i], all_verdicts[j]) == (i > j), "%s vs %s",
+            ck_assert_msg(rules_more_severe(all_verdicts[i], all_verdicts[j]) == (i > j), "%s vs %s",
                           policy_verdict_name(all_verdicts[i]), policy_verdict_name(all_verdicts[j]));
-    ck_assert(policy_more_severe(BG_ACCESS, BG_INUSE));
-    ck_assert(policy_more_severe(BG_INUSE, BG_CHECK));
-    ck_assert(policy_more_severe(BG_CHECK, BG_SUCCESS));
-    ck_assert(!policy_more_severe(BG_SUCCESS, BG_ACCESS));
+    ck_assert(rules_more_severe(BG_ACCESS, BG_INUSE));
+    ck_assert(rules_more_severe(BG_INUSE, BG_CHECK));
+    ck_assert(rules_more_severe(BG_CHECK, BG_SUCCESS));
+    ck_assert(!rules_more_severe(BG_SUCCESS, BG_ACCESS));
 }
 END_TEST
 
@@ -389,12 +390,12 @@ END_TEST
 
 START_TEST(resolve_check)
 {
-    ck_assert_int_eq(policy_resolve_check(BG_CHECK, true), BG_SUCCESS);
-    ck_assert_int_eq(policy_resolve_check(BG_CHECK, false), BG_ACCESS);
+    ck_assert_int_eq(rules_resolve_check(BG_CHECK, true), BG_SUCCESS);
+    ck_assert_int_eq(rules_resolve_check(BG_CHECK, false), BG_ACCESS);
     for (int i = 0; i < 4; i++)
         if (all_verdicts[i] != BG_CHECK)
             for (int g = 0; g <= 1; g++)
-                ck_assert_int_eq(policy_resolve_check(all_verdicts[i], g), all_verdicts[i]);
+                ck_assert_int_eq(rules_resolve_check(all_verdicts[i], g), all_verdicts[i]);
 }
 END_TEST
 

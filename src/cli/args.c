@@ -15,6 +15,7 @@
 
 #include "bindguard.h"
 #include "policy.h"
+#include "rules/class.h"
 
 int cli_say(int rc, const char *fmt, ...)
 {
@@ -185,8 +186,7 @@ void cli_format_since(int64_t since, char *buf, size_t len)
 
 enum bg_class cli_unmodified_class(const struct bg_config *cfg)
 {
-    /* As guard.c's class_of() for a socket that set no option. */
-    return cfg->default_class == BG_DEFAULT_EXCLUSIVE && cfg->profile->has_exclusive
-               ? BG_CLASS_EXCLUSIVE
-               : BG_CLASS_DEFAULT;
+    struct bg_classing c = config_classing(cfg);
+    struct bg_sockopts none = { 0 };
+    return rules_class(&c, &none);
 }

@@ -69,7 +69,7 @@ static bool find_outsider(struct table *t, const struct bg_config *cfg,
     bool found = false;
     for (int i = 0; i < n && i < MAX_KERNEL_SOCKS && !found; i++) {
         if (!holds_port(&ks[i]) || in_table(&s, ks[i].inode) ||
-            !address_overlap(&ks[i].local, true, &want->addr))
+            !rules_overlap(&ks[i].local, true, &want->addr))
             continue;
         o->k = ks[i];
         struct table_entry e = { .inode = ks[i].inode, .uid = ks[i].uid, .fd = -1 };

@@ -11,6 +11,7 @@
 
 #include "json.h"
 #include "policy.h"
+#include "rules/judge.h"
 
 /* ---- explain ----------------------------------------------------------------------- */
 
@@ -43,32 +44,52 @@ struct explanation {
     struct bg_side first, second;
     enum bg_verdict verdict;
     int err;
-    char cell[320];   /* the seed cell, or why no cell applies */
+    char cell[400];   /* the seed cell, or why no cell applies */
 };
+
+/* The cell is the seed table's; the rule book may still change the answer (an IPv4
+ * bind refused by an exclusive dual-stack wildcard gets ACCESS): say so after it. */
+static void judge_across_stacks(const struct bg_profile *p, bool same_user,
+                                const struct side *a, const struct side *b,
+                                struct explanation *x)
+{
+    struct bg_binding held = { .addr = a->addr, .uid = 0, .cls = (uint8_t)a->cls };
+    struct bg_binding want = { .addr = b->addr, .uid = same_user ? 0 : 1, .cls = (uint8_t)b->cls };
+    enum bg_verdict judged = rules_judge(p->rules, &held, &want);
+    if (judged == x->verdict)
+        return;
+    size_t n = strlen(x->cell);
+    snprintf(x->cell + n, sizeof x->cell - n,
+             "; across stacks -> %s (an exclusive dual-stack wildcard holds the IPv4 side)",
+             policy_verdict_name(judged));
+    x->verdict = judged;
+}
 
 static void explain_pair(const struct bg_profile *p, bool same_user, const struct side *a,
                          const struct side *b, struct explanation *x)
 {
-    x->first = (struct bg_side){ a->cls, address_kind(&a->addr) };
-    x->second = (struct bg_side){ b->cls, address_kind(&b->addr) };
+    x->first = (struct bg_side){ a->cls, rules_addr_kind(&a->addr) };
+    x->second = (struct bg_side){ b->cls, rules_addr_kind(&b->addr) };
     x->overlap = a->proto == b->proto && a->addr.port == b->addr.port &&
-                 address_overlap(&a->addr, a->cls == BG_CLASS_EXCLUSIVE, &b->addr);
+                 rules_overlap(&a->addr, a->cls == BG_CLASS_EXCLUSIVE, &b->addr);
     bool both_specific = x->first.kind == BG_SPECIFIC && x->second.kind == BG_SPECIFIC;
     if (x->overlap || (both_specific && a->proto == b->proto && a->addr.port == b->addr.port)) {
         if (!x->overlap)
             x->second.kind = BG_SPECIFIC2;
         x->verdict = policy_verdict(p, same_user, x->first, x->second);
         policy_describe(p, same_user, x->first, x->second, x->cell, sizeof x->cell);
+        if (x->overlap)
+            judge_across_stacks(p, same_user, a, b, x);
     } else {
         x->verdict = BG_SUCCESS;
         snprintf(x->cell, sizeof x->cell, "%s",
                  a->proto != b->proto     ? "no cell: different protocols never conflict"
                  : a->addr.port != b->addr.port ? "no cell: different ports never conflict"
                                           : "no cell: the first binding does not hold the "
-                                            "second's IP stack (DESIGN.md \"Dual stack\")");
+                                            "second's IP stack (doc/design.md \"Dual stack\")");
     }
     /* wsk CHECK: the first socket's share list decides; by default nobody is on it. */
-    x->err = policy_errno(policy_resolve_check(x->verdict, false));
+    x->err = policy_errno(rules_resolve_check(x->verdict, false));
 }
 
 static void json_side(struct json *j, const char *key, const struct side *s, enum bg_kind k)

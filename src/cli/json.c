@@ -2,6 +2,7 @@
 #include "json.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stddef.h>
 
 /* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates,
@@ -135,6 +136,15 @@ void json_uint(struct json *j, const char *key, uint64_t value)
 {
     member(j, key);
     fprintf(j->out, "%" PRIu64, value);
+}
+
+void json_double(struct json *j, const char *key, double value)
+{
+    member(j, key);
+    if (isfinite(value))
+        fprintf(j->out, "%.6g", value);
+    else
+        fputs("null", j->out);
 }
 
 void json_bool(struct json *j, const char *key, bool value)

@@ -1,4 +1,4 @@
-/* json - a small streaming JSON writer for the CLI's --json output.
+/* json - a small streaming JSON writer: the CLI's --json output, the benchmarks' results.
  *
  * Commas and nesting are tracked here so callers only say what comes next. Strings are
  * escaped for JSON and made valid UTF-8 (process names are arbitrary bytes): anything
@@ -31,6 +31,8 @@ void json_array_end(struct json *j);
 void json_string(struct json *j, const char *key, const char *value);  /* NULL: null */
 void json_int(struct json *j, const char *key, int64_t value);
 void json_uint(struct json *j, const char *key, uint64_t value);
+/* %.6g; NaN and infinities (no JSON number says them) as null. */
+void json_double(struct json *j, const char *key, double value);
 void json_bool(struct json *j, const char *key, bool value);
 void json_null(struct json *j, const char *key);
 

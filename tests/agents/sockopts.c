@@ -6,6 +6,9 @@
  *   sockopts readback                any non-zero int turns SO_EXCLUSIVEADDRUSE on, and it
  *                                    reads back as 0 or 1
  *   sockopts after_bind PORT1 PORT2  set after bind, the option must not change the class
+ *   sockopts kept_env PORT           the environment cleared and set to BINDGUARD_MODE=off
+ *                                    after start, bindguard must still refuse as in
+ *                                    after_bind
  *
  * Option names as named_opts.h takes them. Exit status as proc_child.h says. */
 #include <errno.h>
@@ -81,10 +84,23 @@ static void after_bind(char **a)
     EXPECT_OUTCOME(proc_bind(beside_early, "127.0.0.1", atoi(a[1])), "EACCES");
 }
 
+/* The shim configures itself on the first socket, from the environment the program
+ * started with. Cleared, and asking for off, it must still refuse here as in after_bind. */
+static void kept_env(char **a)
+{
+    clearenv();
+    setenv(BINDGUARD_ENV_MODE, "off", 1);
+    int early = named_opts_socket("tcp", "reuseaddr,exclusive");
+    EXPECT_OUTCOME(proc_bind(early, "0.0.0.0", atoi(a[0])), "ok");
+    int beside = named_opts_socket("tcp", "reuseaddr");
+    EXPECT_OUTCOME(proc_bind(beside, "127.0.0.1", atoi(a[0])), "EACCES");
+}
+
 int main(int argc, char **argv)
 {
     static const struct proc_child_scenario scenarios[] = {
         {"opts", 3, opts}, {"readback", 0, readback}, {"after_bind", 2, after_bind},
+        {"kept_env", 1, kept_env},
     };
     return proc_child_dispatch(scenarios, sizeof scenarios / sizeof scenarios[0], argc, argv);
 }

@@ -20,6 +20,7 @@ bool check_failed(struct check *k, int op, const char *fmt, ...)
 struct refusal {
     char buf[512];
     const char *want, *proto, *err, *held, *table, *c1, *k1, *c2, *k2;
+    bool across_stacks;   /* the cell's verdict became ACCESS across stacks */
 };
 
 static bool parse_refusal(const char *line, struct refusal *r)
@@ -62,6 +63,10 @@ static bool parse_refusal(const char *line, struct refusal *r)
     if (!sp1 || !sp2)
         return false;
     *sp1 = *sp2 = '\0';
+    char *rule = strstr(sp2 + 1, ", ");
+    r->across_stacks = rule && strcmp(rule, ", across stacks") == 0;
+    if (rule)
+        *rule = '\0';
     r->c1 = comma + 2;
     r->k1 = sp1 + 1;
     r->c2 = vs + 4;
@@ -111,8 +116,10 @@ static bool check_refusal(struct check *k, int i, const char *log, const struct 
     /* Only ws2003's tables tell users apart, and then it must say same-user. */
     bool same_user = !sp || strcmp(sp + 1, "same-user") == 0;
     /* A CHECK cell is decided by the share list, on which no case puts anybody. */
-    enum bg_verdict v = policy_resolve_check(
+    enum bg_verdict v = rules_resolve_check(
         policy_verdict(p, same_user, (struct bg_side){c1, k1}, (struct bg_side){c2, k2}), false);
+    if (r.across_stacks)
+        v = BG_ACCESS;
     int err = policy_errno(v);
     const char *err_name = err ? strerrorname_np(err) : "none";
     if (!same_user || strcmp(err_name, r.err) != 0 || policy_errno(d->v) != err)
@@ -123,15 +130,15 @@ static bool check_refusal(struct check *k, int i, const char *log, const struct 
     if (!range_addr(k, r.want, &w) || !same_binding(&w, want) ||
         strcmp(r.proto, o->proto == IPPROTO_TCP ? "tcp" : "udp") != 0)
         return check_failed(k, i, "refusal names %s/%s for this bind", r.want, r.proto);
-    if (c2 != (int)cls || k2 != (int)address_kind(want))
+    if (c2 != (int)cls || k2 != (int)rules_addr_kind(want))
         return check_failed(k, i, "refusal says the binding socket is %s %s, the model %s %s",
                             r.c2, r.k2, policy_class_name(cls),
-                            policy_kind_name(address_kind(want)));
+                            policy_kind_name(rules_addr_kind(want)));
     if (!range_addr(k, r.held, &h))
         return check_failed(k, i, "refusal names holder address '%s' outside the range", r.held);
     for (int j = 0; j < d->n; j++)
         if (same_binding(&d->by[j]->addr, &h) && (int)d->by[j]->cls == c1 &&
-            (int)address_kind(&d->by[j]->addr) == k1 && !policy_more_severe(d->v, d->each[j]))
+            (int)rules_addr_kind(&d->by[j]->addr) == k1 && !rules_more_severe(d->v, d->each[j]))
             return true;
     return check_failed(k, i, "refusal names holder %s (%s %s), no such binding denies this "
                         "bind", r.held, r.c1, r.k1);
@@ -171,7 +178,7 @@ static bool check_enforce_op(struct check *k, int i, const char *nat, const char
                 return check_failed(k, i, "bindguard must refuse this bind with %s: the %s %s "
                                     "binding made at op %d holds the port; got '%s'%s", err,
                                     policy_class_name(d.by[w]->cls),
-                                    policy_kind_name(address_kind(&d.by[w]->addr)),
+                                    policy_kind_name(rules_addr_kind(&d.by[w]->addr)),
                                     d.by[w]->bound_at, enf, log ? "" : " and nothing logged");
             if (!check_refusal(k, i, log, o, &addr, cls, &d))
                 return false;

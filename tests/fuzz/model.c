@@ -63,7 +63,7 @@ static bool tracked_args(int domain, int type, int proto)
     return false;
 }
 
-/* Would these options make o a sharer, Windows-style (doc/design.md, "Option mapping")? */
+/* Would these options make o a sharer, Windows-style (doc/design.md "Option mapping")? */
 static bool sharing(const struct model *m, const struct model_obj *o, bool reuseaddr,
                     bool reuseport)
 {
@@ -114,7 +114,7 @@ bool model_kernel_takes(const struct model_obj *o, const struct op *op, struct b
     memcpy(out->ip, &u.in6.sin6_addr, 16);
     out->port = ntohs(u.in6.sin6_port);
     out->v6only = o->v6only;
-    return !(o->v6only && address_is_v4mapped(out));
+    return !(o->v6only && rules_addr_is_v4mapped(out));
 }
 
 void model_judge(const struct model *m, const struct model_obj *o, const struct bg_addr *want,
@@ -126,17 +126,21 @@ void model_judge(const struct model *m, const struct model_obj *o, const struct 
         const struct model_obj *h = &m->obj[i];
         if (h == o || !h->entry || h->eph || h->proto != proto || h->addr.port != want->port)
             continue;
-        if (!address_overlap(&h->addr, h->cls == BG_CLASS_EXCLUSIVE, want))
+        if (!rules_overlap(&h->addr, h->cls == BG_CLASS_EXCLUSIVE, want))
             continue;
-        struct bg_side first = {h->cls, address_kind(&h->addr)};
-        struct bg_side second = {cls, address_kind(want)};
-        enum bg_verdict v = policy_resolve_check(policy_verdict(m->profile, true, first, second),
-                                                 false);
+        struct bg_side first = {h->cls, rules_addr_kind(&h->addr)};
+        struct bg_side second = {cls, rules_addr_kind(want)};
+        enum bg_verdict v = rules_resolve_check(policy_verdict(m->profile, true, first, second),
+                                                false);
+        /* An IPv4 bind refused by the IPv4 side of a dual-stack wildcard: EACCES. */
+        if ((v == BG_INUSE || v == BG_ACCESS) && rules_addr_is_dual_wildcard(&h->addr) &&
+            !(want->family == AF_INET6 && !rules_addr_is_v4mapped(want)))
+            v = BG_ACCESS;
         if (v == BG_SUCCESS)
             continue;
         d->by[d->n] = h;
         d->each[d->n++] = v;
-        if (policy_more_severe(v, d->v))
+        if (rules_more_severe(v, d->v))
             d->v = v;
     }
 }

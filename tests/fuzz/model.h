@@ -58,7 +58,7 @@ struct model_denial {
 void model_init(struct model *m, const struct case_cfg *cfg);
 /* The object an operand refers to; NULL for an empty slot or a number that is no file. */
 struct model_obj *model_fd(struct model *m, struct fdref f);
-/* Its class, from what the socket really carries (doc/design.md, "Option mapping"). */
+/* Its class, from what the socket really carries (doc/design.md "Option mapping"). */
 enum bg_class model_class(const struct model *m, const struct model_obj *o);
 /* Would the kernel bind o to this op's address (conflicts aside)? Then bindguard must
  * judge it, and *out is the binding (port 0 for port 0). */
