@@ -50,7 +50,7 @@ const char *prog(const char *name)
     static char buf[4][512];
     static int i;
     char *b = buf[i++ % 4];
-    snprintf(b, sizeof buf[0], "%s/%s", harness_env("BG_PROGS"), name);
+    ck_assert_msg(harness_agent_path(name, b, sizeof buf[0]), "no agent %s", b);
     return b;
 }
 

@@ -175,8 +175,7 @@ static void print_json(const struct answer *a, const char *profile)
     static const char *const by_name[] = { [NOBODY] = NULL, [BINDGUARD] = "bindguard",
                                            [KERNEL] = "kernel" };
     int err = a->by == BINDGUARD ? policy_errno(a->ref.verdict) : a->kernel_err;
-    json_start(&j, stdout);
-    json_object_begin(&j, NULL);
+    json_document_begin(&j, stdout);
     json_string(&j, "address", a->want_s);
     json_string(&j, "proto", cli_proto_name(a->want->proto));
     json_string(&j, "class", a->cls);
@@ -195,8 +194,7 @@ static void print_json(const struct answer *a, const char *profile)
     else
         json_null(&j, "holder");
     json_string(&j, "message", a->line);
-    json_object_end(&j);
-    json_finish(&j);
+    json_document_end(&j);
 }
 
 /* bindguard's verdict, if there is a table: -1 when it can't be judged (said). */

@@ -30,7 +30,7 @@ struct cli_command {
 };
 
 extern const struct cli_command cli_run, cli_shell, cli_audit, cli_list, cli_gc,
-    cli_explain, cli_matrix, cli_check;
+    cli_explain, cli_matrix, cli_check, cli_demo, cli_doctor;
 
 /* ---- args.c: options and values ---------------------------------------------------- */
 

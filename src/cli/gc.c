@@ -14,6 +14,7 @@
 
 #include "bindguard.h"
 #include "fault.h"
+#include "json.h"
 
 struct gc_call {
     struct table *t;
@@ -81,7 +82,7 @@ static bool may_remove(const char *path, const struct stat *st)
 
 /* A table that can't be used: with --rebuild, its file removed, if it is a table's; else
  * only advice that would work. */
-static int unusable(const struct bg_config *cfg, const char *why, bool rebuild)
+static int unusable(const struct bg_config *cfg, const char *why, bool rebuild, bool as_json)
 {
     char path[PATH_MAX], again[CONFIG_PATH_MAX + 64];
     struct stat st, now;
@@ -103,7 +104,16 @@ static int unusable(const struct bg_config *cfg, const char *why, bool rebuild)
         return cli_fail("%s; %s changed while being checked, so it was left alone", why, path);
     if (unlink(path) != 0)
         return cli_fail("%s; cannot remove %s: %s", why, path, strerror(errno));
-    cli_tell(stdout, "removed %s (%s); the next bind creates a fresh table", path, why);
+    if (as_json) {
+        struct json j;
+        json_document_begin(&j, stdout);
+        json_string(&j, "table", path);
+        json_bool(&j, "removed", true);
+        json_string(&j, "why", why);
+        json_document_end(&j);
+    } else {
+        cli_tell(stdout, "removed %s (%s); the next bind creates a fresh table", path, why);
+    }
     return 0;
 }
 
@@ -125,16 +135,34 @@ static const char *unconfirmed_why(const struct cli_snapshot *s)
     return "the kernel could not be asked (sock_diag)";
 }
 
-static int gc_table(const struct bg_config *cfg, bool rebuild)
+static void gc_json(const struct table *t, const struct gc_call *g, const struct cli_snapshot *s)
+{
+    struct json j;
+    json_document_begin(&j, stdout);
+    json_string(&j, "table", table_path(t));
+    json_bool(&j, "removed", false);
+    json_uint(&j, "reaped", g->reaped);
+    json_int(&j, "live", count_live(s, GUARD_LIVE));
+    json_int(&j, "lingering", count_live(s, GUARD_LINGERING));
+    json_int(&j, "unconfirmed", count_live(s, GUARD_UNKNOWN));
+    json_string(&j, "unconfirmed_why", count_live(s, GUARD_UNKNOWN) ? unconfirmed_why(s) : NULL);
+    if (g->repaired[0])
+        json_string(&j, "rebuilt_chains", g->repaired);
+    else
+        json_null(&j, "rebuilt_chains");
+    json_document_end(&j);
+}
+
+static int gc_table(const struct bg_config *cfg, bool rebuild, bool as_json)
 {
     char why[256];
     struct table *t = cli_table_open(cfg, why, sizeof why);
     if (!t)
-        return errno == ENOENT ? cli_fail("%s", why) : unusable(cfg, why, rebuild);
+        return errno == ENOENT ? cli_fail("%s", why) : unusable(cfg, why, rebuild, as_json);
     struct cli_snapshot s;
     if (cli_snapshot_take(t, cfg, 0, &s) != 0)
         return s.err == ETIMEDOUT || s.err == ENOMEM ? cli_fail("%s", s.why)
-                                                      : unusable(cfg, s.why, rebuild);
+                                                      : unusable(cfg, s.why, rebuild, as_json);
     cli_netns_confirm(&s);
     struct gc_call g = { .t = t, .timeout_ms = cfg->lock_timeout_ms, .s = &s };
     if (!fault_call(gc_locked, &g))
@@ -143,6 +171,8 @@ static int gc_table(const struct bg_config *cfg, bool rebuild)
     if (g.err != 0) {
         rc = cli_fail("port table %s: %s while reaping", table_path(t),
                       g.err == ETIMEDOUT ? "lock held too long" : "lost");
+    } else if (as_json) {
+        gc_json(t, &g, &s);
     } else {
         cli_tell(stdout, "reaped %u stale entr%s from %s (%d live, %d lingering, "
                  "%d unconfirmed)", g.reaped, g.reaped == 1 ? "y" : "ies", table_path(t),
@@ -160,25 +190,29 @@ static int gc_table(const struct bg_config *cfg, bool rebuild)
 static int gc_main(const struct cli_command *self, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"rebuild", no_argument, NULL, 'r'}, CLI_OPTION_TABLE, CLI_OPTION_HELP, {0},
+        {"rebuild", no_argument, NULL, 'r'}, {"json", no_argument, NULL, 'j'},
+        CLI_OPTION_TABLE, CLI_OPTION_HELP, {0},
     };
-    bool rebuild = false;
+    bool rebuild = false, as_json = false;
     int c;
-    while ((c = cli_getopt(self, argc, argv, "r", opts)) != -1) {
-        if (c != 'r')
+    while ((c = cli_getopt(self, argc, argv, "rj", opts)) != -1) {
+        if (c == 'r')
+            rebuild = true;
+        else if (c == 'j')
+            as_json = true;
+        else
             return cli_opt_exit(c);
-        rebuild = true;
     }
     int rc = cli_no_operands(argc, argv);
     if (rc >= 0)
         return rc;
     const struct bg_config *cfg = cli_config(false);
-    return cfg ? gc_table(cfg, rebuild) : CLI_EXIT_USAGE;
+    return cfg ? gc_table(cfg, rebuild, as_json) : CLI_EXIT_USAGE;
 }
 
 const struct cli_command cli_gc = {
     "gc", gc_main, "reap entries whose sockets are gone; print how many",
-    "usage: bindguard gc [--rebuild] [--table NAME]\n"
+    "usage: bindguard gc [--rebuild] [--json] [--table NAME]\n"
     "\n"
     "Confirms every entry of the port table with the kernel and removes those whose\n"
     "sockets are gone, then checks the table's chains and rebuilds them if they are\n"
@@ -190,5 +224,9 @@ const struct cli_command cli_gc = {
     "                 exists, failed validation, truncated), remove its file so that the\n"
     "                 next bind creates a fresh one. Without it, gc only says so and exits\n"
     "                 1. A file that isn't a bindguard table is never removed.\n"
+    "  --json         one JSON object: {\"version\", \"table\", \"removed\", \"reaped\",\n"
+    "                 \"live\", \"lingering\", \"unconfirmed\", \"unconfirmed_why\",\n"
+    "                 \"rebuilt_chains\"} (a table removed by --rebuild: {\"version\",\n"
+    "                 \"table\", \"removed\": true, \"why\"})\n"
     "  --table NAME   the port table (default: $BINDGUARD_TABLE or /bindguard-v2)\n",
 };

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "bg_config.h"
 #include "text.h"
 
 static void put_string(FILE *out, const char *s)
@@ -130,4 +131,17 @@ void json_null(struct json *j, const char *key)
 {
     member(j, key);
     fputs("null", j->out);
+}
+
+void json_document_begin(struct json *j, FILE *out)
+{
+    json_start(j, out);
+    json_object_begin(j, NULL);
+    json_string(j, "version", BINDGUARD_VERSION_STRING);
+}
+
+void json_document_end(struct json *j)
+{
+    json_object_end(j);
+    json_finish(j);
 }

@@ -23,6 +23,11 @@ void json_start(struct json *j, FILE *out);
 /* Ends the document with a newline. */
 void json_finish(struct json *j);
 
+/* The CLI's documents: json_start, a top-level object whose first member is "version"
+ * (every object the CLI prints carries it), and its end with json_finish. */
+void json_document_begin(struct json *j, FILE *out);
+void json_document_end(struct json *j);
+
 /* `key` names the member inside an object; pass NULL inside an array or at the top. */
 void json_object_begin(struct json *j, const char *key);
 void json_object_end(struct json *j);

@@ -143,8 +143,7 @@ static void print_list(const struct cli_snapshot *s, const struct list_opts *o,
     uint64_t here = cli_netns();
     struct json j;
     if (o->json) {
-        json_start(&j, stdout);
-        json_object_begin(&j, NULL);
+        json_document_begin(&j, stdout);
         json_string(&j, "table", path);
         json_uint(&j, "netns", here);
         json_array_begin(&j, "bindings");
@@ -166,8 +165,7 @@ static void print_list(const struct cli_snapshot *s, const struct list_opts *o,
     if (o->json) {
         json_array_end(&j);
         json_string(&j, "unconfirmed_why", unconfirmed(s, o, here) ? s->netns_why : NULL);
-        json_object_end(&j);
-        json_finish(&j);
+        json_document_end(&j);
     }
 }
 
@@ -229,7 +227,7 @@ const struct cli_command cli_list = {
     "address:port, class, listening, the pid and command holding the socket now, uid,\n"
     "and since when.\n"
     "\n"
-    "  --json             one JSON object: {\"table\", \"netns\", \"bindings\": [...]}\n"
+    "  --json             one JSON object: {\"version\", \"table\", \"netns\", \"bindings\": [...]}\n"
     "  --port N           only port N\n"
     "  --stale            also entries whose sockets are gone (state \"stale\")\n"
     "  --all-namespaces   also entries of other network namespaces, with a NETNS column\n"

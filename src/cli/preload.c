@@ -65,6 +65,52 @@ bool cli_find_library(char *buf, size_t len, char *tried, size_t tried_len)
     return preload_find(LIB_NAME, dirs, buf, len, tried, tried_len);
 }
 
+/* Does this LD_PRELOAD element name a libbindguard? Two copies would each judge the
+ * same bind. */
+static bool is_bindguard(const char *p, size_t n)
+{
+    const char *slash = memrchr(p, '/', n);
+    const char *base = slash ? slash + 1 : p;
+    size_t blen = n - (size_t)(base - p);
+    return blen >= strlen(LIB_NAME) && strncmp(base, LIB_NAME, strlen(LIB_NAME)) == 0;
+}
+
+/* LD_PRELOAD elements are separated by ':' or ' '. */
+#define SEPARATORS ": "
+
+const char *cli_preload_find(const char *preload, size_t *len)
+{
+    for (const char *p = preload ? preload : ""; *p;) {
+        size_t n = strcspn(p, SEPARATORS);
+        if (n && is_bindguard(p, n)) {
+            *len = n;
+            return p;
+        }
+        p += n;
+        p += strspn(p, SEPARATORS);
+    }
+    return NULL;
+}
+
+void cli_preload_without(const char *preload, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (const char *p = preload ? preload : ""; *p;) {
+        size_t n = strcspn(p, SEPARATORS);
+        if (n && !is_bindguard(p, n)) {
+            int w = snprintf(buf + used, len - used, "%s%.*s", used ? ":" : "", (int)n, p);
+            if (w < 0 || (size_t)w >= len - used) {
+                buf[used] = '\0';
+                return;
+            }
+            used += (size_t)w;
+        }
+        p += n;
+        p += strspn(p, SEPARATORS);
+    }
+}
+
 /* Is this LD_PRELOAD element the file lib is? By identity, not by name: a symlink or
  * another spelling of the path is the same library. */
 static bool same_file(const char *elem, size_t n, const struct stat *lib)
@@ -76,14 +122,6 @@ static bool same_file(const char *elem, size_t n, const struct stat *lib)
     memcpy(path, elem, n);
     path[n] = '\0';
     return stat(path, &st) == 0 && st.st_dev == lib->st_dev && st.st_ino == lib->st_ino;
-}
-
-static bool named_like_us(const char *elem, size_t n)
-{
-    const char *slash = memrchr(elem, '/', n);
-    const char *base = slash ? slash + 1 : elem;
-    size_t blen = n - (size_t)(base - elem);
-    return blen >= strlen(LIB_NAME) && strncmp(base, LIB_NAME, strlen(LIB_NAME)) == 0;
 }
 
 /* Append "elem" to a ':'-separated list in out (cap bytes), clipped if it must be. */
@@ -110,17 +148,17 @@ bool cli_add_preload(const char *lib, char *dropped, size_t dropped_len)
         return false;
     value[0] = '\0';
     for (const char *p = old; *p;) {
-        size_t n = strcspn(p, ": ");
+        size_t n = strcspn(p, SEPARATORS);
         bool ours = n && same_file(p, n, &lib_st);
         have |= ours;
-        if (n && !ours && named_like_us(p, n)) {
+        if (n && !ours && is_bindguard(p, n)) {
             if (dropped_len)
                 append(dropped, dropped_len, &n_dropped, p, n);
         } else if (n) {
             append(value, cap, &used, p, n);
         }
         p += n;
-        p += strspn(p, ": ");
+        p += strspn(p, SEPARATORS);
     }
     if (!have)
         append(value, cap, &used, lib, strlen(lib));

@@ -25,5 +25,9 @@ bool cli_find_library(char *buf, size_t len, char *tried, size_t tried_len);
  * leave the program unprotected. Those taken out go to `dropped` (':'-separated, "" if
  * none) for the caller to say. false: errno says why. */
 bool cli_add_preload(const char *lib, char *dropped, size_t dropped_len);
+/* The first LD_PRELOAD element naming a libbindguard.so (NULL: none), *len its length. */
+const char *cli_preload_find(const char *preload, size_t *len);
+/* preload (may be NULL) without its libbindguard.so elements, ':'-separated, into buf. */
+void cli_preload_without(const char *preload, char *buf, size_t len);
 
 #endif
