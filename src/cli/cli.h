@@ -28,7 +28,7 @@ struct cli_command {
 };
 
 extern const struct cli_command cli_run, cli_shell, cli_audit, cli_list, cli_gc,
-    cli_explain, cli_matrix, cli_check;
+    cli_explain, cli_matrix, cli_check, cli_kernel;
 
 /* ---- args.c: options and values ---------------------------------------------------- */
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "bindguard.h"
+#include "kernel_backend.h"
 
 #define RUN_OPTIONS_HELP                                                                   \
     "  --profile P        rules to apply: ws2003 (default), xp, wsk, or a Windows name\n" \
@@ -25,11 +26,14 @@
     "                     (default) or windows (Windows' plain default class)\n"          \
     "  --table NAME       the port table: a shm name or an absolute path\n"
 
+static bool kernel_flag;  /* run --kernel */
+
 /* Options shared by run, shell and audit; returns -1 at the end, or an exit status. */
 static int run_options(const struct cli_command *self, int argc, char **argv, bool audit_flag)
 {
     static const struct option opts[] = {
         {"emulate", no_argument, NULL, 'e'},
+        {"kernel", no_argument, NULL, 'k'},
         {"audit", no_argument, NULL, 'a'},
         {"default", required_argument, NULL, 'd'},
         CLI_OPTION_PROFILE, CLI_OPTION_TABLE, CLI_OPTION_HELP, {0},
@@ -40,6 +44,12 @@ static int run_options(const struct cli_command *self, int argc, char **argv, bo
         switch (c) {
         case 'd': ok = cli_set_default_class(optarg); break;
         case 'e': ok = setenv(BINDGUARD_ENV_EMULATE, "1", 1) == 0; break;
+        case 'k':
+            if (strcmp(self->name, "run") != 0)
+                return cli_usage("%s: unknown option '--kernel' (see bindguard %s --help)",
+                                 self->name, self->name);
+            kernel_flag = true;
+            break;
         case 'a':
             if (!audit_flag)
                 return cli_usage("%s: unknown option '--audit' (see bindguard %s --help)",
@@ -93,6 +103,8 @@ static int prepare_command(const struct cli_command *self, int argc, char **argv
 static int run_main(const struct cli_command *self, int argc, char **argv)
 {
     int rc = prepare_command(self, argc, argv, true);
+    if (rc < 0 && kernel_flag)
+        return kernel_run(argv + optind);
     return rc >= 0 ? rc : exec_command(argv + optind);
 }
 
@@ -103,7 +115,9 @@ const struct cli_command cli_run = {
     "Runs CMD with libbindguard.so added to LD_PRELOAD (after what is there already) and\n"
     "BINDGUARD_ACTIVE=1. Exits with CMD's status.\n"
     "\n" RUN_OPTIONS_HELP
-    "  --audit            log what would be refused, refuse nothing (BINDGUARD_MODE=audit)\n",
+    "  --audit            log what would be refused, refuse nothing (BINDGUARD_MODE=audit)\n"
+    "  --kernel           root: enforce in the kernel instead (cgroup BPF), for static and\n"
+    "                     Go binaries too: CMD runs in a transient cgroup of its own\n",
 };
 
 static int shell_main(const struct cli_command *self, int argc, char **argv)
