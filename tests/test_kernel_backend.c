@@ -390,6 +390,43 @@ START_TEST(dual_stack_and_v4_mapped)
 }
 END_TEST
 
+/* The library steps aside inside the enforced cgroup: SO_EXCLUSIVEADDRUSE is the
+ * kernel's, and the refusal is the kernel backend's (its log), not the library's. */
+START_TEST(library_steps_aside)
+{
+    if (skipped())
+        return;
+    char table[128], log[256], got[LINE], bin[512], port_s[16], klog[4096];
+    harness_table_name("kernel", table, sizeof table);
+    proc_log_path(log, sizeof log);
+    snprintf(bin, sizeof bin, "%s/tbind", harness_env("BG_PROGS"));
+    int port = fresh_port();
+    snprintf(port_s, sizeof port_s, "%d", port);
+    struct proc_how how = { .shim = true, .table = table, .log = log, .cgroup = cg };
+    CLI(klog, "kernel", "log");  /* drain earlier refusals */
+    struct proc *h = proc_spawn(&how, PROC_ARGV(bin, "-f", "4", "-p", "tcp", "-a", "0.0.0.0",
+                                                "-P", port_s, "-o", "exclusive", "-q", "-h"));
+    answer(h, got, sizeof got);
+    ck_assert_str_eq(got, "EXCL 1");
+    answer(h, got, sizeof got);
+    ck_assert_str_eq(got, "OK");
+    struct proc *t = proc_spawn(&how, PROC_ARGV(bin, "-f", "4", "-p", "tcp", "-a", "127.0.0.1",
+                                                "-P", port_s));
+    answer(t, got, sizeof got);
+    proc_finish(t, ANSWER_MS);
+    proc_finish(h, ANSWER_MS);
+    ck_assert_str_eq(got, "ERR EACCES bind");
+    char *lib_log = proc_slurp(log);
+    ck_assert_msg(proc_count_lines(lib_log, "refused", NULL) == 0, "the library judged: %s",
+                  lib_log);
+    free(lib_log);
+    unlink(log);
+    harness_table_remove(table);
+    CLI(klog, "kernel", "log");
+    ck_assert_msg(strstr(klog, "refused (EACCES)") && strstr(klog, "(tbind"), "%s", klog);
+}
+END_TEST
+
 /* ---- races ---------------------------------------------------------------------------- */
 
 START_TEST(racers_one_winner)
@@ -543,6 +580,7 @@ int main(void)
         { "port_zero", port_zero_is_recorded },
         { "dual_stack", dual_stack_and_v4_mapped },
         { "tamper", nobody_cannot_open_the_pins },
+        { "library", library_steps_aside },
         { "cells", ws2003_cells },
         { "races", racers_one_winner },
         { "disable", disable_leaves_nothing },
