@@ -18,6 +18,7 @@
 #include "holder.h"
 #include "json.h"
 #include "kernel.h"
+#include "kernel_backend.h"
 
 #define CHECK_EXIT_UNKNOWN 3   /* the table could not be judged */
 #define MAX_KERNEL_SOCKS   64
@@ -209,6 +210,8 @@ static int check_main(const struct cli_command *self, int argc, char **argv)
     int r = guard_check(t, &want, &a.ref);
     if (r < 0)
         return CHECK_EXIT_UNKNOWN;
+    if (r == 0)  /* the kernel backend's bindings, where it is in use */
+        r = kernel_view_check(&want, cfg->profile, &a.ref);
     a.verdict = r == 1 ? 1 : find_outsider(t, cfg, &want, &a.out) ? 2 : 0;
     const char *cls_name = policy_class_name((enum bg_class)cls);
     compose_line(&a, cls_name);

@@ -94,6 +94,7 @@ struct cli_entry {
     struct table_entry e;
     uint32_t idx;
     enum guard_liveness live;
+    bool kernel;     /* a binding of the kernel backend (kernel_backend.h), not the table */
 };
 
 struct cli_snapshot {

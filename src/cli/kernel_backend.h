@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cli.h"
 #include "policy.h"
 #include "rules/rules.h"
 
@@ -98,5 +99,15 @@ int kernel_bindings(uint16_t port, void (*fn)(const struct kernel_binding *, voi
 typedef void (*kernel_event_fn)(const char *line, void *arg);
 /* Read refusals; follow: until SIGINT/SIGTERM. */
 int kernel_events(bool follow, kernel_event_fn fn, void *arg, char *why, size_t len);
+
+/* ---- kernel_view.c: for list and check --------------------------------------------- */
+
+/* Would the kernel backend refuse `want`? 1 and *r filled (as guard_check fills it), or 0
+ * (allowed, or the backend is not in use here). */
+int kernel_view_check(const struct table_entry *want, const struct bg_profile *p,
+                      struct guard_refusal *r);
+/* Append the backend's bindings on `port` (0: all) to a snapshot as rows with `kernel`
+ * set; nothing unless root and the backend is pinned here. */
+void cli_snapshot_add_kernel(struct cli_snapshot *s, uint16_t port);
 
 #endif

@@ -12,6 +12,7 @@
 #include "fault.h"
 #include "holder.h"
 #include "json.h"
+#include "kernel_backend.h"
 
 /* ---- list -------------------------------------------------------------------------- */
 
@@ -51,7 +52,7 @@ static void row_of(const struct cli_entry *c, struct row *r)
 {
     address_format(&c->e.addr, r->addr, sizeof r->addr);
     cli_format_since(c->e.since, r->since, sizeof r->since);
-    if (c->live == GUARD_STALE) {
+    if (c->live == GUARD_STALE || c->kernel) {
         r->pid = c->e.pid;
         table_entry_comm(&c->e, r->comm, sizeof r->comm);
         return;
@@ -84,6 +85,7 @@ static void json_entry(struct json *j, const struct cli_entry *c, const struct r
     json_int(j, "since", e->since);
     json_uint(j, "inode", e->inode);
     json_uint(j, "netns", e->netns);
+    json_string(j, "backend", c->kernel ? "kernel" : "library");
     json_object_end(j);
 }
 
@@ -95,10 +97,10 @@ static void text_entry(const struct cli_entry *c, const struct row *r)
     /* Any process can name itself; its name must not drive the terminal. */
     for (size_t i = 0; i < sizeof comm; i++)
         comm[i] = (r->comm[i] > 0 && r->comm[i] < 0x20) || r->comm[i] == 0x7f ? '?' : r->comm[i];
-    printf("%-5s %-26s %-9s %-6s %-7s %-15s %-6u %-10s %s\n", cli_proto_name(c->e.proto),
+    printf("%-5s %-26s %-9s %-6s %-7s %-15s %-6u %-10s %-11s %s\n", cli_proto_name(c->e.proto),
            r->addr, policy_class_name((enum bg_class)c->e.cls),
-           (c->e.flags & TABLE_F_LISTENING) ? "yes" : "no", pid, comm, c->e.uid, r->since,
-           cli_liveness_name(c->live));
+           c->kernel ? "-" : (c->e.flags & TABLE_F_LISTENING) ? "yes" : "no", pid, comm,
+           c->e.uid, r->since, cli_liveness_name(c->live), c->kernel ? "kernel" : "library");
 }
 
 static void print_list(const struct cli_snapshot *s, const struct list_opts *o,
@@ -113,8 +115,8 @@ static void print_list(const struct cli_snapshot *s, const struct list_opts *o,
         json_uint(&j, "netns", here);
         json_array_begin(&j, "bindings");
     } else {
-        printf("%-5s %-26s %-9s %-6s %-7s %-15s %-6s %-10s %s\n", "PROTO", "ADDRESS", "CLASS",
-               "LISTEN", "PID", "COMMAND", "UID", "SINCE", "STATE");
+        printf("%-5s %-26s %-9s %-6s %-7s %-15s %-6s %-10s %-11s %s\n", "PROTO", "ADDRESS",
+               "CLASS", "LISTEN", "PID", "COMMAND", "UID", "SINCE", "STATE", "BACKEND");
     }
     for (size_t i = 0; i < s->n; i++) {
         if (!shown(&s->v[i], o, here))
@@ -168,6 +170,7 @@ static int list_main(const struct cli_command *self, int argc, char **argv)
     struct cli_snapshot s;
     if (cli_snapshot_take(t, cfg, o.port, &s) != 0)
         return cli_fail("%s", s.why);
+    cli_snapshot_add_kernel(&s, o.port);
     if (s.n)
         qsort(s.v, s.n, sizeof *s.v, by_port);
     print_list(&s, &o, table_path(t));
@@ -181,7 +184,7 @@ const struct cli_command cli_list = {
     "\n"
     "The bindings in the port table whose sockets the kernel still shows: protocol,\n"
     "address:port, class, listening, the pid and command holding the socket now, uid,\n"
-    "and since when.\n"
+    "and since when; then, as root, the kernel backend's (BACKEND kernel).\n"
     "\n"
     "  --json             one JSON object: {\"table\", \"netns\", \"bindings\": [...]}\n"
     "  --port N           only port N\n"
