@@ -97,10 +97,10 @@ static void text_entry(const struct cli_entry *c, const struct row *r)
     /* Any process can name itself; its name must not drive the terminal. */
     for (size_t i = 0; i < sizeof comm; i++)
         comm[i] = (r->comm[i] > 0 && r->comm[i] < 0x20) || r->comm[i] == 0x7f ? '?' : r->comm[i];
-    printf("%-5s %-26s %-9s %-6s %-7s %-15s %-6u %-10s %-11s %s\n", cli_proto_name(c->e.proto),
+    printf("%-5s %-26s %-9s %-6s %-7s %-15s %-6u %-10s %-8s %s\n", cli_proto_name(c->e.proto),
            r->addr, policy_class_name((enum bg_class)c->e.cls),
            c->kernel ? "-" : (c->e.flags & TABLE_F_LISTENING) ? "yes" : "no", pid, comm,
-           c->e.uid, r->since, cli_liveness_name(c->live), c->kernel ? "kernel" : "library");
+           c->e.uid, r->since, c->kernel ? "kernel" : "library", cli_liveness_name(c->live));
 }
 
 static void print_list(const struct cli_snapshot *s, const struct list_opts *o,
@@ -115,8 +115,8 @@ static void print_list(const struct cli_snapshot *s, const struct list_opts *o,
         json_uint(&j, "netns", here);
         json_array_begin(&j, "bindings");
     } else {
-        printf("%-5s %-26s %-9s %-6s %-7s %-15s %-6s %-10s %-11s %s\n", "PROTO", "ADDRESS",
-               "CLASS", "LISTEN", "PID", "COMMAND", "UID", "SINCE", "STATE", "BACKEND");
+        printf("%-5s %-26s %-9s %-6s %-7s %-15s %-6s %-10s %-8s %s\n", "PROTO", "ADDRESS",
+               "CLASS", "LISTEN", "PID", "COMMAND", "UID", "SINCE", "BACKEND", "STATE");
     }
     for (size_t i = 0; i < s->n; i++) {
         if (!shown(&s->v[i], o, here))
