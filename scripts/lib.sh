@@ -12,6 +12,15 @@ bg_missing_packages() {
     pkg-config --exists check 2>/dev/null || echo check
 }
 
+# The kernel backend's toolchain: meson's bpf=auto builds the backend when it is there,
+# so it is installed only where we can (root); elsewhere the rest builds without it.
+bg_bpf_packages() {
+    command -v clang >/dev/null 2>&1 || echo clang
+    command -v llc >/dev/null 2>&1 || echo llvm
+    pkg-config --exists libbpf 2>/dev/null || echo libbpf-dev
+    command -v bpftool >/dev/null 2>&1 || [ -x /usr/sbin/bpftool ] || echo bpftool
+}
+
 # bg_install PKG...: install with apt-get when root, else print the exact command, exit 2.
 bg_install() {
     [ $# -eq 0 ] && return 0
@@ -32,6 +41,7 @@ bg_build() {
     shift
     # shellcheck disable=SC2046
     bg_install $(bg_missing_packages)
+    [ "$(id -u)" -eq 0 ] && bg_install $(bg_bpf_packages)
     cd "$bg_root" || exit 2
     if [ ! -f "$dir/build.ninja" ]; then
         meson setup "$dir" "$@" >&2 || exit 2
