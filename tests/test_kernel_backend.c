@@ -427,6 +427,32 @@ START_TEST(library_steps_aside)
 }
 END_TEST
 
+/* io_uring's IORING_OP_BIND (6.11+) goes past bind(2) and any library: refused too. */
+START_TEST(io_uring_bind_refused)
+{
+    if (skipped())
+        return;
+    char bin[512], port_s[16], got[LINE];
+    snprintf(bin, sizeof bin, "%s/tbind_uring", harness_env("BG_PROGS"));
+    int port = fresh_port();
+    snprintf(port_s, sizeof port_s, "%d", port);
+    struct bindspec holder = { "4", "tcp", "0.0.0.0", NULL, "-h", port };
+    struct proc *h = agent(true, false, &holder);
+    answer(h, got, sizeof got);
+    ck_assert_str_eq(got, "OK");
+    struct proc_how how = { .cgroup = cg };
+    struct proc *u = proc_spawn(&how, PROC_ARGV(bin, "127.0.0.1", port_s));
+    answer(u, got, sizeof got);
+    proc_finish(u, ANSWER_MS);
+    proc_finish(h, ANSWER_MS);
+    if (strncmp(got, "UNSUPPORTED", 11) == 0) {
+        printf("SKIP: io_uring bind: %s\n", got);
+        return;
+    }
+    ck_assert_str_eq(got, "ERR EACCES bind");
+}
+END_TEST
+
 /* ---- races ---------------------------------------------------------------------------- */
 
 START_TEST(racers_one_winner)
@@ -581,6 +607,7 @@ int main(void)
         { "dual_stack", dual_stack_and_v4_mapped },
         { "tamper", nobody_cannot_open_the_pins },
         { "library", library_steps_aside },
+        { "io_uring", io_uring_bind_refused },
         { "cells", ws2003_cells },
         { "races", racers_one_winner },
         { "disable", disable_leaves_nothing },

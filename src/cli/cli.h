@@ -71,6 +71,13 @@ enum bg_class cli_unmodified_class(const struct bg_config *cfg);
 /* Local HH:MM:SS, or the date for another day. */
 void cli_format_since(int64_t since, char *buf, size_t len);
 
+/* ---- run.c ------------------------------------------------------------------------- */
+
+/* Run cmd (after in_child(arg) in the child, if given) and wait for it, like system():
+ * the terminal's SIGINT/SIGQUIT reach cmd, not us. Its exit status (128+N for signal N,
+ * 126/127 if it could not be run). */
+int cli_run_and_wait(char **cmd, void (*in_child)(void *), void *arg);
+
 /* ---- preload.c: the library ------------------------------------------------------- */
 
 /* libbindguard.so: beside this executable (a build tree), then the installed libdir

@@ -110,13 +110,18 @@ static int enable(const struct cli_command *self, int argc, char **argv)
     return rc;
 }
 
-static int disable(const struct cli_command *self, int argc, char **argv)
+/* A subcommand that takes nothing but --help: -1, or its exit status. */
+static int no_arguments(const struct cli_command *self, int argc, char **argv)
 {
     static const struct option opts[] = { CLI_OPTION_HELP, {0} };
-    int c, rc;
-    while ((c = cli_getopt(self, argc, argv, "", opts)) != -1)
-        return cli_opt_exit(c);
-    if ((rc = cli_no_operands(self, argc, argv)) >= 0)
+    int c = cli_getopt(self, argc, argv, "", opts);
+    return c != -1 ? cli_opt_exit(c) : cli_no_operands(self, argc, argv);
+}
+
+static int disable(const struct cli_command *self, int argc, char **argv)
+{
+    int rc = no_arguments(self, argc, argv);
+    if (rc >= 0)
         return rc;
     if (geteuid() != 0)
         return cli_fail("kernel disable: needs root");
@@ -136,11 +141,8 @@ static void count_binding(const struct kernel_binding *b, void *arg)
 
 static int status(const struct cli_command *self, int argc, char **argv)
 {
-    static const struct option opts[] = { CLI_OPTION_HELP, {0} };
-    int c, rc;
-    while ((c = cli_getopt(self, argc, argv, "", opts)) != -1)
-        return cli_opt_exit(c);
-    if ((rc = cli_no_operands(self, argc, argv)) >= 0)
+    int rc = no_arguments(self, argc, argv);
+    if (rc >= 0)
         return rc;
     char missing[512], why[512], where[512];
     kernel_missing(missing, sizeof missing);

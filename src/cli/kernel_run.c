@@ -7,11 +7,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,28 +27,15 @@ static bool write_file(const char *dir, const char *file, const char *text)
     return ok;
 }
 
-/* In the child: join the cgroup, then become CMD. */
-static void start(const char *cgroup, char **cmd)
+/* In the child, before it becomes CMD: join the cgroup, or never run unprotected. */
+static void join(void *cgroup)
 {
     char pid[24];
     snprintf(pid, sizeof pid, "%d\n", (int)getpid());
     if (!write_file(cgroup, "cgroup.procs", pid)) {
-        cli_fail("run --kernel: cannot join %s: %s", cgroup, strerror(errno));
+        cli_fail("run --kernel: cannot join %s: %s", (const char *)cgroup, strerror(errno));
         _exit(126);
     }
-    execvp(cmd[0], cmd);
-    int err = errno;
-    cli_fail("cannot run '%s': %s", cmd[0], strerror(err));
-    _exit(err == ENOENT ? 127 : 126);
-}
-
-static int wait_for(pid_t pid)
-{
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR)
-            return 1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 1;
 }
 
 /* Kill what CMD left behind (cgroup.kill, 5.14+) and remove the cgroup. */
@@ -88,19 +73,7 @@ int kernel_run(char **cmd)
         rmdir(cgroup);
         return cli_usage("run --kernel: %s; '%s' was not run", why, cmd[0]);
     }
-    /* Like system(): the terminal's ^C reaches CMD; we stay to clean up. */
-    struct sigaction ign = { .sa_handler = SIG_IGN }, old_int, old_quit;
-    sigemptyset(&ign.sa_mask);
-    sigaction(SIGINT, &ign, &old_int);
-    sigaction(SIGQUIT, &ign, &old_quit);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGQUIT, &old_quit, NULL);
-        start(cgroup, cmd);
-    }
-    int rc = pid > 0 ? wait_for(pid) : cli_fail("run --kernel: fork: %s", strerror(errno));
+    int rc = cli_run_and_wait(cmd, join, cgroup);
     remove_cgroup(cgroup);
     kernel_detach(a);
     return rc;

@@ -21,6 +21,20 @@ struct view {
     size_t n, cap;
 };
 
+/* A binding of the backend as the table would hold it. */
+static void entry_of(const struct kernel_binding *k, struct table_entry *e)
+{
+    memset(e, 0, sizeof *e);
+    e->addr = k->b.addr;
+    e->uid = k->b.uid;
+    e->cls = k->b.cls;
+    e->proto = k->proto;
+    e->pid = k->pid;
+    e->netns = k->netns;
+    e->since = k->since;
+    snprintf(e->comm, sizeof e->comm, "%.*s", TABLE_COMM_LEN - 1, k->comm);
+}
+
 static void judge_one(const struct kernel_binding *k, void *arg)
 {
     struct view *v = arg;
@@ -35,14 +49,9 @@ static void judge_one(const struct kernel_binding *k, void *arg)
     struct guard_refusal *r = v->ref;
     memset(r, 0, sizeof *r);
     r->verdict = verdict;
-    r->held.addr = k->b.addr;
-    r->held.uid = k->b.uid;
-    r->held.cls = k->b.cls;
-    r->held.pid = k->pid;
-    r->held.proto = k->proto;
-    r->held.since = k->since;
+    entry_of(k, &r->held);
     r->holder.pid = k->pid;
-    snprintf(r->holder.comm, sizeof r->holder.comm, "%.*s", TABLE_COMM_LEN - 1, k->comm);
+    memcpy(r->holder.comm, r->held.comm, sizeof r->holder.comm);
 }
 
 /* The line a kernel refusal reads as (cf. kernel_bpf.c's log lines). */
@@ -88,14 +97,7 @@ static void add_row(const struct kernel_binding *k, void *arg)
         return;
     struct cli_entry *c = &v->rows[v->n++];
     memset(c, 0, sizeof *c);
-    c->e.addr = k->b.addr;
-    c->e.uid = k->b.uid;
-    c->e.cls = k->b.cls;
-    c->e.proto = k->proto;
-    c->e.pid = k->pid;
-    c->e.netns = k->netns;
-    c->e.since = k->since;
-    snprintf(c->e.comm, sizeof c->e.comm, "%.*s", TABLE_COMM_LEN - 1, k->comm);
+    entry_of(k, &c->e);
     c->live = GUARD_LIVE;  /* sock_release removes a binding when its socket goes */
     c->kernel = true;
 }

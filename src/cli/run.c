@@ -158,9 +158,7 @@ static int status_of(int st)
     return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 1;
 }
 
-/* Run cmd and wait for it. Like system(), ignore the terminal's SIGINT/SIGQUIT while
- * waiting: they reach the command too, and the summary must still be printed. */
-static int run_and_wait(char **cmd)
+int cli_run_and_wait(char **cmd, void (*in_child)(void *), void *arg)
 {
     struct sigaction ign = { .sa_handler = SIG_IGN }, old_int, old_quit;
     sigemptyset(&ign.sa_mask);
@@ -171,6 +169,8 @@ static int run_and_wait(char **cmd)
     if (pid == 0) {
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGQUIT, &old_quit, NULL);
+        if (in_child)
+            in_child(arg);
         _exit(exec_command(cmd));
     }
     int st = 0;
@@ -181,7 +181,7 @@ static int run_and_wait(char **cmd)
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGQUIT, &old_quit, NULL);
     if (pid < 0 || r < 0)
-        return cli_fail("audit: cannot run '%s': %s", cmd[0], strerror(err));
+        return cli_fail("cannot run '%s': %s", cmd[0], strerror(err));
     return status_of(st);
 }
 
@@ -240,7 +240,7 @@ static int audit_main(const struct cli_command *self, int argc, char **argv)
         return cli_fail("audit: cannot set up the log: %s", strerror(errno));
     }
     fcntl(fd, F_SETFD, FD_CLOEXEC);
-    rc = run_and_wait(argv + optind);
+    rc = cli_run_and_wait(argv + optind, NULL, NULL);
     summarize(log);
     fclose(log);
     unlink(path);
