@@ -46,12 +46,11 @@ EOF
 ${CC:-cc} -static -O2 -o "$tmp/agent" "$tmp/agent.c" || exit 2
 
 # shellcheck disable=SC2016  # expanded by the inner shell
+# The refusal is logged while the run lasts (its pinned maps go with the last run).
 $bg run --kernel -- sh -c '
     "$1" hold "$2" & holder=$!
     sleep 0.3
     "$1" steal "$2"; rc=$?
+    [ $rc -eq 0 ] && $3 kernel log
     kill $holder
-    exit $rc' sh "$tmp/agent" "$port"
-rc=$?
-[ $rc -eq 0 ] && "$bg" kernel log 2>/dev/null
-exit $rc
+    exit $rc' sh "$tmp/agent" "$port" "$bg"

@@ -540,6 +540,52 @@ START_TEST(disable_leaves_nothing)
 }
 END_TEST
 
+/* run --kernel: CMD's exit status, its own cgroup (gone afterwards) with the programs on,
+ * and, when it was the only user, nothing left pinned. Without root: one line, exit 2. */
+START_TEST(run_kernel)
+{
+    if (skipped())
+        return;
+    char out[2048], dir[300], script[1200];
+    snprintf(dir, sizeof dir, "%.250s-run", pin_dir);
+    /* Inside: our own cgroup is bindguard-run-<pid>, and SO_EXCLUSIVEADDRUSE is known. */
+    snprintf(script, sizeof script,
+             "grep -q bindguard-run- /proc/self/cgroup && %s/tbind-static -f 4 -p tcp "
+             "-a 127.0.0.1 -P 0 -o exclusive -q | grep -q 'EXCL 1' && exit 7",
+             harness_env("BG_PROGS"));
+    snprintf(pin_env, sizeof pin_env, "BINDGUARD_KERNEL_DIR=%.270s", dir);  /* its own pin dir */
+    int rc = cli(out, sizeof out, PROC_ARGV(harness_env("BG_CLI"), "run", "--kernel", "--",
+                                            "sh", "-c", script));
+    snprintf(pin_env, sizeof pin_env, "BINDGUARD_KERNEL_DIR=%s", pin_dir);
+    ck_assert_msg(rc == 7, "run --kernel exited %d: %s", rc, out);
+    ck_assert_msg(access(dir, F_OK) != 0, "%s left behind", dir);
+    ck_assert_int_eq(cli(out, sizeof out, PROC_ARGV("sh", "-c",
+                     "ls -d /sys/fs/cgroup/unified/*/bindguard-run-* "
+                     "/sys/fs/cgroup/unified/bindguard-run-* 2>/dev/null | wc -l")), 0);
+
+    uid_t uid;
+    gid_t gid;
+    harness_nobody(&uid, &gid);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "%s run --kernel -- true", harness_env("BG_CLI"));
+    struct proc_how how = { .as_nobody = true };
+    struct proc *p = proc_spawn(&how, PROC_ARGV("sh", "-c", cmd));
+    rc = proc_finish(p, ANSWER_MS);
+    ck_assert_int_eq(rc, 2);
+    ck_assert_msg(strstr(p->ebuf, "bindguard: run --kernel: needs root") &&
+                  proc_count_lines(p->ebuf, "bindguard", NULL) == 1, "%s", p->ebuf);
+}
+END_TEST
+
+/* The preloaded library never links libbpf (only the command does). */
+START_TEST(library_without_libbpf)
+{
+    char out[8192];
+    ck_assert_int_eq(cli(out, sizeof out, PROC_ARGV("readelf", "-d", harness_env("BG_LIB"))), 0);
+    ck_assert_msg(strstr(out, "NEEDED") && !strstr(out, "libbpf"), "%s", out);
+}
+END_TEST
+
 /* ---- the suite -------------------------------------------------------------------------- */
 
 static void setup_backend(void)
@@ -608,6 +654,8 @@ int main(void)
         { "tamper", nobody_cannot_open_the_pins },
         { "library", library_steps_aside },
         { "io_uring", io_uring_bind_refused },
+        { "run_kernel", run_kernel },
+        { "no_libbpf", library_without_libbpf },
         { "cells", ws2003_cells },
         { "races", racers_one_winner },
         { "disable", disable_leaves_nothing },

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -96,7 +97,10 @@ static struct bindguard_bpf *load(const struct kernel_settings *s, char *why, si
     return skel;
 }
 
+/* Every attachment holds a shared flock on the pin directory while it lives: the last
+ * one to go, with nothing enabled, unpins the maps, so `run --kernel` leaves nothing. */
 struct kernel_attachment {
+    int dir_lock;
     struct bindguard_bpf *skel;
     struct bpf_link *links[16];
     struct bpf_program *progs[16];
@@ -120,12 +124,16 @@ struct kernel_attachment *kernel_attach(const char *cgroup, const struct kernel_
         return NULL;
     }
     int cg = open_cgroup(cgroup, why, len);
+    a->dir_lock = -1;
     if (cg < 0 || !(a->skel = load(s, why, len))) {
         if (cg >= 0)
             close(cg);
         free(a);
         return NULL;
     }
+    a->dir_lock = open(kernel_pin_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (a->dir_lock >= 0)
+        flock(a->dir_lock, LOCK_SH);
     struct bpf_program *p;
     bpf_object__for_each_program(p, a->skel->obj) {
         struct bpf_link *l = bpf_program__attach_cgroup(p, cg);
@@ -145,6 +153,9 @@ struct kernel_attachment *kernel_attach(const char *cgroup, const struct kernel_
     return a;
 }
 
+static bool enabled_link(char *path, size_t len);
+static void unpin_maps(void);
+
 void kernel_detach(struct kernel_attachment *a)
 {
     if (!a)
@@ -152,6 +163,14 @@ void kernel_detach(struct kernel_attachment *a)
     for (int i = 0; i < a->n; i++)
         bpf_link__destroy(a->links[i]);
     bindguard_bpf__destroy(a->skel);
+    char path[512];
+    if (a->dir_lock >= 0 && flock(a->dir_lock, LOCK_EX | LOCK_NB) == 0 &&
+        !enabled_link(path, sizeof path)) {
+        unpin_maps();
+        rmdir(kernel_pin_dir());
+    }
+    if (a->dir_lock >= 0)
+        close(a->dir_lock);
     free(a);
 }
 
@@ -281,14 +300,19 @@ int kernel_enable(const char *cgroup, const struct kernel_settings *s, bool *cha
     return 0;
 }
 
-int kernel_disable(char *why, size_t len)
+static void unpin_maps(void)
 {
-    unpin_attachment();
     for (size_t i = 0; i < BG_COUNT(shared_maps); i++) {
         char path[512];
         pin_path(path, sizeof path, "", shared_maps[i]);
         unlink(path);
     }
+}
+
+int kernel_disable(char *why, size_t len)
+{
+    unpin_attachment();
+    unpin_maps();
     if (rmdir(kernel_pin_dir()) != 0 && errno != ENOENT) {
         snprintf(why, len, "%s still holds something: %s", kernel_pin_dir(), strerror(errno));
         return -1;
