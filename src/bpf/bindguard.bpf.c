@@ -3,15 +3,18 @@
  *
  * setsockopt/getsockopt answer SO_EXCLUSIVEADDRUSE from socket storage; bind4/bind6
  * classify the requested address and the socket's class, judge it against the port's
- * bindings in the pinned `bindings` map under its spin lock with rules_judge, and either
- * claim a slot (pending) or refuse with EADDRINUSE/EACCES; post_bind4/6 confirm the claim
+ * bindings in the pinned `bindings` map with rules_judge, and either claim a slot
+ * (pending) or refuse with EADDRINUSE/EACCES. Judge and claim are one atomic step: the
+ * claim is written under the port's bpf_spin_lock only if the port's generation count
+ * is what the judging saw (judge_and_claim). post_bind4/6 confirm the claim
  * with the final address (port 0 included); sock_release frees it. A claim whose kernel
  * bind failed never reaches post_bind: it stops counting after KMAP_PENDING_NS.
  * Each refusal goes to the `events` ring buffer (doc/design.md "Kernel backend").
  *
  * Verifier rules kept here: nothing but plain loads/stores between bpf_spin_lock and
  * bpf_spin_unlock (helpers are called before or after), every loop bounded, every index
- * into a map value checked, getsockopt's optlen and retval written by two stores. */
+ * into a map value checked, the rule book in one global function (bg_judge_pair) so it
+ * is verified once, getsockopt's optlen and retval written by two stores. */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>

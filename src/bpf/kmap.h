@@ -79,7 +79,13 @@ struct kmap_settings {
 };
 
 /* Counters (an array map, one u64 each). */
-enum { KSTAT_REFUSED, KSTAT_BOUND, KSTAT_FULL, KSTAT_EXPIRED, KSTAT_BUSY, KSTAT_COUNT };
+enum {
+    KSTAT_REFUSED,  /* binds refused */
+    KSTAT_BOUND,    /* bindings recorded */
+    KSTAT_FULL,     /* binds let through unjudged: port (KMAP_PER_PORT) or map full */
+    KSTAT_BUSY,     /* binds let through unjudged: the port kept changing (JUDGE_TRIES) */
+    KSTAT_COUNT
+};
 
 /* One refusal, through the ring buffer. */
 struct kmap_event {

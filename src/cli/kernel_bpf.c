@@ -337,10 +337,9 @@ bool kernel_state(struct kernel_state *st, char *why, size_t len)
         snprintf(why, len, "%s: %s", kernel_pin_dir(), strerror(errno));
         return false;
     }
-    uint64_t *slots[] = { &st->refused, &st->bound, &st->full, NULL, &st->busy };
-    for (uint32_t k = 0; k < KSTAT_COUNT && k < BG_COUNT(slots); k++)
-        if (slots[k])
-            bpf_map_lookup_elem(fd, &k, slots[k]);
+    uint64_t *slots[KSTAT_COUNT] = { &st->refused, &st->bound, &st->full, &st->busy };
+    for (uint32_t k = 0; k < KSTAT_COUNT; k++)
+        bpf_map_lookup_elem(fd, &k, slots[k]);
     close(fd);
     char path[512];
     struct kmap_settings k;
