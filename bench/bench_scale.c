@@ -164,7 +164,7 @@ enum {
 };
 
 /* The <=30 us target is for the usual holders, listeners and UDP sockets; a bound-only
- * TCP holder can only be confirmed by a dump that walks the bind hash (KERNEL-NOTES.md). */
+ * TCP holder can only be confirmed by a dump that walks the bind hash (doc/kernel-notes.md "Bound-but-not-listening TCP"). */
 static const struct bench_row rows[] = {
     [ALLOW_10] = { .name = "bind(port)+close, 10 live entries" },
     [DENY_LISTENER_10] = { .name = "denied bind vs listener, 10 sockets",

@@ -3,7 +3,8 @@
  * The handler only unwinds when this thread is inside fault_call and the faulting
  * address is one we watch; everything else is passed on to the previous disposition,
  * so a host program's own SIGBUS handling (mmapped files, JIT guard pages) is unchanged.
- * If the host later replaces our handler, we lose the protection, never the host. */
+ * A host that installs its own SIGBUS handler after ours takes these faults itself, and
+ * one that doesn't return from them dies (doc/design.md "Trust model"). */
 #include "fault.h"
 
 #include <pthread.h>

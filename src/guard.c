@@ -1,5 +1,6 @@
-/* guard - the bind flow of DESIGN.md: judge under the table lock, confirm denials with
- * the kernel outside it, bind and record under it, release on the last close.
+/* guard - the bind flow (doc/design.md "What happens on bind"): judge under the table
+ * lock, confirm denials with the kernel outside it, bind and record under it, release on
+ * the last close.
  *
  * Rule of thumb for every branch here: bindguard's own trouble (no table, lock timeout,
  * full table, kernel unreachable) never refuses a bind. It logs once and lets the real
@@ -162,7 +163,8 @@ static bool lock_table(struct table *t)
 
 /* --- what the program asked for ------------------------------------------------------ */
 
-/* The class the rule book gives the options the program set (rules/class.h). */
+/* The class the rule book gives the options the program set (rules/class.h;
+ * doc/design.md "Option mapping"). */
 static enum bg_class class_of(const struct fd_state *s)
 {
     struct bg_classing c = config_classing(cfg);
@@ -586,7 +588,7 @@ static enum outcome confirm_all(struct table *t, struct denier *d, int n,
     return any_stale ? HOLDERS_STALE : HOLDERS_UNKNOWN;
 }
 
-/* What judging a bind found (DESIGN.md "What happens on bind", step 3). */
+/* What judging a bind found (doc/design.md "What happens on bind", step 3). */
 enum judgement {
     JUDGED_CLEAR,    /* nothing denies; the lock is still held */
     JUDGED_CORRUPT,  /* the table can't be judged; the lock is still held */
@@ -640,7 +642,7 @@ static enum judgement judge(struct table *t, int fd, struct table_entry *want,
     return JUDGED_CHURN;
 }
 
-/* DESIGN.md "What happens on bind", for an explicit port. */
+/* doc/design.md "What happens on bind", steps 3 to 5: an explicit port. */
 static void judge_and_bind(struct bind_call *c)
 {
     struct denier d;
@@ -841,6 +843,7 @@ void guard_before_fork(void)
 {
     __atomic_add_fetch(&fork_generation, 1, __ATOMIC_SEQ_CST);
     fdstate_each(mark_shared, NULL);
+    shm_lock_forget_thread();  /* the child's atfork handlers may lock before ours runs */
 }
 
 void guard_after_fork(bool in_child)

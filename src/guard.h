@@ -1,4 +1,5 @@
-/* guard - DESIGN.md "What happens on bind", between fd state, table, kernel and policy.
+/* guard - the bind flow (doc/design.md "What happens on bind"), between fd state, table,
+ * kernel and policy.
  *
  * Called by the interposer with the real functions it resolved; holds the rules of the
  * flow (judge, confirm, record, release) so that interpose.c stays glue. Every trouble
@@ -30,10 +31,10 @@ void guard_init(const struct bg_config *cfg, const struct guard_real *real);
  * (judged, or the kernel's). */
 int guard_bind(int fd, struct fd_state *s, const struct sockaddr *sa, socklen_t len);
 
-/* Is a table entry's socket still there, as the kernel says (DESIGN.md "Trust model")?
+/* Is a table entry's socket still there, as the kernel says? The one rule for the bind
+ * flow, `bindguard list` and `bindguard gc` (doc/design.md "Liveness rule").
  * LINGERING: an explicit exclusive listener that served connections is closed, and those
- * connections live on. UNKNOWN: the kernel could not be asked. The one rule for the bind
- * flow, `bindguard list` and `bindguard gc`. */
+ * connections live on. UNKNOWN: the kernel could not be asked. */
 enum guard_liveness { GUARD_LIVE, GUARD_LINGERING, GUARD_STALE, GUARD_UNKNOWN };
 enum guard_liveness guard_liveness(const struct table_entry *e);
 

@@ -1,5 +1,5 @@
-/* holder - name a live process that holds a socket now (INTERPOSER-NOTES "Naming the
- * holder"). Daemons bind and fork away, so the binder's pid may be gone; only the denial
+/* holder - name a live process that holds a socket now
+ * (doc/design.md "Naming the holder"). Daemons bind and fork away, so the binder's pid may be gone; only the denial
  * path pays for looking further, through /proc. */
 #ifndef BG_HOLDER_H
 #define BG_HOLDER_H

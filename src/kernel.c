@@ -1,4 +1,5 @@
-/* kernel - sock_diag queries; KERNEL-NOTES.md has the measured facts this file relies on.
+/* kernel - sock_diag queries; doc/kernel-notes.md "sock_diag" has the measured facts this
+ * file relies on.
  *
  * Each public call opens one NETLINK_SOCK_DIAG socket (a session) and closes it; its
  * queries go one after another on it (opening one costs ~5 µs, as much as an exact
@@ -113,7 +114,8 @@ static void fill_exact(const struct query *q, struct inet_diag_sockid *id)
 {
     const struct bg_addr *a = q->exact;
     /* inet_diag hands these fields to the packet lookups in opposite orders: our (local)
-     * side is src/sport for TCP but dst/dport for UDP (measured; KERNEL-NOTES.md). */
+     * side is src/sport for TCP but dst/dport for UDP
+     * (doc/kernel-notes.md "UDP src/dst asymmetry"). */
     bool udp = q->proto == IPPROTO_UDP;
     __be32 *ip = udp ? id->idiag_dst : id->idiag_src;
     if (q->family == AF_INET)

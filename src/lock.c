@@ -56,9 +56,13 @@ void shm_lock_forget_thread(void)
     tls_tid = 0;
 }
 
-/* As early as possible: atfork child handlers run in the order they were registered,
- * and one registered before ours that binds or closes a socket would use a stale id. */
-__attribute__((constructor)) static void register_atfork(void)
+/* Registered before the first id is cached, not at load: registering costs every
+ * process that never takes a lock page faults in libc. Child handlers run in the order
+ * they were registered, so one registered before ours that took a lock in the child
+ * would see a stale id; the shim's fork wrapper forgets the id before the fork (lock.h). */
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void register_atfork(void)
 {
     pthread_atfork(NULL, NULL, shm_lock_forget_thread);
 }
@@ -68,8 +72,10 @@ static uint32_t my_tid(void)
     if (tls_tid)
         return (uint32_t)tls_tid;
     pid_t tid = (pid_t)syscall(SYS_gettid);
-    if (robust_head())
+    if (robust_head()) {
+        pthread_once(&atfork_once, register_atfork);
         tls_tid = tid;
+    }
     return (uint32_t)tid;
 }
 

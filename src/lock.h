@@ -1,6 +1,6 @@
 /* lock - a robust, process-shared lock whose only shared state is one futex word.
  *
- * It replaces a glibc robust pthread mutex in the world-writable port table. glibc
+ * Not a glibc robust pthread mutex, on purpose (doc/design.md "The table lock"): glibc
  * keeps a robust mutex's list links inside the mutex and, on unlock, writes through
  * them: anyone able to write the table could rewrite them while a process (root's, say)
  * holds the lock, and aim that write anywhere in it. This lock speaks the kernel's
@@ -12,15 +12,15 @@
  * Tampering with the word can cost waiting (a bogus owner: every waiter waits out its
  * bound) or a needless repair (a bogus FUTEX_OWNER_DIED), never a write elsewhere.
  *
- * The kernel does not release a dead holder's word when: a signal handler took and gave
- * back a glibc robust mutex during the hold (glibc then leaves list_op_pending NULL); a
- * thread other than the main one exec'd (the id check fails); the thread's own robust
- * list has an entry the kernel cannot read (it stops before list_op_pending); or the
- * holder was a raw clone() child, which still uses its parent's id (a _Fork child is
- * fine under the shim, which wraps _Fork). A glibc robust mutex has the first three
- * gaps too, or worse. Then the word names a thread that is gone (or the parent), every
- * waiter waits out its bound and goes on without the lock, and shm_lock_orphaned()
- * says so. */
+ * The kernel does not release a dead holder's word (doc/kernel-notes.md "Robust futexes")
+ * when: a signal handler took and gave back a glibc robust mutex during the hold (glibc
+ * then leaves list_op_pending NULL); a thread other than the main one exec'd (the id
+ * check fails); the thread's own robust list has an entry the kernel cannot read (it
+ * stops before list_op_pending); or the holder was a raw clone() child, which still uses
+ * its parent's id (a _Fork child is fine under the shim, which wraps _Fork). A glibc
+ * robust mutex has the first three gaps too, or worse. Then the word names a thread that
+ * is gone (or the parent), every waiter waits out its bound and goes on without the lock,
+ * and shm_lock_orphaned() says so. */
 #ifndef BG_LOCK_H
 #define BG_LOCK_H
 
@@ -43,7 +43,8 @@ struct shm_lock_hold {
  * the last holder died holding it, so what it guards may be half-written. ETIMEDOUT.
  * EDEADLK: this thread holds it already. */
 int shm_lock_acquire(struct shm_lock *l, struct shm_lock_hold *hold, unsigned timeout_ms);
-/* In the child of a fork that ran no atfork handlers (_Fork): the thread has a new id. */
+/* Before a fork, and in the child of one that ran no atfork handlers (_Fork): the
+ * thread's cached id is not the child's. */
 void shm_lock_forget_thread(void);
 /* 0, or EPERM (and nothing done) when this thread does not hold it. */
 int shm_lock_release(struct shm_lock *l, struct shm_lock_hold *hold);

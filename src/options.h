@@ -1,5 +1,5 @@
-/* options - the socket options bindguard answers or mirrors (DESIGN.md "Option
- * mapping").
+/* options - the socket options bindguard answers or mirrors
+ * (doc/design.md "Option mapping").
  *
  * SO_EXCLUSIVEADDRUSE exists only here, so bindguard answers it itself. The kernel
  * options that decide a socket's class (SO_REUSEADDR, SO_REUSEPORT, IPV6_V6ONLY) go to

@@ -1,5 +1,6 @@
 /* test_address - classifying sockaddrs, the stacks a binding claims, overlap, and the
- * text form. DESIGN.md "Special cases from the seeds" is the reference for dual stack. */
+ * text form. The reference is doc/design.md "Special cases" ("Dual stack", "IPv4-mapped
+ * addresses"). */
 #include "address.h"
 #include "harness.h"
 

@@ -40,8 +40,8 @@ static const char *const mode_names[] = { "native", "guard", "emulate" };
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-/* DESIGN.md "Option mapping": Windows' sharing option is SO_REUSEPORT for TCP (Linux's
- * SO_REUSEADDR only revives TIME_WAIT ports there) and SO_REUSEADDR for UDP. */
+/* doc/design.md "Option mapping": Windows' sharing option is SO_REUSEPORT for TCP
+ * (Linux's SO_REUSEADDR only revives TIME_WAIT ports there) and SO_REUSEADDR for UDP. */
 static const char *const opt_args[NOPT][2] = {
     [OPT_DEFAULT] = { NULL, NULL },
     [OPT_REUSEADDR] = { "reuseport", "reuseaddr" },
@@ -160,7 +160,9 @@ static struct proc *launch(const struct setting *st, const struct net *net, stru
                            bool nobody, int port, bool first)
 {
     struct strv av = { .n = 0 }, ev;
-    strv_add(&av, "%s/tbind", harness_env("BG_PROGS"));
+    char tbind[512];
+    ck_assert_msg(harness_agent_path("tbind", tbind, sizeof tbind), "no agent %s", tbind);
+    strv_add(&av, "%s", tbind);
     strv_add(&av, "-f");
     strv_add(&av, "%d", net->family);
     strv_add(&av, "-p");
@@ -322,7 +324,7 @@ static void native_result(const struct net *net, struct side f, const struct cha
 }
 
 /* Setting SO_EXCLUSIVEADDRUSE fails before any bind where the profile has no such option
- * or keeps it for root (DESIGN.md "Profiles"). */
+ * or keeps it for root (doc/design.md "Profiles"). */
 static const char *option_refusal(const struct setting *st, enum opt o, bool nobody)
 {
     if (st->mode == NATIVE || o != OPT_EXCLUSIVE)
@@ -632,8 +634,9 @@ START_TEST(specific2_never_conflicts)
 }
 END_TEST
 
-/* BINDGUARD_DEFAULT unset: a program that sets nothing is exclusive (DESIGN.md "Option
- * mapping"), so ws2003's exclusive row and column apply to plain binds. */
+/* BINDGUARD_DEFAULT unset: a program that sets nothing is exclusive
+ * (doc/design.md "Option mapping"), so ws2003's exclusive row and column apply to plain
+ * binds. */
 START_TEST(implicit_default_is_exclusive)
 {
     static const struct {

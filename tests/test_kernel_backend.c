@@ -115,7 +115,7 @@ static struct proc *agent(bool enforced, bool nobody, const struct bindspec *b)
     const char *argv[16];
     char bin[512], port[16];
     int n = 0;
-    snprintf(bin, sizeof bin, "%s/tbind-static", harness_env("BG_PROGS"));
+    snprintf(bin, sizeof bin, "%s/tbind-static", harness_env("BG_AGENTS"));
     snprintf(port, sizeof port, "%d", b->port);
     argv[n++] = bin;
     argv[n++] = "-f"; argv[n++] = b->fam ? b->fam : "4";
@@ -399,7 +399,7 @@ START_TEST(library_steps_aside)
     char table[128], log[256], got[LINE], bin[512], port_s[16], klog[4096];
     harness_table_name("kernel", table, sizeof table);
     proc_log_path(log, sizeof log);
-    snprintf(bin, sizeof bin, "%s/tbind", harness_env("BG_PROGS"));
+    snprintf(bin, sizeof bin, "%s/tbind", harness_env("BG_AGENTS"));
     int port = fresh_port();
     snprintf(port_s, sizeof port_s, "%d", port);
     struct proc_how how = { .shim = true, .table = table, .log = log, .cgroup = cg };
@@ -433,7 +433,7 @@ START_TEST(io_uring_bind_refused)
     if (skipped())
         return;
     char bin[512], port_s[16], got[LINE];
-    snprintf(bin, sizeof bin, "%s/tbind_uring", harness_env("BG_PROGS"));
+    snprintf(bin, sizeof bin, "%s/tbind_uring", harness_env("BG_AGENTS"));
     int port = fresh_port();
     snprintf(port_s, sizeof port_s, "%d", port);
     struct bindspec holder = { "4", "tcp", "0.0.0.0", NULL, "-h", port };
@@ -552,7 +552,7 @@ START_TEST(run_kernel)
     snprintf(script, sizeof script,
              "grep -q bindguard-run- /proc/self/cgroup && %s/tbind-static -f 4 -p tcp "
              "-a 127.0.0.1 -P 0 -o exclusive -q | grep -q 'EXCL 1' && exit 7",
-             harness_env("BG_PROGS"));
+             harness_env("BG_AGENTS"));
     snprintf(pin_env, sizeof pin_env, "BINDGUARD_KERNEL_DIR=%.270s", dir);  /* its own pin dir */
     int rc = cli(out, sizeof out, PROC_ARGV(harness_env("BG_CLI"), "run", "--kernel", "--",
                                             "sh", "-c", script));

@@ -1,5 +1,6 @@
 /* test_policy - the policy tables against tests/data/bind-rules.tsv, cell by cell, and
- * the rest of policy.h. The TSV is the oracle; policy.c was written from the seeds. */
+ * the rest of policy.h. The TSV is the oracle; policy.c was written from the seeds
+ * (doc/design.md "Sources"). */
 #include "harness.h"
 #include "policy.h"
 

@@ -17,10 +17,11 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "kready.h"
 #include "policy.h"
 #include "rules/rules.h"
 
-#define KERNEL_PIN_DEFAULT "/sys/fs/bpf/bindguard"
+#define KERNEL_PIN_DEFAULT KREADY_PIN_DIR
 #define KERNEL_ENV_DIR     "BINDGUARD_KERNEL_DIR"
 
 /* ---- kernel_env.c ------------------------------------------------------------------- */

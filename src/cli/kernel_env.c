@@ -1,6 +1,6 @@
 /* kernel_env - what the kernel backend needs from this host, found without libbpf:
- * root, a cgroup v2 mount (from /proc/self/mountinfo, never assumed), a kernel with
- * bpf_set_retval (5.18), and a BPF filesystem to pin in. */
+ * root, a cgroup v2 mount, a kernel with bpf_set_retval (5.18) as kready.c probes them,
+ * and a BPF filesystem to pin in. */
 #include "kernel_backend.h"
 
 #include <dirent.h>
@@ -12,10 +12,10 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "kready.h"
 
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
@@ -27,38 +27,16 @@ const char *kernel_pin_dir(void)
     return d && d[0] == '/' ? d : KERNEL_PIN_DEFAULT;
 }
 
-/* The mount point of the first mount of fstype in mountinfo. */
-static bool mount_of(const char *fstype, char *buf, size_t len)
-{
-    FILE *f = fopen("/proc/self/mountinfo", "re");
-    if (!f)
-        return false;
-    char line[1024];
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f)) {
-        /* id parent maj:min root mountpoint options ... - fstype source superopts */
-        char mnt[512], type[64];
-        const char *sep = strstr(line, " - ");
-        if (!sep || sscanf(line, "%*s %*s %*s %*s %511s", mnt) != 1 ||
-            sscanf(sep + 3, "%63s", type) != 1)
-            continue;
-        if (strcmp(type, fstype) == 0 && strlen(mnt) < len) {
-            snprintf(buf, len, "%s", mnt);
-            found = true;
-        }
-    }
-    fclose(f);
-    return found;
-}
-
 bool kernel_cgroup2_root(char *buf, size_t len)
 {
-    return mount_of("cgroup2", buf, len);
+    struct kready k;
+    kready_probe(&k);
+    return k.cgroup2 && (size_t)snprintf(buf, len, "%s", k.cgroup2_at) < len;
 }
 
 bool kernel_own_cgroup(char *buf, size_t len)
 {
-    char root[512], line[1024], rel[900] = "";
+    char root[256], line[1024], rel[900] = "";
     if (!kernel_cgroup2_root(root, sizeof root))
         return false;
     FILE *f = fopen("/proc/self/cgroup", "re");
@@ -73,30 +51,23 @@ bool kernel_own_cgroup(char *buf, size_t len)
     return (size_t)snprintf(buf, len, "%s%s", root, strcmp(rel, "/") == 0 ? "" : rel) < len;
 }
 
-static bool kernel_at_least(int major, int minor, char *seen, size_t len)
-{
-    struct utsname u;
-    int ma = 0, mi = 0;
-    if (uname(&u) != 0 || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
-        return true;  /* can't tell: let loading say */
-    snprintf(seen, len, "%d.%d", ma, mi);
-    return ma > major || (ma == major && mi >= minor);
-}
-
+/* kready's facts, worded with what the build lacked and the release seen. */
 void kernel_missing(char *buf, size_t len)
 {
-    char root[512], seen[32] = "", parts[4][160];
+    struct kready k;
+    kready_probe(&k);
+    char parts[4][160];
     int n = 0;
     const char *build = kernel_build_missing();
     if (build)
         snprintf(parts[n++], sizeof parts[0], "BPF support not built (missing: %s)", build);
-    if (geteuid() != 0)
+    if (!k.root)
         snprintf(parts[n++], sizeof parts[0], "root (CAP_BPF and CAP_NET_ADMIN)");
-    if (!kernel_cgroup2_root(root, sizeof root))
+    if (!k.cgroup2)
         snprintf(parts[n++], sizeof parts[0], "cgroup v2 (no cgroup2 mount)");
-    if (!kernel_at_least(5, 18, seen, sizeof seen))
-        snprintf(parts[n++], sizeof parts[0], "kernel >= 5.18 for bpf_set_retval (this is %s)",
-                 seen);
+    if (!k.kernel_new)
+        snprintf(parts[n++], sizeof parts[0], "kernel >= %d.%d for bpf_set_retval (this is %.64s)",
+                 KREADY_MIN_MAJOR, KREADY_MIN_MINOR, k.release);
     buf[0] = '\0';
     for (int i = 0; i < n; i++)
         snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", i ? ", " : "", parts[i]);

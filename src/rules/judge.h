@@ -28,7 +28,7 @@ BG_RULES_INLINE enum bg_verdict rules_judge(enum bg_rules rules, const struct bg
 {
     enum bg_class held_cls = rules_held_class(held);
     /* A closed exclusive listener's connections only keep out exclusive binds
-     * (doc/design.md "Lingering listeners"). */
+     * (doc/design.md "Linger rule"). */
     if (held->linger && want->cls != BG_CLASS_EXCLUSIVE)
         return BG_SUCCESS;
     if (!rules_overlap(&held->addr, held_cls == BG_CLASS_EXCLUSIVE, &want->addr))
