@@ -16,6 +16,15 @@ bg_missing_packages() {
     fi
 }
 
+# The kernel backend's toolchain: meson's bpf=auto builds the backend when it is there,
+# so it is installed only where we can (root); elsewhere the rest builds without it.
+bg_bpf_packages() {
+    command -v clang >/dev/null 2>&1 || echo clang
+    command -v llc >/dev/null 2>&1 || echo llvm
+    pkg-config --exists libbpf 2>/dev/null || echo libbpf-dev
+    command -v bpftool >/dev/null 2>&1 || [ -x /usr/sbin/bpftool ] || echo bpftool
+}
+
 # bg_install PKG...: install with apt-get when root, else print the exact command, exit 2.
 bg_install() {
     [ $# -eq 0 ] && return 0
@@ -49,6 +58,8 @@ bg_build() {
     case " $* " in *" -Dtests=false "*) ;; *) tests=tests ;; esac
     # shellcheck disable=SC2046
     bg_install $(bg_missing_packages $tests)
+    # shellcheck disable=SC2046
+    [ "$(id -u)" -eq 0 ] && bg_install $(bg_bpf_packages)
     bg_setup "$dir" "$@"
     meson compile -C "$dir" >&2 || exit 1
 }

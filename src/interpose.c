@@ -27,6 +27,7 @@
 #include "config.h"
 #include "fdstate.h"
 #include "guard.h"
+#include "kernel.h"
 #include "log.h"
 #include "options.h"
 
@@ -186,7 +187,8 @@ EXPORT int socket(int domain, int type, int protocol)
                           : (int)syscall(SYS_socket, domain, type, protocol);
     if (fd < 0)
         return fd;
-    if (!is_managed_socket(domain, type, protocol)) {
+    /* The kernel backend judges this process's binds: once, not twice. */
+    if (!is_managed_socket(domain, type, protocol) || kernel_backend_enforces(fd)) {
         fdstate_forget(fd);  /* the number may have been closed behind our back */
         return fd;
     }

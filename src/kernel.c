@@ -7,6 +7,7 @@
  * each socket on the asked port to a visitor. Replies are untrusted input: every length
  * is checked before it is read. */
 #include "kernel.h"
+#include "bindguard.h"
 #include "sys.h"
 
 #include <errno.h>
@@ -535,6 +536,21 @@ enum kernel_answer kernel_has_connections(const struct bg_addr *a, uint32_t uid)
     int rc = run_dump(&s, q, is_connection, &h);
     session_end(&s);
     return answer(rc, &h);
+}
+
+static int backend_answer;  /* 0: not asked yet, 1: enforces, 2: doesn't */
+
+bool kernel_backend_enforces(int fresh_fd)
+{
+    int known = __atomic_load_n(&backend_answer, __ATOMIC_RELAXED);
+    if (known)
+        return known == 1;
+    int saved = errno, v = -1;
+    socklen_t len = sizeof v;
+    bool on = sys_getsockopt(fresh_fd, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, &v, &len) == 0;
+    errno = saved;
+    __atomic_store_n(&backend_answer, on ? 1 : 2, __ATOMIC_RELAXED);
+    return on;
 }
 
 uint64_t kernel_netns_cookie(int fd)

@@ -43,6 +43,12 @@ enum kernel_answer kernel_has_connections(const struct bg_addr *a, uint32_t uid)
  * Probed once per process by binding a throwaway socket (~1 ms), then remembered. */
 bool kernel_bound_inactive_supported(void);
 
+/* Whether the kernel backend (bindguard kernel, cgroup BPF) judges this process's binds:
+ * a fresh socket's SO_EXCLUSIVEADDRUSE reads 0 there instead of failing. Asked of the
+ * first socket only (one getsockopt per process), then remembered: the library then
+ * steps aside, so each bind is judged once. */
+bool kernel_backend_enforces(int fresh_fd);
+
 /* Descriptor-level facts about our own socket: SO_NETNS_COOKIE (0 if unsupported). */
 uint64_t kernel_netns_cookie(int fd);
 

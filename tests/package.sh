@@ -44,7 +44,7 @@ grep -qE '(tests|bench)/|test_' "$tmp/files" && no "tests or benchmarks packaged
 for field in Package Version Architecture Maintainer Depends Description Installed-Size; do
     dpkg-deb -f "$deb" "$field" | grep -q . || no "control has no $field"
 done
-dpkg-deb -f "$deb" Depends | grep -q '^libc6' || no "Depends lacks libc6"
+dpkg-deb -f "$deb" Depends | grep -qE '(^|, )libc6' || no "Depends lacks libc6"
 
 if command -v lintian >/dev/null 2>&1; then
     lintian "$deb" >"$tmp/lintian" 2>&1

@@ -110,6 +110,21 @@ struct exec_args {
     const struct proc_how *how;
 };
 
+/* Move the calling process into a cgroup v2 directory (while still root). */
+static bool join_cgroup(const char *dir)
+{
+    char path[512], pid[24];
+    snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+    snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    bool ok = fd >= 0 && write(fd, pid, strlen(pid)) == (ssize_t)strlen(pid);
+    if (!ok)
+        dprintf(2, "joining %s: %s\n", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
 /* In the forked child: nothing here may return to the test. */
 static int exec_child(void *arg)
 {
@@ -119,6 +134,8 @@ static int exec_child(void *arg)
         perror("unshare(CLONE_NEWNET)");
         return 126;
     }
+    if (h->cgroup && !join_cgroup(h->cgroup))
+        return 126;
     if (h->as_nobody && (setgroups(0, NULL) != 0 || setgid(x->gid) != 0 || setuid(x->uid) != 0)) {
         perror("dropping to nobody");
         return 126;

@@ -42,6 +42,7 @@ struct proc_how {
     bool inherit_env;
     bool as_nobody;        /* setuid nobody first (the caller checks for root) */
     bool new_netns;        /* in a network namespace of its own (root) */
+    const char *cgroup;    /* join this cgroup v2 directory first (root), NULL: stay */
     void (*pre_exec)(void *arg);  /* in the child, stdio in place, just before exec */
     void *arg;
 };

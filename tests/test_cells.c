@@ -5,6 +5,7 @@
  * Allowed cells are compared with the plain kernel, measured in this very run by the same
  * two tbinds without the shim: guard mode must never make Linux stricter or laxer than
  * the policy says, and emulate mode must make same-user sharing really work. */
+#include "cells.h"
 #include "harness.h"
 #include "proc.h"
 
@@ -23,9 +24,6 @@
 #include <unistd.h>
 
 enum {
-    TSV_ROWS = 144,
-    ROWS_PER_TABLE = 36,
-    LINE_LEN = 256,
     RESULT_LEN = 96,
     LOG_LEN = 2048,
     MAX_GROUP = 8,
@@ -35,17 +33,9 @@ enum {
     PORT_HIGH = 40000,
 };
 
-enum opt { OPT_DEFAULT, OPT_REUSEADDR, OPT_EXCLUSIVE, NOPT };
-enum addr { ADDR_WILDCARD, ADDR_SPECIFIC, ADDR_SPECIFIC2, NADDR };
-/* The TSV's verdicts, then V_OK: the bind must work whatever (Specific2). */
-enum verdict { V_SUCCESS, V_CHECK, V_INUSE, V_ACCESS, V_OK };
 enum mode { NATIVE, GUARD, EMULATE };
 enum proto { TCP, UDP };
 
-static const char *const opt_names[] = { "default", "reuseaddr", "exclusive" };
-/* The TSV names only the first two; specific2 is 127.0.0.2 beside a first on 127.0.0.1. */
-static const char *const addr_names[NADDR] = { "wildcard", "specific", "specific2" };
-static const char *const verdict_names[] = { "SUCCESS", "CHECK", "INUSE", "ACCESS" };
 static const char *const mode_names[] = { "native", "guard", "emulate" };
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -56,21 +46,6 @@ static const char *const opt_args[NOPT][2] = {
     [OPT_DEFAULT] = { NULL, NULL },
     [OPT_REUSEADDR] = { "reuseport", "reuseaddr" },
     [OPT_EXCLUSIVE] = { "exclusive", "exclusive" },
-};
-
-/* doc/design.md "Profiles": who has SO_EXCLUSIVEADDRUSE, and where only root may set it.
- * Written out here rather than asked of policy.c, which is what is under test. An alias
- * has the same rules and option support as the entry before it. */
-static const struct profile {
-    const char *name;
-    bool has_exclusive, needs_root, alias;
-} profiles[] = {
-    { "ws2003", true, false, false }, { "vista", true, false, true },
-    { "ws2008", true, false, true },  { "win7", true, false, true },
-    { "xp", true, true, false },      { "nt4", true, true, true },
-    { "win2000", true, true, true },  { "win95", false, false, false },
-    { "win98", false, false, true },  { "winme", false, false, true },
-    { "wsk", true, false, false },
 };
 
 struct net {
@@ -93,21 +68,6 @@ static const char *addr_text(enum addr a, int family)
     return (family == 4 ? v4 : v6)[a];
 }
 
-struct side {
-    enum opt opt;
-    enum addr addr;
-};
-
-struct cell {
-    int row;                /* 1-based TSV data row; 0 for cells made up here */
-    char text[LINE_LEN];    /* for messages */
-    const char *profile;
-    const char *user;       /* the TSV's: same, different or any */
-    bool nobody;            /* the second binds as `nobody` */
-    struct side first, second;
-    enum verdict verdict;
-};
-
 /* What one test run binds under: the shim's environment, or none at all (NATIVE). */
 struct setting {
     enum mode mode;
@@ -122,72 +82,6 @@ struct tally {
     char group[96];
     int checked, failed, skipped;
 };
-
-/* ---- the TSV ------------------------------------------------------------------------ */
-
-static const char *const user_names[] = { "same", "different", "any" };
-
-static int lookup(const char *const *names, int n, const char *s)
-{
-    for (int i = 0; i < n; i++)
-        if (strcmp(names[i], s) == 0)
-            return i;
-    return -1;
-}
-
-static const char *profile_name(const char *s)
-{
-    for (int i = 0; i < COUNT(profiles); i++)
-        if (strcmp(profiles[i].name, s) == 0)
-            return profiles[i].name;
-    return NULL;
-}
-
-static void parse_row(char *line, int row, struct cell *c)
-{
-    char *f[9];
-    int n = 0;
-    snprintf(c->text, sizeof c->text, "%s", line);
-    for (char *p = c->text; (p = strchr(p, '\t'));)
-        *p = ' ';
-    for (char *tok = strtok(line, "\t"); tok && n < 9; tok = strtok(NULL, "\t"))
-        f[n++] = tok;
-    ck_assert_msg(n == 8, "TSV row %d has %d fields: %s", row, n, c->text);
-    int fo = lookup(opt_names, NOPT, f[2]), fa = lookup(addr_names, ADDR_SPECIFIC2, f[3]);
-    int so = lookup(opt_names, NOPT, f[4]), sa = lookup(addr_names, ADDR_SPECIFIC2, f[5]);
-    int v = lookup(verdict_names, COUNT(verdict_names), f[6]);
-    int u = lookup(user_names, COUNT(user_names), f[1]);
-    c->row = row;
-    c->profile = profile_name(f[0]);
-    ck_assert_msg(c->profile && fo >= 0 && fa >= 0 && so >= 0 && sa >= 0 && v >= 0 && u >= 0,
-                  "TSV row %d not understood: %s", row, c->text);
-    c->user = user_names[u];
-    c->nobody = c->user == user_names[1];
-    c->first = (struct side){ (enum opt)fo, (enum addr)fa };
-    c->second = (struct side){ (enum opt)so, (enum addr)sa };
-    c->verdict = (enum verdict)v;
-}
-
-static struct cell tsv[TSV_ROWS];
-
-static void load_tsv(void)
-{
-    char path[512], line[LINE_LEN];
-    harness_data_path("bind-rules.tsv", path, sizeof path);
-    FILE *f = fopen(path, "r");
-    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-    int n = 0;
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\r\n")] = '\0';
-        if (line[0] == '#' || line[0] == '\0' || strncmp(line, "profile\t", 8) == 0)
-            continue;
-        ck_assert_msg(n < TSV_ROWS, "more than %d rows in %s", TSV_ROWS, path);
-        parse_row(line, n + 1, &tsv[n]);
-        n++;
-    }
-    fclose(f);
-    ck_assert_msg(n == TSV_ROWS, "%s: %d rows, expected %d", path, n, TSV_ROWS);
-}
 
 /* ---- agents: tbind in a child process (proc.c) ------------------------------------- */
 
@@ -429,22 +323,13 @@ static void native_result(const struct net *net, struct side f, const struct cha
     snprintf(out, RESULT_LEN, "%s", slot);
 }
 
-static const struct profile *profile_of(const char *name)
-{
-    for (int i = 0; i < COUNT(profiles); i++)
-        if (strcmp(profiles[i].name, name) == 0)
-            return &profiles[i];
-    ck_abort_msg("unknown profile %s", name);
-    return NULL;
-}
-
 /* Setting SO_EXCLUSIVEADDRUSE fails before any bind where the profile has no such option
  * or keeps it for root (doc/design.md "Profiles"). */
 static const char *option_refusal(const struct setting *st, enum opt o, bool nobody)
 {
     if (st->mode == NATIVE || o != OPT_EXCLUSIVE)
         return NULL;
-    const struct profile *p = profile_of(st->profile);
+    const struct profile *p = cells_profile_of(st->profile);
     if (!p->has_exclusive)
         return "ERR ENOPROTOOPT setsockopt";
     if (p->needs_root && (nobody || geteuid() != 0))
@@ -648,13 +533,13 @@ static void run_rows(int group, enum mode mode)
     const struct cell *rows[TSV_ROWS], *checks[TSV_ROWS];
     int n = 0, nchecks = 0;
     struct tally t = { .checked = 0 };
-    load_tsv();
+    cells_load_tsv();
     for (int i = 0; i < TSV_ROWS; i++) {
-        if (strcmp(tsv[i].profile, profile) != 0 || strcmp(tsv[i].user, user) != 0)
+        if (strcmp(cells_tsv[i].profile, profile) != 0 || strcmp(cells_tsv[i].user, user) != 0)
             continue;
-        rows[n++] = &tsv[i];
-        if (tsv[i].verdict == V_CHECK)
-            checks[nchecks++] = &tsv[i];
+        rows[n++] = &cells_tsv[i];
+        if (cells_tsv[i].verdict == V_CHECK)
+            checks[nchecks++] = &cells_tsv[i];
     }
     snprintf(t.group, sizeof t.group, "%s %s-user %s", profile, user, mode_names[mode]);
     ck_assert_msg(n == ROWS_PER_TABLE, "%s: %d rows in the TSV", t.group, n);
@@ -680,12 +565,12 @@ static void run_rows(int group, enum mode mode)
 
 START_TEST(tsv_has_every_cell)
 {
-    load_tsv();
+    cells_load_tsv();
     int per_group[COUNT(row_groups)] = { 0 };
     for (int i = 0; i < TSV_ROWS; i++)
         for (int g = 0; g < COUNT(row_groups); g++)
-            if (strcmp(tsv[i].profile, row_groups[g].profile) == 0 &&
-                strcmp(tsv[i].user, row_groups[g].user) == 0)
+            if (strcmp(cells_tsv[i].profile, row_groups[g].profile) == 0 &&
+                strcmp(cells_tsv[i].user, row_groups[g].user) == 0)
                 per_group[g]++;
     for (int g = 0; g < COUNT(row_groups); g++)
         ck_assert_msg(per_group[g] == ROWS_PER_TABLE, "%s %s: %d rows", row_groups[g].profile,
@@ -723,24 +608,24 @@ START_TEST(specific2_never_conflicts)
     struct scratch sc;
     snprintf(t.group, sizeof t.group, "specific2 %s", mode_names[_i]);
     scratch_open(&sc);
-    for (int p = 0; p < COUNT(profiles); p++) {
+    for (int p = 0; p < cells_nprofiles; p++) {
         const struct cell *sel[PER_PROFILE];
         int n = 0;
-        if (_i == EMULATE && profiles[p].alias)
+        if (_i == EMULATE && cells_profiles[p].alias)
             continue;
         for (int k = 0; k < PER_PROFILE; k++) {
             struct cell *c = &cells[k];
-            *c = (struct cell){ .profile = profiles[p].name, .nobody = k % 2,
+            *c = (struct cell){ .profile = cells_profiles[p].name, .nobody = k % 2,
                                 .first = { (enum opt)(k / (NOPT * 2)), ADDR_SPECIFIC },
                                 .second = { (enum opt)(k / 2 % NOPT), ADDR_SPECIFIC2 },
                                 .verdict = V_OK };
-            name_cell(c, profiles[p].name);
+            name_cell(c, cells_profiles[p].name);
             if (c->nobody && !harness_is_root())
                 t.skipped += COUNT(nets_v4);
             else
                 sel[n++] = c;
         }
-        struct setting st = { (enum mode)_i, profiles[p].name, false, NULL, sc.table, sc.log };
+        struct setting st = { (enum mode)_i, cells_profiles[p].name, false, NULL, sc.table, sc.log };
         check_cells(&t, &st, nets_v4, COUNT(nets_v4), sel, n);
     }
     skip_nobody(&t);

@@ -41,9 +41,9 @@ static int status_of(int st)
     return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 1;
 }
 
-/* Run cmd and wait for it, passing signals on. They are blocked across the fork, so one
- * that comes before the child's pid is known is passed on once it is. */
-static int run_and_wait(char **cmd)
+/* Signals are blocked across the fork, so one that comes before the child's pid is
+ * known is passed on once it is. */
+int cli_run_and_wait(char **cmd, void (*in_child)(void *), void *arg)
 {
     struct sigaction on = { .sa_sigaction = forward, .sa_flags = SA_SIGINFO | SA_RESTART };
     struct sigaction old[N_FORWARDED];
@@ -61,6 +61,8 @@ static int run_and_wait(char **cmd)
         for (size_t i = 0; i < N_FORWARDED; i++)
             sigaction(forwarded[i], &old[i], NULL);
         sigprocmask(SIG_SETMASK, &old_mask, NULL);
+        if (in_child)
+            in_child(arg);
         _exit(cli_exec(cmd));
     }
     int err = errno, st = 0;
@@ -156,7 +158,7 @@ static int audit_main(const struct cli_command *self, int argc, char **argv)
     if (setenv(BINDGUARD_ENV_LOG, path, 1) != 0) {
         rc = cli_fail("cannot set up the log: %s", strerror(errno));
     } else if ((rc = cli_prepare_command(self, argc, argv, false)) < 0) {
-        rc = run_and_wait(argv + optind);
+        rc = cli_run_and_wait(argv + optind, NULL, NULL);
         summarize(log);
     }
     remove_log(path, fileno(log));

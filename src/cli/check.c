@@ -21,6 +21,7 @@
 #include "holder.h"
 #include "json.h"
 #include "kernel.h"
+#include "kernel_backend.h"
 #include "text.h"
 
 #define CHECK_EXIT_UNKNOWN 3   /* the table could not be judged */
@@ -198,13 +199,22 @@ static void print_json(const struct answer *a, const char *profile)
 }
 
 /* bindguard's verdict, if there is a table: -1 when it can't be judged (said). */
+/* The kernel backend's bindings, where it is in use: a refusal there is bindguard's. */
+static int judge_kernel_backend(struct answer *a, const struct bg_config *cfg)
+{
+    if (kernel_view_check(a->want, cfg->profile, &a->ref) != 1)
+        return 0;
+    a->by = BINDGUARD;
+    return 1;
+}
+
 static int judge(struct answer *a, struct table **t, const struct bg_config *cfg)
 {
     char why[PATH_MAX + 128];
     *t = cli_table_open(cfg, why, sizeof why);
     cli_table_file(cfg->table, a->table_s, sizeof a->table_s);
     if (!*t && errno == ENOENT)
-        return 0;
+        return judge_kernel_backend(a, cfg);
     if (!*t)
         return cli_fail("cannot judge: %s", why), -1;
     a->table = a->table_s;
@@ -213,7 +223,7 @@ static int judge(struct answer *a, struct table **t, const struct bg_config *cfg
     int r = guard_check(*t, a->want, &a->ref);
     if (r == 1)
         a->by = BINDGUARD;
-    return r;
+    return r == 0 ? judge_kernel_backend(a, cfg) : r;
 }
 
 /* "ADDR:PORT/PROTO" with --as and --emulate: -1, or an exit status. */

@@ -30,7 +30,7 @@ struct cli_command {
 };
 
 extern const struct cli_command cli_run, cli_shell, cli_audit, cli_list, cli_gc,
-    cli_explain, cli_matrix, cli_check, cli_demo, cli_doctor;
+    cli_explain, cli_matrix, cli_check, cli_demo, cli_doctor, cli_kernel;
 
 /* ---- args.c: options and values ---------------------------------------------------- */
 
@@ -151,6 +151,13 @@ void probe_pair_on_loopback(const struct bg_config *cfg, const struct probe_side
 /* A port free on every address of both stacks for proto at this moment, or 0. */
 uint16_t probe_free_port(uint8_t proto);
 
+/* ---- audit.c --------------------------------------------------------------------- */
+
+/* Run cmd (after in_child(arg) in the child, if given) and wait for it. A signal sent to
+ * bindguard by another process is passed on to cmd; the terminal's reach cmd anyway. Its
+ * exit status (128+N for signal N, 126/127 if it could not be run). */
+int cli_run_and_wait(char **cmd, void (*in_child)(void *), void *arg);
+
 /* ---- entries.c: the table, as the kernel confirms it -------------------------------- */
 
 /* Open the configured table (never creating it: the commands only read) and watch its
@@ -175,6 +182,7 @@ struct cli_entry {
      * none) and a process in it (0 if none known). */
     char ns_name[64];
     int ns_pid;
+    bool kernel;     /* a binding of the kernel backend (kernel_backend.h), not the table */
 };
 
 struct cli_snapshot {

@@ -178,9 +178,11 @@ static int report_command(const char *cmd, const struct kready *k)
     kready_missing(k, missing, sizeof missing);
     printf("  library (bindguard run):         %s%s\n", blocker ? "no: " : "yes",
            blocker ? blocker : "");
-    printf("  kernel backend (run --kernel):   %s%s\n", k->enabled ? "yes" : "not available: ",
-           k->enabled ? "" : missing);
-    if (!blocker || k->enabled)
+    /* run --kernel attaches the programs itself: it needs what enable needs, not enable. */
+    bool run_kernel = k->enabled || (k->built && k->root && k->cgroup2 && k->kernel_new);
+    printf("  kernel backend (run --kernel):   %s%s\n", run_kernel ? "yes" : "not available: ",
+           run_kernel ? "" : missing);
+    if (!blocker || run_kernel)
         return 0;
     printf("  => %s can't be protected here until the kernel backend is enabled\n", cmd);
     return CLI_EXIT_FAIL;

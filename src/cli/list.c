@@ -12,6 +12,7 @@
 #include "fault.h"
 #include "holder.h"
 #include "json.h"
+#include "kernel_backend.h"
 #include "text.h"
 
 struct list_opts {
@@ -50,7 +51,7 @@ static void row_of(const struct cli_entry *c, struct row *r)
 {
     address_format(&c->e.addr, r->addr, sizeof r->addr);
     cli_format_since(c->e.since, r->since, sizeof r->since);
-    if (c->live == GUARD_STALE) {
+    if (c->live == GUARD_STALE || c->kernel) {
         r->pid = c->e.pid;
         table_entry_comm(&c->e, r->comm, sizeof r->comm);
         return;
@@ -88,6 +89,7 @@ static void json_entry(struct json *j, const struct cli_entry *c, const struct r
         json_int(j, "netns_pid", c->ns_pid);
     else
         json_null(j, "netns_pid");
+    json_string(j, "backend", c->kernel ? "kernel" : "library");
     json_object_end(j);
 }
 
@@ -116,9 +118,10 @@ static void text_entry(const struct cli_entry *c, const struct row *r, bool netn
     /* Any process can name itself; its name must not drive the terminal (text.h). */
     snprintf(comm, sizeof comm, "%s", r->comm);
     text_defang(comm, strlen(comm));
-    printf("%-5s %-26s %-9s %-6s %-7s %-15s %-6u %-10s ", cli_proto_name(c->e.proto),
+    printf("%-5s %-26s %-9s %-6s %-7s %-15s %-6u %-10s %-8s ", cli_proto_name(c->e.proto),
            r->addr, policy_class_name((enum bg_class)c->e.cls),
-           c->listening ? "yes" : "no", pid, comm, c->e.uid, r->since);
+           c->kernel ? "-" : c->listening ? "yes" : "no", pid, comm, c->e.uid, r->since,
+           c->kernel ? "kernel" : "library");
     if (netns) {
         char ns[128];
         netns_of(c, here, ns, sizeof ns);
@@ -148,8 +151,8 @@ static void print_list(const struct cli_snapshot *s, const struct list_opts *o,
         json_uint(&j, "netns", here);
         json_array_begin(&j, "bindings");
     } else {
-        printf("%-5s %-26s %-9s %-6s %-7s %-15s %-6s %-10s %s%s\n", "PROTO", "ADDRESS",
-               "CLASS", "LISTEN", "PID", "COMMAND", "UID", "SINCE",
+        printf("%-5s %-26s %-9s %-6s %-7s %-15s %-6s %-10s %-8s %s%s\n", "PROTO", "ADDRESS",
+               "CLASS", "LISTEN", "PID", "COMMAND", "UID", "SINCE", "BACKEND",
                o->all_netns ? "STATE       " : "STATE", o->all_netns ? "NETNS" : "");
     }
     for (size_t i = 0; i < s->n; i++) {
@@ -206,6 +209,7 @@ static int list_main(const struct cli_command *self, int argc, char **argv)
     struct cli_snapshot s;
     if (cli_snapshot_take(t, cfg, o.port, &s) != 0)
         return cli_fail("%s", s.why);
+    cli_snapshot_add_kernel(&s, o.port);
     if (s.n)
         qsort(s.v, s.n, sizeof *s.v, by_port);
     if (o.all_netns)
@@ -225,7 +229,7 @@ const struct cli_command cli_list = {
     "\n"
     "The bindings in the port table whose sockets the kernel still shows: protocol,\n"
     "address:port, class, listening, the pid and command holding the socket now, uid,\n"
-    "and since when.\n"
+    "and since when; then, as root, the kernel backend's (BACKEND kernel).\n"
     "\n"
     "  --json             one JSON object: {\"version\", \"table\", \"netns\", \"bindings\": [...]}\n"
     "  --port N           only port N\n"

@@ -16,12 +16,16 @@
 #include <unistd.h>
 
 #include "bindguard.h"
+#include "kernel_backend.h"
+
+static bool kernel_flag;  /* run --kernel */
 
 /* Options shared by run, shell and audit; returns -1 at the end, or an exit status. */
 static int run_options(const struct cli_command *self, int argc, char **argv, bool audit_flag)
 {
     static const struct option opts[] = {
         {"emulate", no_argument, NULL, 'e'},
+        {"kernel", no_argument, NULL, 'k'},
         {"audit", no_argument, NULL, 'a'},
         {"default", required_argument, NULL, 'd'},
         CLI_OPTION_PROFILE, CLI_OPTION_TABLE, CLI_OPTION_HELP, {0},
@@ -32,6 +36,12 @@ static int run_options(const struct cli_command *self, int argc, char **argv, bo
         switch (c) {
         case 'd': ok = cli_set_default_class(optarg); break;
         case 'e': ok = setenv(BINDGUARD_ENV_EMULATE, "1", 1) == 0; break;
+        case 'k':
+            if (strcmp(self->name, "run") != 0)
+                return cli_usage("unknown option '--kernel' (see bindguard %s --help)",
+                                 self->name);
+            kernel_flag = true;
+            break;
         case 'a':
             if (!audit_flag)
                 return cli_usage("unknown option '--audit' (see bindguard %s --help)",
@@ -90,6 +100,8 @@ int cli_prepare_command(const struct cli_command *self, int argc, char **argv,
 static int run_main(const struct cli_command *self, int argc, char **argv)
 {
     int rc = cli_prepare_command(self, argc, argv, true);
+    if (rc < 0 && kernel_flag)
+        return kernel_run(argv + optind);
     return rc >= 0 ? rc : cli_exec(argv + optind);
 }
 
@@ -100,7 +112,9 @@ const struct cli_command cli_run = {
     "Runs CMD with libbindguard.so added to LD_PRELOAD (after what is there already) and\n"
     "BINDGUARD_ACTIVE=1. Exits with CMD's status.\n"
     "\n" RUN_OPTIONS_HELP
-    "  --audit            log what would be refused, refuse nothing (BINDGUARD_MODE=audit)\n",
+    "  --audit            log what would be refused, refuse nothing (BINDGUARD_MODE=audit)\n"
+    "  --kernel           root: enforce in the kernel instead (cgroup BPF), for static and\n"
+    "                     Go binaries too: CMD runs in a transient cgroup of its own\n",
 };
 
 static int shell_main(const struct cli_command *self, int argc, char **argv)

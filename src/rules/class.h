@@ -30,20 +30,20 @@ struct bg_classing {
 };
 
 /* Would SO_REUSEADDR make this socket a sharer? */
-static inline _Bool rules_reuseaddr_shares(const struct bg_classing *c, _Bool dgram)
+BG_RULES_INLINE _Bool rules_reuseaddr_shares(const struct bg_classing *c, _Bool dgram)
 {
     return dgram || c->reuseaddr_shares_tcp;
 }
 
 /* Did the program opt into sharing the port? Setting SO_EXCLUSIVEADDRUSE then fails
  * with EINVAL, and so does the reverse order (as on Windows). */
-static inline _Bool rules_opted_into_sharing(const struct bg_classing *c,
+BG_RULES_INLINE _Bool rules_opted_into_sharing(const struct bg_classing *c,
                                              const struct bg_sockopts *o)
 {
     return o->reuseport || (o->reuseaddr && rules_reuseaddr_shares(c, o->dgram));
 }
 
-static inline enum bg_class rules_class(const struct bg_classing *c,
+BG_RULES_INLINE enum bg_class rules_class(const struct bg_classing *c,
                                         const struct bg_sockopts *o)
 {
     if (o->exclusive)

@@ -18,12 +18,12 @@ struct bg_binding {
     bg_u8  linger;  /* a closed explicit-exclusive listener whose connections live on */
 };
 
-static inline enum bg_class rules_held_class(const struct bg_binding *held)
+BG_RULES_INLINE enum bg_class rules_held_class(const struct bg_binding *held)
 {
     return held->cls <= BG_CLASS_EXCLUSIVE ? (enum bg_class)held->cls : BG_CLASS_EXCLUSIVE;
 }
 
-static inline enum bg_verdict rules_judge(enum bg_rules rules, const struct bg_binding *held,
+BG_RULES_INLINE enum bg_verdict rules_judge(enum bg_rules rules, const struct bg_binding *held,
                                           const struct bg_binding *want)
 {
     enum bg_class held_cls = rules_held_class(held);

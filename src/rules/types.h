@@ -17,6 +17,10 @@ typedef __UINT64_TYPE__ bg_u64;
 enum { BG_AF_INET = 2, BG_AF_INET6 = 10 };   /* AF_INET, AF_INET6 on Linux */
 enum { BG_PROTO_TCP = 6, BG_PROTO_UDP = 17 }; /* IPPROTO_TCP, IPPROTO_UDP */
 
+/* Every function of the rule book is inlined where it is called: the kernel backend
+ * calls them while holding a bpf_spin_lock, where the verifier allows no calls. */
+#define BG_RULES_INLINE static inline __attribute__((always_inline))
+
 #define BG_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

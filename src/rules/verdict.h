@@ -85,25 +85,25 @@ static const bg_u8 bg_table_wsk_by_second[BG_CELLS][BG_CELLS] = {
 #undef U_
 #undef A_
 
-static inline _Bool rules_side_valid(struct bg_side s)
+BG_RULES_INLINE _Bool rules_side_valid(struct bg_side s)
 {
     return (unsigned)s.cls <= BG_CLASS_EXCLUSIVE && (unsigned)s.kind <= BG_SPECIFIC2;
 }
 
 /* Seed 001 alone decides Specific2 after a specific first: they never meet. */
-static inline _Bool rules_is_specific2_case(struct bg_side first, struct bg_side second)
+BG_RULES_INLINE _Bool rules_is_specific2_case(struct bg_side first, struct bg_side second)
 {
     return second.kind == BG_SPECIFIC2 && first.kind != BG_WILDCARD;
 }
 
-static inline unsigned rules_cell(struct bg_side s)
+BG_RULES_INLINE unsigned rules_cell(struct bg_side s)
 {
     return (unsigned)s.cls * 2 + (s.kind == BG_WILDCARD ? 0 : 1);
 }
 
 /* The verdict for the second bind. An invalid side or rule set (a corrupt input) reads
  * as INUSE: a rule book never turns garbage into an allowance. */
-static inline enum bg_verdict rules_verdict(enum bg_rules rules, _Bool same_user,
+BG_RULES_INLINE enum bg_verdict rules_verdict(enum bg_rules rules, _Bool same_user,
                                             struct bg_side first, struct bg_side second)
 {
     if (!rules_side_valid(first) || !rules_side_valid(second))
@@ -127,7 +127,7 @@ static inline enum bg_verdict rules_verdict(enum bg_rules rules, _Bool same_user
 
 /* Denials compare by ACCESS > INUSE > CHECK > SUCCESS; anything outside the enum ranks
  * with ACCESS, so it can never make a denial look milder. */
-static inline int rules_severity(enum bg_verdict v)
+BG_RULES_INLINE int rules_severity(enum bg_verdict v)
 {
     switch (v) {
     case BG_SUCCESS: return 0;
@@ -138,14 +138,14 @@ static inline int rules_severity(enum bg_verdict v)
     return 3;
 }
 
-static inline _Bool rules_more_severe(enum bg_verdict a, enum bg_verdict b)
+BG_RULES_INLINE _Bool rules_more_severe(enum bg_verdict a, enum bg_verdict b)
 {
     return rules_severity(a) > rules_severity(b);
 }
 
 /* WSK's CHECK: the second owner passes the first socket's share list, or is denied
  * (seed 003: a failed access check is STATUS_ACCESS_DENIED). */
-static inline enum bg_verdict rules_resolve_check(enum bg_verdict v, _Bool access_granted)
+BG_RULES_INLINE enum bg_verdict rules_resolve_check(enum bg_verdict v, _Bool access_granted)
 {
     if (v != BG_CHECK)
         return v;
