@@ -572,7 +572,7 @@ START_TEST(run_kernel)
     struct proc *p = proc_spawn(&how, PROC_ARGV("sh", "-c", cmd));
     rc = proc_finish(p, ANSWER_MS);
     ck_assert_int_eq(rc, 2);
-    ck_assert_msg(strstr(p->ebuf, "bindguard: run --kernel: needs root") &&
+    ck_assert_msg(strstr(p->ebuf, "bindguard: run: --kernel: needs root") &&
                   proc_count_lines(p->ebuf, "bindguard", NULL) == 1, "%s", p->ebuf);
 }
 END_TEST
