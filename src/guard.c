@@ -327,9 +327,7 @@ static void apply_confirmations(struct table *t, struct denier *d, const bool *r
         if (reap[i]) {
             table_release(t, d[i].idx, d[i].e.id);
         } else if (to_linger[i]) {
-            struct table_entry *live = table_get(t, d[i].idx, d[i].e.id);
-            if (live)
-                live->flags |= TABLE_F_LINGER;
+            table_set_flags(t, d[i].idx, d[i].e.id, TABLE_F_LINGER, 0);
         }
     }
 }
@@ -768,10 +766,9 @@ static void change_entry(void *arg)
     struct entry_change *ch = arg;
     if (!lock_table(ch->t))
         return;
-    struct table_entry *e = table_get(ch->t, ch->idx, ch->id);
-    if (e && ch->set_flags)
-        e->flags |= ch->set_flags;
-    else if (e && ch->release)
+    if (ch->set_flags)
+        table_set_flags(ch->t, ch->idx, ch->id, ch->set_flags, 0);
+    else if (ch->release)
         table_release(ch->t, ch->idx, ch->id);
     table_unlock(ch->t);
 }
@@ -848,10 +845,9 @@ void guard_before_fork(void)
 void guard_after_fork(bool in_child)
 {
     __atomic_add_fetch(&fork_generation, 1, __ATOMIC_SEQ_CST);
-    if (in_child) {
+    if (in_child)
         __atomic_store_n(&cached_pid, 0, __ATOMIC_RELAXED);
-        shm_lock_forget_thread();
-    } else
+    else
         fdstate_each(mark_shared, NULL);
 }
 

@@ -576,7 +576,7 @@ START_TEST(lock_word_names_a_gone_thread)
     int p[1];
     proc_free_ports(p, 1);
     struct table *t = open_table();
-    __atomic_store_n(&table_header(t)->lock.word, (uint32_t)proc_gone_pid(), __ATOMIC_RELEASE);
+    __atomic_store_n(&table_header(t)->lock.__data.__lock, proc_gone_pid(), __ATOMIC_RELEASE);
 
     char lock[64];
     snprintf(lock, sizeof lock, "BINDGUARD_LOCK_TIMEOUT_MS=%u", SHORT_LOCK);

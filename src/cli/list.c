@@ -214,11 +214,7 @@ static void gc_locked(void *arg)
         if (c->live == GUARD_STALE) {
             g->reaped += table_release(g->t, c->idx, c->e.id);
         } else if (c->live == GUARD_LINGERING && !(c->e.flags & TABLE_F_LINGER)) {
-            struct table_entry *e = table_get(g->t, c->idx, c->e.id);
-            if (e) {
-                e->flags |= TABLE_F_LINGER;
-                g->lingered++;
-            }
+            g->lingered += table_set_flags(g->t, c->idx, c->e.id, TABLE_F_LINGER, 0);
         }
     }
     if (table_check(g->t, g->repaired, sizeof g->repaired) != 0)
