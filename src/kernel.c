@@ -389,6 +389,24 @@ static bool is_holder(const struct kernel_sock *k, void *ctx)
     return h->found;
 }
 
+struct exact {
+    const struct bg_addr *a;
+    uint32_t inode, uid;
+    bool listening, found;
+};
+
+static bool is_exact(const struct kernel_sock *k, void *ctx)
+{
+    struct exact *x = ctx;
+    const struct bg_addr *a = x->a;
+    x->found = k->inode == x->inode && k->uid == x->uid && k->local.family == a->family &&
+               k->local.port == a->port && memcmp(k->local.ip, a->ip, 16) == 0 &&
+               k->local.scope_id == a->scope_id &&
+               (a->family != AF_INET6 || k->local.v6only == a->v6only) &&
+               (k->proto != IPPROTO_TCP || (k->state == TCP_LISTEN) == x->listening);
+    return x->found;
+}
+
 static bool is_connection(const struct kernel_sock *k, void *ctx)
 {
     struct holder *h = ctx;
@@ -520,6 +538,28 @@ enum kernel_answer kernel_confirm(uint8_t proto, const struct bg_addr *a, uint32
     enum kernel_answer ans = confirm(&s, proto, &h, bound_only_possible);
     session_end(&s);
     return ans;
+}
+
+enum kernel_answer kernel_confirm_exact(uint8_t proto, const struct bg_addr *a, uint32_t inode,
+                                        uint32_t uid, bool listening)
+{
+    if (!proto_ok(proto) || !addr_ok(a))
+        return KERNEL_GONE;
+    struct exact x = {a, inode, uid, listening, false};
+    /* A dump of the holder's own family: exact lookups answer for other sockets too
+     * (a reuseport group, a dual-stack listener), and an AF_INET dump leaves out AF_INET6
+     * sockets. UDP and listeners: ~20 µs; TCP that does not listen: ~1 ms. */
+    struct query q = {.family = a->family, .proto = proto, .port = a->port,
+                      .states = proto == IPPROTO_UDP ? STATES_ALL
+                              : listening ? BIT(TCP_LISTEN) : STATES_NOT_LISTENING};
+    struct session s = session_begin();
+    int rc = run_dump(&s, q, is_exact, &x);
+    bool visible = x.found || rc < 0 || proto == IPPROTO_UDP || listening ||
+                   bound_inactive_supported(&s);
+    session_end(&s);
+    if (x.found)
+        return KERNEL_ALIVE;
+    return rc < 0 || !visible ? KERNEL_UNKNOWN : KERNEL_GONE;
 }
 
 enum kernel_answer kernel_has_connections(const struct bg_addr *a, uint32_t uid)

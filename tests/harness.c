@@ -1,3 +1,4 @@
+#include <dirent.h>
 #include "harness.h"
 
 #include <errno.h>
@@ -52,6 +53,20 @@ void harness_table_remove(const char *name)
     else
         snprintf(path, sizeof path, "/dev/shm/%s", name[0] == '/' ? name + 1 : name);
     unlink(path);
+    /* And every user's table under it as a prefix (own.h: "<name>.<uid>[.<n>]"). */
+    char *slash = strrchr(path, '/');
+    *slash = '\0';
+    const char *base = slash + 1;
+    size_t bl = strlen(base);
+    DIR *d = opendir(path[0] ? path : "/");
+    for (struct dirent *de; d && (de = readdir(d)) != NULL;) {
+        const char *rest = de->d_name + bl;
+        if (strncmp(de->d_name, base, bl) == 0 && rest[0] == '.' && rest[1] >= '0' &&
+            rest[1] <= '9' && strspn(rest, ".0123456789") == strlen(rest))
+            unlinkat(dirfd(d), de->d_name, 0);
+    }
+    if (d)
+        closedir(d);
 }
 
 bool harness_is_root(void)

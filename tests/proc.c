@@ -22,6 +22,7 @@
 
 #include "harness.h"
 #include "kernel.h"
+#include "own.h"
 #include "table.h"
 
 #define MAX_PROCS 48
@@ -515,7 +516,7 @@ static enum kernel_answer ask_kernel(const struct table_entry *e)
 bool proc_gc(const char *name, struct proc_gc *out, char *why, size_t whylen)
 {
     memset(out, 0, sizeof *out);
-    struct table *t = table_open(name, 0, why, whylen);
+    struct table *t = own_open(name, 0, why, whylen, NULL, 0);
     if (!t)
         return false;
     bool ok = false;

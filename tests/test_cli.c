@@ -652,15 +652,16 @@ END_TEST
 
 START_TEST(gc_rebuild_removes_an_unusable_table)
 {
-    char dir[] = "/tmp/bg-cli-gc-XXXXXX", path[128];
+    char dir[] = "/tmp/bg-cli-gc-XXXXXX", path[160], prefix[128];
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/table", dir);
+    snprintf(prefix, sizeof prefix, "%s/table", dir);
+    snprintf(path, sizeof path, "%s.%u", prefix, (unsigned)geteuid());
     FILE *f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);
     for (int i = 0; i < 1000; i++)
         fputs("not a bindguard table\n", f);
     fclose(f);
-    setenv("BINDGUARD_TABLE", path, 1);
+    setenv("BINDGUARD_TABLE", prefix, 1);
 
     struct result *r = cli(ARGV("list"));
     ck_assert_msg(r->status == 1 && count_lines(r->err) == 1 &&

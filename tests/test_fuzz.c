@@ -60,6 +60,7 @@
 #include "harness.h"
 #include "policy.h"
 #include "proc.h"
+#include "own.h"
 #include "table.h"
 
 #define FUZZ_CASES     200
@@ -691,7 +692,7 @@ static void run_name(struct run *r, const struct op *op, char *text, size_t len,
 static bool table_exists(const char *name)
 {
     char path[256];
-    snprintf(path, sizeof path, "/dev/shm%s", name);
+    snprintf(path, sizeof path, "/dev/shm%s.%u", name, (unsigned)geteuid());
     return access(path, F_OK) == 0;
 }
 
@@ -704,7 +705,7 @@ static void echo_entries(struct run *r)
     if (!r->enforce || !name)
         return;
     if (!r->table && table_exists(name))
-        r->table = table_open(name, TABLE_SLOTS, why, sizeof why);
+        r->table = own_open(name, TABLE_SLOTS, why, sizeof why, NULL, 0);
     if (!r->table) {
         proc_child_say("# entries %s", table_exists(name) ? "?" : "0");
         return;
@@ -1531,7 +1532,7 @@ static void report(const struct check *k, struct transcript t[N_MODES])
 static size_t table_left(const char *name)
 {
     char why[256];
-    struct table *t = table_open(name, TABLE_SLOTS, why, sizeof why);
+    struct table *t = own_open(name, TABLE_SLOTS, why, sizeof why, NULL, 0);
     ck_assert_msg(t, "table %s: %s", name, why);
     ck_assert_int_eq(table_lock(t, 1000), 0);
     size_t n = table_count(t);

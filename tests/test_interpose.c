@@ -37,6 +37,7 @@
 #include "bindguard.h"
 #include "harness.h"
 #include "proc.h"
+#include "own.h"
 #include "table.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -996,7 +997,7 @@ static void assert_kernel_would_share(void)
 static size_t live_entries(void)
 {
     char why[256];
-    struct table *t = table_open(table_name, TABLE_SLOTS, why, sizeof why);
+    struct table *t = own_open(table_name, TABLE_SLOTS, why, sizeof why, NULL, 0);
     ck_assert_msg(t, "table %s: %s", table_name, why);
     ck_assert_int_eq(table_lock(t, 1000), 0);
     size_t n = table_count(t);

@@ -68,6 +68,7 @@
 #include "harness.h"
 #include "kernel.h"
 #include "proc.h"
+#include "own.h"
 #include "table.h"
 
 #define WORKERS         6
@@ -1338,7 +1339,7 @@ static void start(void)
     proc_free_ports(ports, NPORTS);
     /* Made here, so its capacity is ours and its mapping is the killer's window into
      * the lock. */
-    table = table_open(table_name, SLOTS, why, sizeof why);
+    table = own_open(table_name, SLOTS, why, sizeof why, NULL, 0);
     ck_assert_msg(table, "%s", why);
     int fds[2];
     ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
@@ -1522,7 +1523,7 @@ static void fork_and_bind(bool fork_after_bind)
     proc_free_ports(&port, 1);
     snprintf(p, sizeof p, "%d", port);
     snprintf(after, sizeof after, "%d", fork_after_bind);
-    table = table_open(table_name, SLOTS, why, sizeof why);
+    table = own_open(table_name, SLOTS, why, sizeof why, NULL, 0);
     ck_assert_msg(table, "%s", why);
     if (!fork_after_bind)
         ck_assert_int_eq(table_lock(table, 1000), 0);

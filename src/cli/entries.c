@@ -13,11 +13,15 @@
 #include <unistd.h>
 
 #include "fault.h"
+#include "own.h"
 #include "kernel.h"
 
 struct table *cli_table_open(const struct bg_config *cfg, char *why, size_t len)
 {
-    struct table *t = table_open(cfg->table, cfg->table_slots, why, len);
+    char squat[300];
+    struct table *t = own_open(cfg->table, cfg->table_slots, why, len, squat, sizeof squat);
+    if (squat[0])
+        fprintf(stderr, "bindguard: %s\n", squat);
     if (!t)
         return NULL;
     const void *base;

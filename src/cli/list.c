@@ -1,4 +1,5 @@
 /* list, gc - the live bindings, and reaping the ones whose sockets are gone. */
+#include "own.h"
 #include "cli.h"
 
 #include <errno.h>
@@ -226,12 +227,13 @@ static void gc_locked(void *arg)
 
 /* The file behind a table name, as table_open resolves it (for --rebuild, when the
  * table can't be opened at all). */
-static void table_file(const char *name, char *buf, size_t len)
+/* This user's table file under the prefix (own.h's first name). */
+static void table_file(const char *prefix, char *buf, size_t len)
 {
-    if (name[0] == '/' && strchr(name + 1, '/'))
-        snprintf(buf, len, "%s", name);
-    else
-        snprintf(buf, len, "/dev/shm/%s", name + (name[0] == '/'));
+    char name[CONFIG_PATH_MAX + 32];
+    if (!own_name(prefix, geteuid(), 0, name, sizeof name) ||
+        !table_file_path(name, buf, len, NULL, 0))
+        snprintf(buf, len, "%s", prefix);
 }
 
 static int unusable(const char *name, const char *why, bool rebuild)
@@ -239,7 +241,7 @@ static int unusable(const char *name, const char *why, bool rebuild)
     if (!rebuild)
         return cli_fail("%s; `bindguard gc --rebuild` removes it so that the next bind "
                         "creates a fresh table", why);
-    char path[CONFIG_PATH_MAX + 16];
+    char path[CONFIG_PATH_MAX + 48];
     table_file(name, path, sizeof path);
     if (unlink(path) != 0)
         return cli_fail("%s; cannot remove %s: %s", why, path, strerror(errno));

@@ -228,6 +228,11 @@ static bool resolve_path(const char *name, char *buf, size_t len, char *why, siz
     return true;
 }
 
+bool table_file_path(const char *name, char *buf, size_t len, char *why, size_t whylen)
+{
+    return resolve_path(name, buf, len, why, whylen);
+}
+
 /* ---- attaching a mapping ------------------------------------------------------------ */
 
 static struct table *handle_new(void *map, const struct table_ident *id, const char *path)
@@ -343,6 +348,12 @@ static bool check_ident(const struct table_ident *id, off_t size, const char *pa
         return false;
     }
     return true;
+}
+
+bool table_ident_usable(const struct table_ident *id, uint64_t file_size)
+{
+    struct table_ident want;
+    return id->magic == TABLE_MAGIC && check_ident(id, (off_t)file_size, "", &want, NULL, 0);
 }
 
 static struct table *attach_existing(int fd, const char *path, char *why, size_t whylen)
@@ -503,6 +514,12 @@ static struct table *remember_file(struct table *t)
         t->ino = st.st_ino;
     }
     return t;
+}
+
+void table_file_id(const struct table *t, uint64_t *dev, uint64_t *ino)
+{
+    *dev = (uint64_t)t->dev;
+    *ino = (uint64_t)t->ino;
 }
 
 bool table_replaced(const struct table *t)
@@ -824,6 +841,17 @@ bool table_set_flags(struct table *t, uint32_t idx, uint64_t id, uint8_t set, ui
         return false;
     seq_begin(e);
     e->flags = (uint8_t)((e->flags | set) & ~clear);
+    seq_end(e);
+    return true;
+}
+
+bool table_set_intent(struct table *t, uint32_t idx, uint64_t id, int64_t ns)
+{
+    struct table_entry *e = table_get(t, idx, id);
+    if (!e)
+        return false;
+    seq_begin(e);
+    e->intent_ns = ns;
     seq_end(e);
     return true;
 }

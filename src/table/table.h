@@ -56,7 +56,8 @@ struct table_entry {
     uint32_t reserved;
 };
 
-struct table;  /* process-local handle: mapping, capacity, path */
+struct table;        /* process-local handle: mapping, capacity, path */
+struct table_ident;  /* the shared layout, below */
 
 /* Open (creating race-free if absent) the table file `name`: a POSIX shm name
  * ("/bindguard-v3.0" or "bindguard-v3.0" -> /dev/shm/...) or an absolute path. Libraries
@@ -69,6 +70,12 @@ void table_close(struct table *t);  /* for tests and the CLI; never while locked
 /* Is the file under the table's name no longer the one this handle maps (removed or
  * replaced)? Then processes opening the name from now on use another table. */
 bool table_replaced(const struct table *t);
+/* The device and inode of the file this handle maps (to tell it from foreign tables). */
+void table_file_id(const struct table *t, uint64_t *dev, uint64_t *ino);
+/* The file a table name stands for ("/x" -> "/dev/shm/x"; absolute paths as given). */
+bool table_file_path(const char *name, char *buf, size_t len, char *why, size_t whylen);
+/* Would this build use a table with this ident in a file of this size? (foreign.h) */
+bool table_ident_usable(const struct table_ident *id, uint64_t file_size);
 
 /* Bounded lock. 0 on success (a dead holder's half-written state repaired first), else
  * ETIMEDOUT, EDEADLK (this thread holds it), or EIO (the table failed validation). */
@@ -96,6 +103,8 @@ struct table_entry *table_get(struct table *t, uint32_t idx, uint64_t id);
 /* Change a live entry's flags (set, then clear) under its sequence count, so a foreign
  * reader never sees half of it. false if (idx, id) is gone. */
 bool table_set_flags(struct table *t, uint32_t idx, uint64_t id, uint8_t set, uint8_t clear);
+/* Stamp a PENDING entry's intent (CLOCK_MONOTONIC ns), under its sequence count. */
+bool table_set_intent(struct table *t, uint32_t idx, uint64_t id, int64_t ns);
 
 /* Walk every live entry (for list/gc); stop when fn returns false. */
 void table_each(struct table *t, bool (*fn)(struct table_entry *e, uint32_t idx, void *arg),

@@ -1,0 +1,149 @@
+/* domains - see domains.h. */
+#include "domains.h"
+
+#include <netinet/in.h>
+#include <string.h>
+#include <time.h>
+
+#include "foreign.h"
+#include "kernel.h"
+#include "rules/rules.h"
+
+#define WAIT_STEP_NS 100000L   /* re-read an awaited intent every 0.1 ms */
+
+int64_t domains_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+bool domains_publish(struct table *own, const struct table_entry *want, uint32_t *idx,
+                     uint64_t *id, int64_t *stamp)
+{
+    struct table_entry e = *want;
+    e.flags |= TABLE_F_PENDING;
+    e.intent_ns = 0;   /* "choosing": readers wait for the stamp (doc/design.md) */
+    if (table_claim(own, &e, idx) != 0)
+        return false;
+    const struct table_entry *in = table_at(own, *idx);
+    if (!in)
+        return false;
+    *id = in->id;
+    /* Stamped only once the entry is visible (table_claim's summary update is sequentially
+     * consistent): a racer that missed it read before this stamp, so its own stamp is
+     * earlier and it is the one we wait for. */
+    *stamp = domains_now_ns();
+    table_set_intent(own, *idx, *id, *stamp);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return true;
+}
+
+/* Does the foreign intent e go before ours? A stamp of 0 is still being chosen. */
+static bool earlier(const struct table_entry *e, const struct table_entry *want, int64_t stamp)
+{
+    if (stamp == 0 || e->intent_ns == 0)
+        return true;
+    return e->intent_ns < stamp || (e->intent_ns == stamp && e->uid < want->uid);
+}
+
+struct judging {
+    const struct table_entry *want;
+    int64_t stamp;
+    domains_judge_fn judge;
+    int64_t deadline;
+    struct table_entry cand[DOMAINS_MAX_CONFIRM];
+    enum bg_verdict verdict[DOMAINS_MAX_CONFIRM];
+    int n;
+    bool waited_out;
+};
+
+static void keep(struct judging *j, const struct table_entry *e, enum bg_verdict v)
+{
+    int at = j->n < DOMAINS_MAX_CONFIRM ? j->n++ : DOMAINS_MAX_CONFIRM;
+    while (at > 0 && rules_more_severe(v, j->verdict[at - 1])) {
+        if (at < DOMAINS_MAX_CONFIRM) {
+            j->cand[at] = j->cand[at - 1];
+            j->verdict[at] = j->verdict[at - 1];
+        }
+        at--;
+    }
+    if (at < DOMAINS_MAX_CONFIRM) {
+        j->cand[at] = *e;
+        j->verdict[at] = v;
+    }
+}
+
+/* An earlier conflicting intent: wait (within the bind's one bound) until it is bound,
+ * gone, or restamped later than ours. true and *e when it is now a bound entry. */
+static bool await_intent(struct judging *j, int ti, uint32_t idx, struct table_entry *e)
+{
+    while (domains_now_ns() < j->deadline) {
+        struct timespec step = { 0, WAIT_STEP_NS };
+        nanosleep(&step, NULL);
+        if (!foreign_reread(ti, idx, e->id, e))
+            return false;
+        if (!(e->flags & TABLE_F_PENDING))
+            return true;
+        if (!earlier(e, j->want, j->stamp))
+            return false;
+    }
+    j->waited_out = true;
+    return false;
+}
+
+static void judge_table(struct judging *j, int ti)
+{
+    const struct table_entry *want = j->want;
+    struct table_entry hits[DOMAINS_MAX_HITS];
+    uint32_t idx[DOMAINS_MAX_HITS];
+    int n = foreign_find(ti, want->netns, want->proto, want->addr.port, hits, idx,
+                         DOMAINS_MAX_HITS);
+    for (int i = 0; i < n; i++) {
+        struct table_entry *e = &hits[i];
+        if (e->flags & TABLE_F_LINGER)
+            continue;
+        if (j->judge(e, want) == BG_SUCCESS)
+            continue;
+        if ((e->flags & TABLE_F_PENDING) &&
+            (!earlier(e, want, j->stamp) || !await_intent(j, ti, idx[i], e)))
+            continue;
+        enum bg_verdict v = j->judge(e, want);
+        if (v != BG_SUCCESS && !(e->flags & TABLE_F_LINGER))
+            keep(j, e, v);
+    }
+}
+
+enum domains_answer domains_judge(const char *prefix, struct table *own,
+                                  const struct table_entry *want, int64_t stamp,
+                                  domains_judge_fn judge, unsigned wait_ms,
+                                  struct domains_result *out)
+{
+    struct judging j = { .want = want, .stamp = stamp, .judge = judge,
+                         .deadline = domains_now_ns() + (int64_t)wait_ms * 1000000LL };
+    uint64_t dev = 0, ino = 0;
+    if (own)
+        table_file_id(own, &dev, &ino);
+    int n = foreign_begin(prefix, dev, ino);
+    for (int ti = 0; ti < n; ti++)
+        judge_table(&j, ti);
+    memset(out, 0, sizeof *out);
+    out->overflow = foreign_overflow();
+    out->waited_out = j.waited_out;
+    foreign_end();
+
+    /* Outside the set's lock: the kernel, not the table, has the last word. */
+    bool unknown = false;
+    for (int i = 0; i < j.n; i++) {
+        const struct table_entry *e = &j.cand[i];
+        enum kernel_answer a = kernel_confirm_exact(e->proto, &e->addr, e->inode, e->uid,
+                                                    (e->flags & TABLE_F_LISTENING) != 0);
+        if (a == KERNEL_ALIVE) {
+            out->denier = *e;
+            out->verdict = j.verdict[i];
+            return DOMAINS_DENIED;
+        }
+        unknown |= a == KERNEL_UNKNOWN;
+    }
+    return unknown ? DOMAINS_UNKNOWN : DOMAINS_CLEAR;
+}
