@@ -250,7 +250,7 @@ static void parse_table(struct ctx *x, struct bg_config *c)
     if (valid_table(s))
         copy_str(c->table, s);
     else
-        bad(x, BINDGUARD_ENV_TABLE, s, "a shm name such as /bindguard-v2, or an absolute "
+        bad(x, BINDGUARD_ENV_TABLE, s, "a shm name such as /bindguard-v3, or an absolute "
             "path without '..'", BINDGUARD_DEFAULT_TABLE);
 }
 

@@ -132,18 +132,23 @@ enum domains_answer domains_judge(const char *prefix, struct table *own,
     out->waited_out = j.waited_out;
     foreign_end();
 
-    /* Outside the set's lock: the kernel, not the table, has the last word. */
+    /* Outside the set's lock: the kernel, not the table, has the last word. All claims at
+     * once, so that many false ones cost no more than one. */
+    struct kernel_claim claims[DOMAINS_MAX_CONFIRM];
+    for (int i = 0; i < j.n; i++)
+        claims[i] = (struct kernel_claim){ .addr = j.cand[i].addr, .inode = j.cand[i].inode,
+                                           .uid = j.cand[i].uid,
+                                           .listening = (j.cand[i].flags & TABLE_F_LISTENING) != 0 };
+    if (j.n)
+        kernel_confirm_claims(want->proto, claims, (size_t)j.n);
     bool unknown = false;
-    for (int i = 0; i < j.n; i++) {
-        const struct table_entry *e = &j.cand[i];
-        enum kernel_answer a = kernel_confirm_exact(e->proto, &e->addr, e->inode, e->uid,
-                                                    (e->flags & TABLE_F_LISTENING) != 0);
-        if (a == KERNEL_ALIVE) {
-            out->denier = *e;
+    for (int i = 0; i < j.n; i++) {   /* most severe first */
+        if (claims[i].answer == KERNEL_ALIVE) {
+            out->denier = j.cand[i];
             out->verdict = j.verdict[i];
             return DOMAINS_DENIED;
         }
-        unknown |= a == KERNEL_UNKNOWN;
+        unknown |= claims[i].answer == KERNEL_UNKNOWN;
     }
     return unknown ? DOMAINS_UNKNOWN : DOMAINS_CLEAR;
 }

@@ -19,7 +19,7 @@
 #include "table.h"
 
 #define DOMAINS_MAX_HITS     32  /* entries taken from one table per bind */
-#define DOMAINS_MAX_CONFIRM  4   /* foreign deniers confirmed with the kernel per bind */
+#define DOMAINS_MAX_CONFIRM  16  /* foreign deniers confirmed per bind (in one batch) */
 
 /* The verdict a held entry gives the wanted one (guard's rule book). */
 typedef enum bg_verdict (*domains_judge_fn)(const struct table_entry *held,

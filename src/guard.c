@@ -797,10 +797,18 @@ static void judged_check(void *arg)
     struct check_call *c = arg;
     struct denier d;
     struct table_entry want = *c->want;
+    struct domains_result r;
     switch (judge(c->t, -1, &want, &d)) {
     case JUDGED_CLEAR:
         table_unlock(c->t);
         c->result = 0;
+        if (domains_judge(cfg->table, c->t, &want, 0, judge_one, 0, &r) != DOMAINS_DENIED)
+            return;
+        d = (struct denier){ r.denier, TABLE_NO_INDEX, r.verdict };
+        c->out->held = d.e;
+        c->out->verdict = d.verdict;
+        format_refusal(c->want, &d, false, &c->out->holder, c->out->line, sizeof c->out->line);
+        c->result = 1;
         return;
     case JUDGED_CORRUPT:
         table_unlock(c->t);

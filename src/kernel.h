@@ -43,6 +43,17 @@ enum kernel_answer kernel_confirm(uint8_t proto, const struct bg_addr *a, uint32
 enum kernel_answer kernel_confirm_exact(uint8_t proto, const struct bg_addr *a, uint32_t inode,
                                         uint32_t uid, bool listening);
 
+/* The same for several claims on one port and protocol at once: one dump per (family,
+ * listening) group, whatever the number of claims, so that a table full of false claims
+ * costs one dump, not one per claim. Fills each claim's answer. */
+struct kernel_claim {
+    struct bg_addr addr;
+    uint32_t inode, uid;
+    bool listening;
+    enum kernel_answer answer;
+};
+void kernel_confirm_claims(uint8_t proto, struct kernel_claim *c, size_t n);
+
 /* The linger rule: are there TCP connections (not LISTEN, not TIME_WAIT) with local
  * address a (wildcard: any local address) and port a->port, owned by uid? */
 enum kernel_answer kernel_has_connections(const struct bg_addr *a, uint32_t uid);

@@ -94,6 +94,7 @@ struct cli_entry {
     struct table_entry e;
     uint32_t idx;
     enum guard_liveness live;
+    const char *table;   /* another user's table it was read from (foreign.h); NULL: ours */
 };
 
 struct cli_snapshot {
@@ -102,10 +103,14 @@ struct cli_snapshot {
     uint16_t port;   /* only entries on this port; 0: all */
     int err;         /* why it could not be taken: a table_lock error, or EFAULT (truncated) */
     char why[160];
+    char (*paths)[256];  /* the other tables entries came from */
+    size_t n_paths;
 };
 
 /* Copy every live entry on `port` (0: every port) under the lock, through fault_call,
- * then confirm each with the kernel outside it, as guard.c's confirm() does. 0, or -1
+ * then confirm each with the kernel outside it, as guard.c's confirm() does; then every
+ * other user's table under the prefix (foreign.h), each entry confirmed as strictly as a
+ * bind would (kernel_confirm_exact; their linger entries stay "unconfirmed"). 0, or -1
  * with s->why set. */
 int cli_snapshot_take(struct table *t, const struct bg_config *cfg, uint16_t port,
                       struct cli_snapshot *s);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fault.h"
+#include "foreign.h"
 #include "own.h"
 #include "kernel.h"
 
@@ -73,6 +74,54 @@ static bool keep(struct table_entry *e, uint32_t idx, void *arg)
     return true;
 }
 
+/* Another user's word about its own socket, checked as a bind checks it (domains.h). */
+static enum guard_liveness foreign_liveness(const struct table_entry *e)
+{
+    if (e->flags & (TABLE_F_LINGER | TABLE_F_PENDING))
+        return GUARD_UNKNOWN;
+    switch (kernel_confirm_exact(e->proto, &e->addr, e->inode, e->uid,
+                                 (e->flags & TABLE_F_LISTENING) != 0)) {
+    case KERNEL_ALIVE:
+        return GUARD_LIVE;
+    case KERNEL_GONE:
+        return GUARD_STALE;
+    default:
+        return GUARD_UNKNOWN;
+    }
+}
+
+struct foreign_copy {
+    struct cli_snapshot *s;
+    const char *table;
+};
+
+static bool keep_foreign(const struct table_entry *e, void *arg)
+{
+    struct foreign_copy *f = arg;
+    size_t before = f->s->n;
+    if (!keep((struct table_entry *)e, TABLE_NO_INDEX, f->s))
+        return false;
+    if (f->s->n > before)
+        f->s->v[before].table = f->table;
+    return true;
+}
+
+/* Every other table under the prefix, read as foreign.h reads them. */
+static void add_foreign(struct table *t, const struct bg_config *cfg, struct cli_snapshot *s)
+{
+    uint64_t dev, ino;
+    table_file_id(t, &dev, &ino);
+    int n = foreign_begin(cfg->table, dev, ino);
+    s->paths = n > 0 ? calloc((size_t)n, sizeof *s->paths) : NULL;
+    for (int ti = 0; s->paths && ti < n && !s->err; ti++) {
+        snprintf(s->paths[ti], sizeof s->paths[ti], "%s", foreign_path(ti));
+        s->n_paths++;
+        struct foreign_copy f = { s, s->paths[ti] };
+        foreign_each(ti, TABLE_MAX_SLOTS, keep_foreign, &f);
+    }
+    foreign_end();
+}
+
 struct copy_call {
     struct table *t;
     unsigned timeout_ms;
@@ -124,16 +173,27 @@ int cli_snapshot_take(struct table *t, const struct bg_config *cfg, uint16_t por
                  lock_trouble(s->err));
         return -1;
     }
+    size_t own = s->n;
+    add_foreign(t, cfg, s);
     /* sock_diag answers for this namespace only. */
     uint64_t here = cli_netns();
-    for (size_t i = 0; i < s->n; i++)
-        s->v[i].live = s->v[i].e.netns == here ? guard_liveness(&s->v[i].e) : GUARD_UNKNOWN;
-    return 0;
+    for (size_t i = 0; i < s->n; i++) {
+        const struct table_entry *e = &s->v[i].e;
+        if (e->netns != here)
+            s->v[i].live = GUARD_UNKNOWN;
+        else if (i < own)
+            s->v[i].live = guard_liveness(e);
+        else
+            s->v[i].live = foreign_liveness(e);
+    }
+    return s->err ? -1 : 0;
 }
 
 void cli_snapshot_free(struct cli_snapshot *s)
 {
     free(s->v);
+    free(s->paths);
     s->v = NULL;
-    s->n = s->cap = 0;
+    s->paths = NULL;
+    s->n = s->cap = s->n_paths = 0;
 }

@@ -1,5 +1,4 @@
 /* list, gc - the live bindings, and reaping the ones whose sockets are gone. */
-#include "own.h"
 #include "cli.h"
 
 #include <errno.h>
@@ -13,6 +12,7 @@
 #include "fault.h"
 #include "holder.h"
 #include "json.h"
+#include "own.h"
 
 /* ---- list -------------------------------------------------------------------------- */
 
@@ -63,10 +63,12 @@ static void row_of(const struct cli_entry *c, struct row *r)
     snprintf(r->comm, sizeof r->comm, "%.*s", TABLE_COMM_LEN, h.comm);
 }
 
-static void json_entry(struct json *j, const struct cli_entry *c, const struct row *r)
+static void json_entry(struct json *j, const struct cli_entry *c, const struct row *r,
+                       const char *own_path)
 {
     const struct table_entry *e = &c->e;
     json_object_begin(j, NULL);
+    json_string(j, "table", c->table ? c->table : own_path);
     json_string(j, "proto", cli_proto_name(e->proto));
     json_string(j, "address", r->addr);
     json_int(j, "port", e->addr.port);
@@ -123,7 +125,7 @@ static void print_list(const struct cli_snapshot *s, const struct list_opts *o,
         struct row r;
         row_of(&s->v[i], &r);
         if (o->json)
-            json_entry(&j, &s->v[i], &r);
+            json_entry(&j, &s->v[i], &r, path);
         else
             text_entry(&s->v[i], &r);
     }
@@ -189,7 +191,7 @@ const struct cli_command cli_list = {
     "  --stale            also entries whose sockets are gone (state \"stale\")\n"
     "  --all-namespaces   also entries of other network namespaces; the kernel can't\n"
     "                     confirm those from here (state \"unconfirmed\")\n"
-    "  --table NAME       the port table (default: $BINDGUARD_TABLE or /bindguard-v2)\n",
+    "  --table PREFIX     the port tables' prefix (default: $BINDGUARD_TABLE or /bindguard-v3)\n",
 };
 
 /* ---- gc ---------------------------------------------------------------------------- */
@@ -212,6 +214,8 @@ static void gc_locked(void *arg)
         return;
     for (size_t i = 0; i < g->s->n; i++) {
         const struct cli_entry *c = &g->s->v[i];
+        if (c->table)
+            continue;   /* another user's: never written from here (doc/design.md) */
         if (c->live == GUARD_STALE) {
             g->reaped += table_release(g->t, c->idx, c->e.id);
         } else if (c->live == GUARD_LINGERING && !(c->e.flags & TABLE_F_LINGER)) {
@@ -316,5 +320,5 @@ const struct cli_command cli_gc = {
     "                 exists, failed validation, truncated, not a table), remove its file\n"
     "                 so that the next bind creates a fresh one. Without it, gc only\n"
     "                 says so and exits 1.\n"
-    "  --table NAME   the port table (default: $BINDGUARD_TABLE or /bindguard-v2)\n",
+    "  --table PREFIX the port tables' prefix (default: $BINDGUARD_TABLE or /bindguard-v3)\n",
 };

@@ -216,7 +216,7 @@ static bool resolve_path(const char *name, char *buf, size_t len, char *why, siz
     bool slash_inside = strchr(name + 1, '/') != NULL;
     if (name[0] != '/' && slash_inside) {
         say(why, whylen, "table name \"%s\" is a relative path: give a shm name "
-            "(bindguard-v2) or an absolute path", name);
+            "(bindguard-v3) or an absolute path", name);
         return false;
     }
     int n = slash_inside ? snprintf(buf, len, "%s", name)
