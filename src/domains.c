@@ -10,6 +10,35 @@
 #include "rules/rules.h"
 
 #define WAIT_STEP_NS 100000L   /* re-read an awaited intent every 0.1 ms */
+#define GONE_CACHE   16        /* per thread: foreign claims the kernel said are false */
+
+/* A claim the kernel refuted stays refuted: its owner gives every entry a new id, so the
+ * same (owner, id, inode, address) is the same false claim, not worth another dump.
+ * Rewriting claims with new ids defeats this, and costs one batched dump per bind. */
+struct gone {
+    uint64_t id;
+    uint32_t owner, inode;
+    uint16_t port;
+    uint8_t  proto, used;
+};
+static __thread struct gone gone_cache[GONE_CACHE] __attribute__((tls_model("initial-exec")));
+
+static struct gone gone_key(const struct table_entry *e)
+{
+    return (struct gone){ e->id, e->uid, e->inode, e->addr.port, e->proto, 1 };
+}
+
+static struct gone *gone_slot(const struct table_entry *e)
+{
+    return &gone_cache[(e->id ^ e->inode ^ ((uint64_t)e->uid << 7)) % GONE_CACHE];
+}
+
+static bool known_gone(const struct table_entry *e)
+{
+    struct gone k = gone_key(e), *g = gone_slot(e);
+    return g->used && g->id == k.id && g->owner == k.owner && g->inode == k.inode &&
+           g->port == k.port && g->proto == k.proto;
+}
 
 int64_t domains_now_ns(void)
 {
@@ -109,7 +138,7 @@ static void judge_table(struct judging *j, int ti)
             (!earlier(e, want, j->stamp) || !await_intent(j, ti, idx[i], e)))
             continue;
         enum bg_verdict v = j->judge(e, want);
-        if (v != BG_SUCCESS && !(e->flags & TABLE_F_LINGER))
+        if (v != BG_SUCCESS && !(e->flags & TABLE_F_LINGER) && !known_gone(e))
             keep(j, e, v);
     }
 }
@@ -150,5 +179,8 @@ enum domains_answer domains_judge(const char *prefix, struct table *own,
         }
         unknown |= claims[i].answer == KERNEL_UNKNOWN;
     }
+    for (int i = 0; i < j.n; i++)
+        if (claims[i].answer == KERNEL_GONE)
+            *gone_slot(&j.cand[i]) = gone_key(&j.cand[i]);
     return unknown ? DOMAINS_UNKNOWN : DOMAINS_CLEAR;
 }

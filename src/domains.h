@@ -18,7 +18,7 @@
 #include "rules/verdict.h"
 #include "table.h"
 
-#define DOMAINS_MAX_HITS     32  /* entries taken from one table per bind */
+#define DOMAINS_MAX_HITS     8   /* entries on the port taken from one table per bind */
 #define DOMAINS_MAX_CONFIRM  16  /* foreign deniers confirmed per bind (in one batch) */
 
 /* The verdict a held entry gives the wanted one (guard's rule book). */

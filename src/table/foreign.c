@@ -22,7 +22,7 @@
 
 /* tmpfs stamps directories with a coarse clock: two changes within one tick leave the
  * same mtime. A directory changed this recently is listed again whatever its mtime. */
-#define FRESH_NS (50 * 1000000LL)
+#define FRESH_NS (20 * 1000000LL)
 
 struct ftable {
     int      fd;
@@ -289,13 +289,21 @@ int foreign_find(int ti, uint64_t netns, uint8_t proto, uint16_t port,
     if (!still_ours(f) || !pread_all(f->fd, &link, sizeof link, f->bucket_off + 4ull * b))
         return 0;
     int n = 0;
-    for (int step = 0; link != TABLE_LINK_NONE && step < FOREIGN_MAX_STEPS; step++) {
+    /* One read per link; a second (read_slot) only for an entry on our key. A torn read
+     * of another key's entry can only misdirect the walk: that hides its owner's sockets,
+     * nobody else's. */
+    for (int step = 0; link != TABLE_LINK_NONE && step < FOREIGN_MAX_STEPS &&
+                       (size_t)n < max; step++) {
         struct table_entry e;
-        if (link > f->capacity || !read_slot(f, link - 1, &e) ||
+        if (link > f->capacity ||
+            !pread_all(f->fd, &e, sizeof e, f->entry_off + (uint64_t)(link - 1) * sizeof e) ||
             e.state != TABLE_STATE_LIVE)
-            break;   /* a chain we cannot follow hides only its owner's sockets */
+            break;
         if (e.addr.port == port && e.proto == proto && e.netns == netns &&
-            fields_ok(&e, f->owner) && (size_t)n < max) {
+            (!read_slot(f, link - 1, &e) || e.state != TABLE_STATE_LIVE))
+            break;
+        if (e.addr.port == port && e.proto == proto && e.netns == netns &&
+            fields_ok(&e, f->owner)) {
             out[n] = e;
             idx[n++] = link - 1;
         }

@@ -7,10 +7,10 @@
  * each is kept open (read-only, close-on-exec, on a high descriptor) and re-checked by
  * device and inode before anything read through it is used, since the host may close or
  * reuse any descriptor. A table speaks only for its file's owner: entries naming another
- * uid are dropped. Work per table per lookup is capped (FOREIGN_MAX_STEPS chain links, each
- * entry read twice and taken only if both reads agree and its sequence count is even,
- * at most FOREIGN_TORN_RETRIES tries), and the common case costs one 4-byte pread of the
- * table's per-port summary. What is read is a claim: only the kernel makes it a denial.
+ * uid are dropped. Work per table per lookup is capped (FOREIGN_MAX_STEPS chain links, one
+ * read each; an entry on the wanted key is read again and taken only if both reads agree
+ * and its sequence count is even, at most FOREIGN_TORN_RETRIES tries), and the common case
+ * costs one 4-byte pread of the table's per-port summary. What is read is a claim: only the kernel makes it a denial.
  *
  * Every call except foreign_begin must be made between foreign_begin and foreign_end (a
  * process-private lock: one thread at a time reads the set). */
@@ -24,7 +24,7 @@
 #include "table.h"
 
 #define FOREIGN_MAX_TABLES   64   /* more are logged (foreign_overflow) and not read */
-#define FOREIGN_MAX_STEPS    64   /* chain links read per table per lookup */
+#define FOREIGN_MAX_STEPS    32   /* chain links read per table per lookup */
 #define FOREIGN_TORN_RETRIES 3    /* reads of an entry that keeps changing, then skipped */
 
 /* Refresh the set of tables under `prefix` (shm name or absolute path, as own.h) unless
