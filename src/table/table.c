@@ -573,7 +573,7 @@ static void deadline_in(unsigned ms, struct timespec *ts)
 int table_lock(struct table *t, unsigned timeout_ms)
 {
     /* Never pthread_mutex_trylock: with glibc 2.36 it leaves an unrecoverable robust
-     * mutex owned by the caller (doc/kernel-notes.md "The robust mutex"). A deadline
+     * mutex owned by the caller (doc/kernel-notes.md "Robust pthread mutexes"). A deadline
      * already reached still takes a free mutex. */
     struct timespec until;
     deadline_in(timeout_ms, &until);
