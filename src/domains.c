@@ -156,6 +156,13 @@ enum domains_answer domains_judge(const char *prefix, struct table *own,
     int n = foreign_begin(prefix, dev, ino);
     for (int ti = 0; ti < n; ti++)
         judge_table(&j, ti);
+    if (foreign_stale()) {   /* the host closed or reused a descriptor: list, judge again */
+        foreign_end();
+        j.n = 0;
+        n = foreign_begin(prefix, dev, ino);
+        for (int ti = 0; ti < n; ti++)
+            judge_table(&j, ti);
+    }
     memset(out, 0, sizeof *out);
     out->overflow = foreign_overflow();
     out->waited_out = j.waited_out;

@@ -23,6 +23,10 @@
 /* tmpfs stamps directories with a coarse clock: two changes within one tick leave the
  * same mtime. A directory changed this recently is listed again whatever its mtime. */
 #define FRESH_NS (20 * 1000000LL)
+/* The host may close our descriptors (closefrom, close_range) or reuse their numbers
+ * behind our back: a failed read re-lists at the next lookup, and every descriptor is
+ * re-checked by device and inode at least this often. */
+#define RECHECK_NS (1000 * 1000000LL)
 
 struct ftable {
     int      fd;
@@ -43,6 +47,7 @@ static struct {
     int64_t  dir_size;
     uint64_t own_dev, own_ino;
     bool     listed, overflow;
+    int64_t  checked_ns;     /* CLOCK_MONOTONIC of the last full descriptor check */
     int      n;
     struct ftable t[FOREIGN_MAX_TABLES];
 } set = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -162,9 +167,15 @@ static void relist(int dirfd)
         }
     }
     closedir(d);
-    for (int i = 0; i < set.n; i++)
-        if (!kept[i] && still_ours(&set.t[i]))  /* never close what is no longer ours */
+    /* Never close what is no longer ours, nor a number a new table just took (the host
+     * may have closed the old one, and the new descriptor got its number). */
+    for (int i = 0; i < set.n; i++) {
+        bool reused = false;
+        for (int k = 0; k < n; k++)
+            reused |= next[k].fd == set.t[i].fd;
+        if (!kept[i] && !reused && still_ours(&set.t[i]))
             sys_close(set.t[i].fd);
+    }
     memcpy(set.t, next, sizeof next[0] * (size_t)n);
     set.n = n;
 }
@@ -195,6 +206,26 @@ static bool dir_unchanged(const struct stat *st)
            st->st_size == set.dir_size && age > FRESH_NS;
 }
 
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Every descriptor still the file it was? A stale one makes the directory be listed
+ * again (which reopens what is still there). */
+static void recheck_descriptors(void)
+{
+    int64_t now = mono_ns();
+    if (now - set.checked_ns < RECHECK_NS)
+        return;
+    set.checked_ns = now;
+    for (int i = 0; i < set.n; i++)
+        if (!still_ours(&set.t[i]))
+            set.listed = false;
+}
+
 int foreign_begin(const char *prefix, uint64_t own_dev, uint64_t own_ino)
 {
     pthread_mutex_lock(&set.lock);
@@ -205,6 +236,7 @@ int foreign_begin(const char *prefix, uint64_t own_dev, uint64_t own_ino)
         set.own_dev = own_dev;
         set.own_ino = own_ino;
     }
+    recheck_descriptors();
     struct stat st;
     if (stat(set.dir, &st) != 0)
         return set.n;
@@ -230,6 +262,11 @@ void foreign_after_fork_child(void)
 {
     pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
     memcpy(&set.lock, &fresh, sizeof fresh);
+}
+
+bool foreign_stale(void)
+{
+    return !set.listed;
 }
 
 bool foreign_overflow(void)
@@ -283,10 +320,19 @@ int foreign_find(int ti, uint64_t netns, uint8_t proto, uint16_t port,
     uint32_t used = 0, link = 0;
     /* The common case: one read says the table has nothing on this port. */
     if (!pread_all(f->fd, &used, sizeof used,
-                   f->summary_off + 4ull * table_summary_slot(proto, port)) || used == 0)
+                   f->summary_off + 4ull * table_summary_slot(proto, port))) {
+        if (!still_ours(f))   /* closed or reused by the host: list again next time */
+            set.listed = false;
+        return 0;
+    }
+    if (used == 0)
         return 0;
     uint32_t b = table_bucket_of(f->nbuckets, netns, proto, port);
-    if (!still_ours(f) || !pread_all(f->fd, &link, sizeof link, f->bucket_off + 4ull * b))
+    if (!still_ours(f)) {
+        set.listed = false;
+        return 0;
+    }
+    if (!pread_all(f->fd, &link, sizeof link, f->bucket_off + 4ull * b))
         return 0;
     int n = 0;
     /* One read per link; a second (read_slot) only for an entry on our key. A torn read

@@ -35,6 +35,9 @@ void foreign_end(void);
 /* In a fork child: the lock may have been held by a thread that is not there. */
 void foreign_after_fork_child(void);
 
+/* Did a read since foreign_begin find a descriptor the host closed or reused? Then the
+ * set is listed again by the next foreign_begin, and what was read may be incomplete. */
+bool foreign_stale(void);
 /* Did the last refresh find more tables than FOREIGN_MAX_TABLES? */
 bool foreign_overflow(void);
 uint32_t foreign_owner(int ti);          /* table ti's file owner */
