@@ -335,6 +335,39 @@ START_TEST(cross_user_udp_hijack_refused)
 }
 END_TEST
 
+/* list shows every user's bindings with the table each came from; gc (as root) reaps
+ * only root's own table and leaves nobody's file untouched. */
+START_TEST(list_and_gc_across_users)
+{
+    if (!need_root())
+        return;
+    int port[2];
+    proc_free_ports(port, 2);
+    struct proc *r = agent(false, INTENT_MS), *n = agent(true, INTENT_MS);
+    sock_bind(r, 0, "tcp", "none", "127.0.0.1", port[0], "ok");
+    sock_bind(n, 0, "tcp", "none", "127.0.0.1", port[1], "ok");
+    ask(n, "listen 0");
+    char path[300], env[300];
+    nobody_file(path, sizeof path);
+    struct stat before, after;
+    ck_assert_int_eq(stat(path, &before), 0);
+    snprintf(env, sizeof env, "BINDGUARD_TABLE=%s", prefix);
+    struct proc_how h = {.env = {env}};
+    struct proc *c = proc_spawn(&h, PROC_ARGV(harness_env("BG_CLI"), "list", "--json"));
+    proc_finish(c, WAIT_MS);
+    char want[400];
+    snprintf(want, sizeof want, "\"table\":\"%s\"", path);
+    ck_assert_msg(strstr(c->obuf, want), "list: %s", c->obuf);
+    c = proc_spawn(&h, PROC_ARGV(harness_env("BG_CLI"), "gc"));
+    proc_finish(c, WAIT_MS);
+    ck_assert_msg(strstr(c->obuf, "left 1 other user's table alone"), "gc: %s", c->obuf);
+    ck_assert_int_eq(stat(path, &after), 0);
+    ck_assert_msg(after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+                  after.st_mtim.tv_nsec == before.st_mtim.tv_nsec, "gc wrote nobody's table");
+    printf("  list names nobody's table; gc as root left it alone\n");
+}
+END_TEST
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -557,6 +590,7 @@ static Suite *suite(void)
     tcase_add_test(tc, nobody_cannot_write_roots_table);
     tcase_add_test(tc, forged_entries_never_deny_root);
     tcase_add_test(tc, cross_user_udp_hijack_refused);
+    tcase_add_test(tc, list_and_gc_across_users);
     tcase_add_test(tc, attacks_cost_root_little);
     tcase_add_test(tc, sigbus_host_survives_truncation);
     tcase_add_test(tc, race_exactly_one_winner);

@@ -253,11 +253,12 @@ static int unusable(const char *name, const char *why, bool rebuild)
     return 0;
 }
 
-static int count_live(const struct cli_snapshot *s, enum guard_liveness l)
+/* Entries of our own table (foreign: of the others) in state l. */
+static int count_live(const struct cli_snapshot *s, enum guard_liveness l, bool foreign)
 {
     int n = 0;
     for (size_t i = 0; i < s->n; i++)
-        n += s->v[i].live == l;
+        n += s->v[i].live == l && (s->v[i].table != NULL) == foreign;
     return n;
 }
 
@@ -281,10 +282,16 @@ static int gc_table(const struct bg_config *cfg, bool rebuild)
     } else {
         printf("bindguard gc: reaped %u stale entr%s from %s (%d live, %d lingering, "
                "%d unconfirmed)\n", g.reaped, g.reaped == 1 ? "y" : "ies", table_path(t),
-               count_live(&s, GUARD_LIVE), count_live(&s, GUARD_LINGERING),
-               count_live(&s, GUARD_UNKNOWN));
+               count_live(&s, GUARD_LIVE, false), count_live(&s, GUARD_LINGERING, false),
+               count_live(&s, GUARD_UNKNOWN, false));
         if (g.repaired[0])
             printf("bindguard gc: rebuilt the table's chains (%s)\n", g.repaired);
+        /* Never written from here, root included: doc/design.md "Trust domains". */
+        if (s.n_paths)
+            printf("bindguard gc: left %zu other user%s table%s alone (%d stale entr%s there; "
+                   "only their owners reap them)\n", s.n_paths, s.n_paths == 1 ? "'s" : "s'",
+                   s.n_paths == 1 ? "" : "s", count_live(&s, GUARD_STALE, true),
+                   count_live(&s, GUARD_STALE, true) == 1 ? "y" : "ies");
     }
     cli_snapshot_free(&s);
     return rc;

@@ -21,7 +21,8 @@
 #include "sys.h"
 
 /* tmpfs stamps directories with a coarse clock: two changes within one tick leave the
- * same mtime. A directory changed this recently is listed again whatever its mtime. */
+ * same mtime. A list taken less than this after the mtime may have missed a change made
+ * later in the same tick, so it is taken again whatever the mtime says. */
 #define FRESH_NS (20 * 1000000LL)
 /* The host may close our descriptors (closefrom, close_range) or reuse their numbers
  * behind our back: a failed read re-lists at the next lookup, and every descriptor is
@@ -43,14 +44,16 @@ static struct {
     char     dir[PATH_MAX];
     char     base[NAME_MAX + 1];
     struct timespec mtime;
-    uint64_t dir_ino;
+    uint64_t dir_ino, dir_dev;
     int64_t  dir_size;
+    int      dirfd;          /* kept open (high, close-on-exec): fstat, not a path lookup */
+    struct timespec listed_at;   /* CLOCK_REALTIME when the list was taken */
     uint64_t own_dev, own_ino;
     bool     listed, overflow;
     int64_t  checked_ns;     /* CLOCK_MONOTONIC of the last full descriptor check */
     int      n;
     struct ftable t[FOREIGN_MAX_TABLES];
-} set = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} set = { .lock = PTHREAD_MUTEX_INITIALIZER, .dirfd = -1 };
 
 /* ---- descriptors -------------------------------------------------------------------- */
 
@@ -197,13 +200,33 @@ static bool split_prefix(const char *prefix)
 
 static bool dir_unchanged(const struct stat *st)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    int64_t age = (int64_t)(now.tv_sec - st->st_mtim.tv_sec) * 1000000000LL +
-                  (now.tv_nsec - st->st_mtim.tv_nsec);
+    int64_t settled = (int64_t)(set.listed_at.tv_sec - st->st_mtim.tv_sec) * 1000000000LL +
+                      (set.listed_at.tv_nsec - st->st_mtim.tv_nsec);
     return set.listed && st->st_mtim.tv_sec == set.mtime.tv_sec &&
-           st->st_mtim.tv_nsec == set.mtime.tv_nsec && (uint64_t)st->st_ino == set.dir_ino &&
-           st->st_size == set.dir_size && age > FRESH_NS;
+           st->st_mtim.tv_nsec == set.mtime.tv_nsec && st->st_size == set.dir_size &&
+           settled > FRESH_NS;
+}
+
+/* The directory's state through our descriptor to it, reopened if the host closed or
+ * reused that number (the result is then another inode). false: no directory. */
+static bool stat_dir(struct stat *st)
+{
+    if (set.dirfd >= 0 && fstat(set.dirfd, st) == 0 && S_ISDIR(st->st_mode) &&
+        (uint64_t)st->st_ino == set.dir_ino && (uint64_t)st->st_dev == set.dir_dev)
+        return true;
+    int fd = open(set.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, st) != 0) {
+        if (fd >= 0)
+            sys_close(fd);
+        return false;
+    }
+    /* The old number is not closed: it is no longer ours (or is the same directory,
+     * then kept by the host as its own). */
+    set.dirfd = move_high(fd);
+    set.dir_ino = st->st_ino;
+    set.dir_dev = st->st_dev;
+    set.listed = false;
+    return true;
 }
 
 static int64_t mono_ns(void)
@@ -231,6 +254,7 @@ int foreign_begin(const char *prefix, uint64_t own_dev, uint64_t own_ino)
     pthread_mutex_lock(&set.lock);
     if (strcmp(prefix, set.prefix) != 0 || own_dev != set.own_dev || own_ino != set.own_ino) {
         set.listed = false;
+        set.dir_ino = set.dir_dev = 0;   /* reopen the directory */
         if (!split_prefix(prefix))
             return set.n = 0;
         set.own_dev = own_dev;
@@ -238,16 +262,14 @@ int foreign_begin(const char *prefix, uint64_t own_dev, uint64_t own_ino)
     }
     recheck_descriptors();
     struct stat st;
-    if (stat(set.dir, &st) != 0)
+    if (!stat_dir(&st) || dir_unchanged(&st))
         return set.n;
-    if (dir_unchanged(&st))
-        return set.n;
-    int dirfd = open(set.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dirfd = openat(set.dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd < 0)
         return set.n;
+    clock_gettime(CLOCK_REALTIME, &set.listed_at);
     relist(dirfd);
     set.mtime = st.st_mtim;
-    set.dir_ino = st.st_ino;
     set.dir_size = st.st_size;
     set.listed = true;
     return set.n;
