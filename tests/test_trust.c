@@ -498,6 +498,10 @@ START_TEST(sigbus_host_survives_truncation)
         printf("SKIP: sigbus_host_survives_truncation under a sanitizer build\n");
         return;
     }
+    if (system("command -v python3 >/dev/null 2>&1") != 0) {
+        printf("SKIP: sigbus_host_survives_truncation needs python3 (faulthandler)\n");
+        return;
+    }
     int port[2];
     proc_free_ports(port, 2);
     struct proc *n = agent(true, INTENT_MS);
