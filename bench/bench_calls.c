@@ -4,7 +4,7 @@
  * to close, sockets to bind, connections to accept) made before the clock starts and
  * cleaned up after it stops; its figure is the median of short timed groups within the
  * batch (bench_time_ops). benchlib alternates the two sides batch by batch. Nothing is
- * asserted: the README records the figures. */
+ * asserted: doc/performance.md records the figures. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

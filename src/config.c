@@ -336,11 +336,59 @@ int config_parse(struct bg_config *c, const char *(*get)(const char *name),
     return x.bad;
 }
 
-/* Plain getenv, not secure_getenv: the loader drops LD_PRELOAD for setuid programs, so
- * bindguard never runs in one. */
+/* The BINDGUARD_* entries of the environment as the library found it at load, "NAME=VALUE"
+ * one after the other, each NUL-ended (see config_keep_environment). Copies, not pointers:
+ * a program may overwrite its initial environment strings (setproctitle emulations do). */
+#define KEPT_MAX  8192
+#define NOT_KEPT  SIZE_MAX
+static char kept[KEPT_MAX];
+/* Initialized, so it lives in .data, on a page the loader has touched already: this
+ * module's .bss may start on a fresh one, and a process that makes no socket should not
+ * pay a page fault for a length. */
+static size_t kept_len = NOT_KEPT;
+
+/* "BINDGUARD_", spelled out so that the compiler compares with immediates: a string
+ * literal lives in .rodata, a page nothing else touches at load, and its first touch is
+ * a page fault that costs more than this whole scan. */
+static bool ours(const char *e)
+{
+    return e[0] == 'B' && e[1] == 'I' && e[2] == 'N' && e[3] == 'D' && e[4] == 'G' &&
+           e[5] == 'U' && e[6] == 'A' && e[7] == 'R' && e[8] == 'D' && e[9] == '_';
+}
+
+void config_keep_environment(void)
+{
+    size_t used = 0;
+    for (char **e = environ; e && *e; e++) {
+        if (!ours(*e))
+            continue;
+        /* An entry that does not fit is clipped: it is far longer than any valid value. */
+        size_t n = strnlen(*e, KEPT_MAX - 1 - used);
+        memcpy(kept + used, *e, n);
+        kept[used + n] = '\0';
+        used += n + 1;
+        if (used >= KEPT_MAX - 1)
+            break;
+    }
+    __atomic_store_n(&kept_len, used, __ATOMIC_RELEASE);
+}
+
+static const char *kept_get(const char *name, size_t kept_used)
+{
+    size_t len = strlen(name);
+    for (size_t at = 0; at < kept_used; at += strlen(kept + at) + 1)
+        if (strncmp(kept + at, name, len) == 0 && kept[at + len] == '=')
+            return kept + at + len + 1;
+    return NULL;
+}
+
+/* The environment kept at load, else the live one (the CLI, tests). Plain getenv, not
+ * secure_getenv: the loader drops LD_PRELOAD for setuid programs, so bindguard never runs
+ * in one. */
 static const char *env_get(const char *name)
 {
-    return getenv(name);
+    size_t used = __atomic_load_n(&kept_len, __ATOMIC_ACQUIRE);
+    return used != NOT_KEPT ? kept_get(name, used) : getenv(name);
 }
 
 /* The log module is not set up yet (it is configured from this very result), so warnings

@@ -43,7 +43,14 @@ struct bg_config {
 int config_parse(struct bg_config *c, const char *(*get)(const char *name),
                  void (*warn)(const char *line));
 
-/* The process's configuration, parsed from the real environment on first call. */
+/* Keep a copy of the environment's BINDGUARD_* entries for config_get to parse later:
+ * the library's constructor calls it, so the configuration is the environment the program
+ * started with, whatever it does to its environment before it first needs one. Touches
+ * nothing but the environment and this module's own data. */
+void config_keep_environment(void);
+
+/* The process's configuration, parsed on first call from the kept environment if
+ * config_keep_environment ran, else from the real one. */
 const struct bg_config *config_get(void);
 
 const char *config_mode_name(enum bg_mode m);

@@ -1,15 +1,19 @@
 /* interpose - the wrapped libc entry points. Glue only: the rules live in guard, options,
  * policy, address and table.
  *
- * Real functions are resolved once (constructor, or the first wrapper called before it)
- * with dlsym(RTLD_NEXT). A call that arrives while resolution is under way (dlsym may
- * allocate, and an allocator may close or open descriptors) goes to the raw system call,
- * never back into dlsym. A thread-local flag sends calls made from inside bindguard (or a
- * signal handler interrupting it) straight to the real function. */
+ * Every process the library is preloaded into pays for its load, and most never make an
+ * inet socket: the constructor only keeps the environment and resolves close(). The
+ * configuration is parsed on the first inet socket() (the only way a descriptor becomes
+ * tracked), and each other real function is resolved with dlsym(RTLD_NEXT) on its first
+ * call. A call that arrives while this thread is inside dlsym (which may allocate, and an
+ * allocator may close or open descriptors) goes to the raw system call, never back into
+ * dlsym. A thread-local flag sends calls made from inside bindguard (or a signal handler
+ * interrupting it) straight to the real function. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -62,31 +66,37 @@ static struct {
     int (*unshare)(int);
 } real;
 
-enum { UNRESOLVED, RESOLVING, RESOLVED };
-static int resolve_state = UNRESOLVED;
 static bool active;  /* configured and not BINDGUARD_MODE=off */
 static __thread int busy __attribute__((tls_model("initial-exec")));
+static __thread int in_dlsym __attribute__((tls_model("initial-exec")));
 
-#define LOOKUP(name) real.name = (__typeof__(real.name))dlsym(RTLD_NEXT, #name)
+/* What a slot of `real` holds once dlsym found nothing (a libc without _Fork). */
+static char absent;
 
-static void resolve(void)
+/* Look one real function up; NULL: use the raw system call, this time (inside dlsym
+ * already) or for good (libc lacks it). Threads racing here store the same answer. */
+__attribute__((noinline)) static void *resolve(void **slot, const char *name)
 {
-    int expected = UNRESOLVED;
-    if (!__atomic_compare_exchange_n(&resolve_state, &expected, RESOLVING, false,
-                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-        return;  /* done, or under way (maybe in this very thread): callers fall back */
-    LOOKUP(socket); LOOKUP(bind); LOOKUP(listen); LOOKUP(accept); LOOKUP(accept4);
-    LOOKUP(setsockopt); LOOKUP(getsockopt); LOOKUP(sendmsg);
-    LOOKUP(close); LOOKUP(close_range); LOOKUP(closefrom);
-    LOOKUP(dup); LOOKUP(dup2); LOOKUP(dup3); LOOKUP(fcntl); LOOKUP(fcntl64);
-    LOOKUP(fork); LOOKUP(_Fork); LOOKUP(posix_spawn); LOOKUP(posix_spawnp);
-    LOOKUP(setns); LOOKUP(unshare);
-    __atomic_store_n(&resolve_state, RESOLVED, __ATOMIC_RELEASE);
+    if (in_dlsym)
+        return NULL;
+    in_dlsym++;
+    void *fn = dlsym(RTLD_NEXT, name);
+    in_dlsym--;
+    __atomic_store_n(slot, fn ? fn : (void *)&absent, __ATOMIC_RELEASE);
+    return fn;
 }
 
-/* The real function, resolving on first use; NULL means "use the raw system call". */
-#define REAL(name) (__atomic_load_n(&resolve_state, __ATOMIC_ACQUIRE) == RESOLVED \
-                        ? real.name : (resolve(), real.name))
+static inline void *real_fn(void **slot, const char *name)
+{
+    void *fn = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(fn == NULL, 0))
+        return resolve(slot, name);
+    return fn == (void *)&absent ? NULL : fn;
+}
+
+/* The real function, resolving it on first use; NULL means "use the raw system call".
+ * Where it is not NULL, real.name holds the same function. */
+#define REAL(name) ((__typeof__(real.name))real_fn((void **)&real.name, #name))
 
 /* The real bind/setsockopt for guard, with the same fallbacks as the wrappers. */
 static int real_bind(int fd, const struct sockaddr *sa, socklen_t len)
@@ -100,15 +110,40 @@ static int real_setsockopt(int fd, int level, int name, const void *val, socklen
                             : (int)syscall(SYS_setsockopt, fd, level, name, val, len);
 }
 
+/* Writable data, not a literal: literals live in .rodata, a page nothing else reads at
+ * load, and its first read is a page fault that costs more than the whole constructor. */
+static char close_name[] = "close";
+
+/* All a process pays at load. close() is resolved now because programs call it from
+ * signal handlers, where dlsym must not run (it takes the loader's lock). */
 __attribute__((constructor)) static void bindguard_load(void)
 {
-    resolve();
+    config_keep_environment();
+    real_fn((void **)&real.close, close_name);
+}
+
+static pthread_once_t configured = PTHREAD_ONCE_INIT;
+
+static void configure(void)
+{
     const struct bg_config *cfg = config_get();
     log_setup(cfg->log, cfg->log_path);
     struct guard_real r = { real_bind, real_setsockopt };
     guard_init(cfg, &r);
     options_init(cfg);
     __atomic_store_n(&active, cfg->mode != BG_MODE_OFF, __ATOMIC_RELEASE);
+}
+
+/* Configure on the first inet socket; false: leave this one untracked (off, or a signal
+ * handler that interrupted bindguard itself, maybe inside configure). */
+static bool configured_active(void)
+{
+    if (busy)
+        return __atomic_load_n(&active, __ATOMIC_ACQUIRE);
+    busy++;
+    pthread_once(&configured, configure);
+    busy--;
+    return __atomic_load_n(&active, __ATOMIC_ACQUIRE);
 }
 
 /* The tracked state of fd, if bindguard should act on this call at all. */
@@ -149,12 +184,17 @@ EXPORT int socket(int domain, int type, int protocol)
     unsigned long forks = guard_fork_generation();
     int fd = REAL(socket) ? real.socket(domain, type, protocol)
                           : (int)syscall(SYS_socket, domain, type, protocol);
-    if (fd < 0 || !__atomic_load_n(&active, __ATOMIC_ACQUIRE))
+    if (fd < 0)
         return fd;
     if (!is_managed_socket(domain, type, protocol)) {
         fdstate_forget(fd);  /* the number may have been closed behind our back */
         return fd;
     }
+    int saved = errno;
+    bool on = configured_active();
+    errno = saved;
+    if (!on)
+        return fd;
     KEEP_ERRNO(track_socket(fd, domain, type));
     if (guard_fork_generation() != forks)  /* a child may have it too */
         guard_mark_fd_shared(fd);
@@ -382,14 +422,13 @@ EXPORT int fcntl64(int fd, int cmd, ...)
 
 /* --- processes and namespaces -------------------------------------------------------- */
 
+/* The fork and spawn hooks run configured or not: they cost nothing while no socket is
+ * tracked, and a socket() configuring the shim meanwhile must see the fork generation. */
 static pid_t forked(pid_t (*real_fork)(void))
 {
-    bool on = __atomic_load_n(&active, __ATOMIC_ACQUIRE);
-    if (on)
-        guard_before_fork();
+    guard_before_fork();
     pid_t pid = real_fork ? real_fork() : (pid_t)syscall(SYS_fork);
-    if (on)
-        KEEP_ERRNO(guard_after_fork(pid == 0));
+    KEEP_ERRNO(guard_after_fork(pid == 0));
     return pid;
 }
 
@@ -417,12 +456,10 @@ static int spawned(spawn_fn *real_spawn, pid_t *pid, const char *file,
 {
     if (!real_spawn)
         return ENOSYS;
-    bool on = __atomic_load_n(&active, __ATOMIC_ACQUIRE);
-    if (on)
-        KEEP_ERRNO(guard_around_spawn(actions != NULL));
+    KEEP_ERRNO(guard_around_spawn(actions != NULL));
     int r = real_spawn(pid, file, actions, attr, argv, envp);
-    if (on)  /* again: a socket another thread made meanwhile */
-        KEEP_ERRNO(guard_around_spawn(actions != NULL));
+    /* again: a socket another thread made meanwhile */
+    KEEP_ERRNO(guard_around_spawn(actions != NULL));
     return r;
 }
 

@@ -1,14 +1,15 @@
 #!/bin/sh
-# doc_refs - every citation of a section of doc/design.md or doc/kernel-notes.md in the
-# tree, written as doc/NAME.md followed by "Heading" (also with \" in C strings), names a
-# heading that exists in that file. A citation must sit on one line to be checked.
+# doc_refs - every citation of a section of a doc/ page (design, kernel-notes,
+# performance, reliability, security) in the tree, written as doc/NAME.md followed by
+# "Heading" (also with \" in C strings), names a heading that exists in that file. A
+# citation must sit on one line to be checked.
 # Usage: doc_refs.sh SOURCE_ROOT
 set -eu
 root=${1:?usage: doc_refs.sh SOURCE_ROOT}
 cd "$root"
 cites=$(mktemp)
 trap 'rm -f "$cites"' EXIT
-grep -rnoE '(doc/)?(design|kernel-notes)\.md \\?"[^"\\]+' \
+grep -rnoE '(doc/)?(design|kernel-notes|performance|reliability|security)\.md \\?"[^"\\]+' \
     src include tests bench examples doc README.md >"$cites" || true
 total=0
 bad=0

@@ -1,6 +1,7 @@
 #include <dirent.h>
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -45,13 +46,26 @@ void harness_table_name(const char *tag, char *buf, size_t len)
     harness_table_remove(buf);
 }
 
+/* The file a table name stands for, as table_open resolves it. */
+static void raw_path(const char *name, char *path, size_t len)
+{
+    if (name[0] == '/' && strchr(name + 1, '/'))
+        snprintf(path, len, "%s", name);
+    else
+        snprintf(path, len, "/dev/shm/%s", name[0] == '/' ? name + 1 : name);
+}
+
+void harness_table_path(const char *name, char *path, size_t len)
+{
+    char raw[448];
+    raw_path(name, raw, sizeof raw);
+    snprintf(path, len, "%s.%u", raw, (unsigned)geteuid());
+}
+
 void harness_table_remove(const char *name)
 {
     char path[512];
-    if (name[0] == '/' && strchr(name + 1, '/'))
-        snprintf(path, sizeof path, "%s", name);
-    else
-        snprintf(path, sizeof path, "/dev/shm/%s", name[0] == '/' ? name + 1 : name);
+    raw_path(name, path, sizeof path);
     unlink(path);
     /* And every user's table under it as a prefix (own.h: "<name>.<uid>[.<n>]"). */
     char *slash = strrchr(path, '/');
@@ -67,6 +81,21 @@ void harness_table_remove(const char *name)
     }
     if (d)
         closedir(d);
+}
+
+bool harness_table_exists(const char *name)
+{
+    char path[512];
+    harness_table_path(name, path, sizeof path);
+    return access(path, F_OK) == 0;
+}
+
+bool harness_agent_path(const char *name, char *buf, size_t len)
+{
+    if (!*name || strchr(name, '/'))
+        return false;
+    snprintf(buf, len, "%s/%s", harness_env("BG_AGENTS"), name);
+    return access(buf, X_OK) == 0;
 }
 
 bool harness_is_root(void)
@@ -128,11 +157,10 @@ int harness_wait(pid_t pid, unsigned timeout_ms)
 }
 
 /* ---- a build tree `nobody` can reach ------------------------------------------------
- * Different-user tests run the shim, the agents and the test itself as `nobody`. A tree
- * cloned under a private directory (a 0700 home, mktemp -d) is out of its reach; then,
- * before any test runs, the test copies what those processes need (the shim, the CLI
- * beside it, the agents and itself) into a world-readable directory, points BG_LIB,
- * BG_CLI and BG_PROGS there and re-executes itself from it. The copy goes at exit. */
+ * Different-user tests run the shim, the CLI and the agents as `nobody`. A tree cloned
+ * under a private directory (a 0700 home, mktemp -d) is out of its reach; then, before
+ * any test runs, the test program copies them into a world-readable directory and points
+ * BG_LIB, BG_CLI and BG_AGENTS there. The copy goes when the test program exits. */
 
 static bool nobody_reaches(const char *path)
 {
@@ -174,74 +202,58 @@ static void remove_mirror(void)
 {
     if (getpid() != mirror_owner)
         return;  /* a forked test case exiting, not the test program */
-    static const char *const names[] = {"libbindguard.so", "bindguard", "tbind", "tserver", "self"};
-    char path[128];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", mirror_dir, names[i]);
-        unlink(path);
-    }
+    DIR *d = opendir(mirror_dir);
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            unlinkat(dirfd(d), e->d_name, 0);
+    if (d)
+        closedir(d);
     rmdir(mirror_dir);
 }
 
-static bool mirror(const char *lib, const char *cli, const char *progs)
+/* Every agent: the executable files of the agents' build directory. */
+static bool copy_agents(const char *agents)
 {
-    char self[4096], to[128], from[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return false;
-    self[n] = '\0';
-    snprintf(mirror_dir, sizeof mirror_dir, "/tmp/bg-public-XXXXXX");
-    if (!mkdtemp(mirror_dir) || chmod(mirror_dir, 0755) != 0)
-        return false;
-    bool ok = copy_file(lib, mirror_dir, "libbindguard.so", to, sizeof to) &&
-              setenv("BG_LIB", to, 1) == 0 &&
-              copy_file(cli, mirror_dir, "bindguard", to, sizeof to) &&
-              setenv("BG_CLI", to, 1) == 0 &&
-              (snprintf(from, sizeof from, "%s/tbind", progs), true) &&
-              copy_file(from, mirror_dir, "tbind", to, sizeof to) &&
-              (snprintf(from, sizeof from, "%s/tserver", progs), true) &&
-              copy_file(from, mirror_dir, "tserver", to, sizeof to) &&
-              setenv("BG_PROGS", mirror_dir, 1) == 0 &&
-              copy_file(self, mirror_dir, "self", to, sizeof to);
+    DIR *d = opendir(agents);
+    bool ok = d != NULL;
+    for (struct dirent *e; ok && (e = readdir(d));) {
+        char from[4096], to[128];
+        struct stat st;
+        snprintf(from, sizeof from, "%s/%s", agents, e->d_name);
+        if (stat(from, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & S_IXUSR))
+            ok = copy_file(from, mirror_dir, e->d_name, to, sizeof to);
+    }
+    if (d)
+        closedir(d);
     return ok;
 }
 
-__attribute__((constructor)) static void reachable_by_nobody(int argc, char **argv, char **envp)
+static bool mirror(const char *lib, const char *cli, const char *agents)
 {
-    (void)argc;
-    (void)envp;
-    const char *lib = getenv("BG_LIB"), *cli = getenv("BG_CLI"), *progs = getenv("BG_PROGS");
-    const char *owner = getenv("BG_MIRROR_OWNER");
-    if (owner) {  /* re-executed from the copy: clean it up when done */
-        snprintf(mirror_dir, sizeof mirror_dir, "%s", getenv("BG_MIRROR_DIR"));
-        mirror_owner = getpid();
-        unsetenv("BG_MIRROR_OWNER");
-        atexit(remove_mirror);
+    char to[128];
+    snprintf(mirror_dir, sizeof mirror_dir, "/tmp/bg-public-XXXXXX");
+    if (!mkdtemp(mirror_dir) || chmod(mirror_dir, 0755) != 0)
+        return false;
+    return copy_file(lib, mirror_dir, "libbindguard.so", to, sizeof to) &&
+           setenv("BG_LIB", to, 1) == 0 &&
+           copy_file(cli, mirror_dir, "bindguard", to, sizeof to) &&
+           setenv("BG_CLI", to, 1) == 0 &&
+           copy_agents(agents) && setenv("BG_AGENTS", mirror_dir, 1) == 0;
+}
+
+__attribute__((constructor)) static void reachable_by_nobody(void)
+{
+    const char *lib = getenv("BG_LIB"), *cli = getenv("BG_CLI"), *agents = getenv("BG_AGENTS");
+    if (geteuid() != 0 || !lib || !cli || !agents || access(lib, R_OK) != 0 ||
+        nobody_reaches(lib))
         return;
-    }
-    /* Decided once, by the test program: the processes it runs from itself (stress
-     * workers, children under the shim) inherit the answer. Asking again would fork in
-     * every one of them, and test_stress stops and continues their process groups at
-     * random: a child forked at that moment can join the stop but miss the continue,
-     * and the constructor would wait for it forever. The answer is the library it was
-     * given for: another test run (another BG_LIB) decides afresh. */
-    const char *decided = getenv("BG_REACH_DECIDED");
-    if (!lib || (decided && strcmp(decided, lib) == 0))
-        return;
-    setenv("BG_REACH_DECIDED", lib, 1);
-    if (geteuid() != 0 || !cli || !progs || access(lib, R_OK) != 0 || nobody_reaches(lib))
-        return;
-    if (!mirror(lib, cli, progs)) {
+    mirror_owner = getpid();
+    atexit(remove_mirror);
+    if (!mirror(lib, cli, agents)) {
         fprintf(stderr, "harness: %s is out of nobody's reach and could not be copied; "
                         "different-user tests will fail\n", lib);
         return;
     }
-    char self[128];
-    snprintf(self, sizeof self, "%s/self", mirror_dir);
-    setenv("BG_MIRROR_DIR", mirror_dir, 1);
-    setenv("BG_MIRROR_OWNER", "1", 1);
-    setenv("BG_REACH_DECIDED", getenv("BG_LIB"), 1);  /* the copy, which nobody reaches */
-    fprintf(stderr, "harness: build tree out of nobody's reach; running from %s\n", mirror_dir);
-    execv(self, argv);
-    fprintf(stderr, "harness: re-executing from %s: %s\n", self, strerror(errno));
+    fprintf(stderr, "harness: build tree out of nobody's reach; what nobody runs is in %s\n",
+            mirror_dir);
 }

@@ -15,9 +15,17 @@ int harness_run(Suite *s);
 const char *harness_env(const char *name);      /* BG_LIB, BG_CLI, BG_DATA, ... */
 /* A path below tests/data. */
 void harness_data_path(const char *file, char *buf, size_t len);
+/* The path of the agent (a program of tests/agents/, built in BG_AGENTS) called `name`;
+ * false if there is none by that name. */
+bool harness_agent_path(const char *name, char *buf, size_t len);
 /* A fresh private table name ("/bg-test-<tag>-<pid>-<n>"), its file removed first. */
 void harness_table_name(const char *tag, char *buf, size_t len);
 void harness_table_remove(const char *name);
+/* Is there a table file under this name? */
+bool harness_table_exists(const char *name);
+/* The file of this user's table under prefix `name`, as own_open finds it (own.h):
+ * "<name>.<euid>", an absolute path as it is, a POSIX shm name below /dev/shm. */
+void harness_table_path(const char *name, char *path, size_t len);
 
 bool harness_is_root(void);
 /* uid/gid of `nobody` (65534 if not found). */

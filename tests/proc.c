@@ -21,9 +21,6 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "kernel.h"
-#include "own.h"
-#include "table.h"
 
 #define MAX_PROCS 48
 
@@ -33,13 +30,6 @@ static uint64_t slot_tick[MAX_PROCS], ticks;
 static char tag_name[32] = "proc";
 static pid_t runner;
 static unsigned names;
-
-int64_t proc_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void proc_init(const char *tag)
 {
@@ -191,12 +181,8 @@ struct proc *proc_spawn(const struct proc_how *h, const char *const *argv)
         n_args++;
     }
     args[n_args] = NULL;
-    if (strcmp(file, "self") == 0) {
-        file = "/proc/self/exe";
-        args[0] = program_invocation_short_name;  /* what refusal lines name it by */
-    }
-    else if (strcmp(file, "tbind") == 0 || strcmp(file, "tserver") == 0)
-        file = (snprintf(prog, sizeof prog, "%s/%s", harness_env("BG_PROGS"), argv[0]), prog);
+    if (harness_agent_path(file, prog, sizeof prog))
+        file = prog;
 
     /* What we set comes first: the first of a name is the one getenv finds. */
     char own[4][600];
@@ -311,16 +297,6 @@ bool proc_say(struct proc *p, const char *fmt, ...)
     return write(p->in, buf, (size_t)n) == n;
 }
 
-void proc_child_say(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    putchar('\n');
-    fflush(stdout);
-}
-
 static void reaped(struct proc *p, int st)
 {
     p->done = true;
@@ -432,23 +408,6 @@ void proc_free_ports(int *ports, int n)
         close(held[--n_held]);
 }
 
-socklen_t proc_sockaddr(const char *ip, int port, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    if (strchr(ip, ':')) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons((uint16_t)port);
-        inet_pton(AF_INET6, ip, &a->sin6_addr);
-        return sizeof *a;
-    }
-    struct sockaddr_in *a = (struct sockaddr_in *)ss;
-    a->sin_family = AF_INET;
-    a->sin_port = htons((uint16_t)port);
-    inet_pton(AF_INET, ip, &a->sin_addr);
-    return sizeof *a;
-}
-
 char *proc_slurp(const char *path)
 {
     size_t cap = 65536, n = 0;
@@ -484,79 +443,4 @@ int proc_trouble_lines(const char *text)
 {
     return proc_count_lines(text, "bindguard: ", NULL) -
            proc_count_lines(text, "bindguard: ", "refused (");
-}
-
-/* ---- gc ------------------------------------------------------------------------------ */
-
-struct snapshot {
-    struct table_entry *e;
-    uint32_t *idx;
-    size_t n, cap;
-};
-
-static bool snap_one(struct table_entry *e, uint32_t idx, void *arg)
-{
-    struct snapshot *s = arg;
-    if (s->n == s->cap)
-        return false;
-    s->e[s->n] = *e;
-    s->idx[s->n++] = idx;
-    return true;
-}
-
-/* Alive, gone or unknown, asked as `bindguard gc` must: a TCP entry may be bound without
- * listening whatever its flags say (a listener that was shut down is bound-only again). */
-static enum kernel_answer ask_kernel(const struct table_entry *e)
-{
-    if (e->flags & TABLE_F_LINGER)
-        return kernel_has_connections(&e->addr, e->uid);
-    return kernel_confirm(e->proto, &e->addr, e->inode, e->uid, e->proto == IPPROTO_TCP);
-}
-
-bool proc_gc(const char *name, struct proc_gc *out, char *why, size_t whylen)
-{
-    memset(out, 0, sizeof *out);
-    struct table *t = own_open(name, 0, why, whylen, NULL, 0);
-    if (!t)
-        return false;
-    bool ok = false;
-    uint32_t cap = table_capacity(t);
-    struct snapshot s = {calloc(cap, sizeof *s.e), calloc(cap, sizeof *s.idx), 0, cap};
-    ck_assert(s.e && s.idx);
-    int r = table_lock(t, 2000);
-    if (r != 0) {
-        snprintf(why, whylen, "table_lock: %s", strerror(r));
-        goto out;
-    }
-    table_each(t, snap_one, &s);
-    table_unlock(t);
-
-    /* The kernel is asked outside the lock, as guard does: it can take milliseconds. */
-    enum kernel_answer *ans = calloc(s.n + 1, sizeof *ans);
-    ck_assert(ans);
-    for (size_t i = 0; i < s.n; i++)
-        ans[i] = ask_kernel(&s.e[i]);
-    if ((r = table_lock(t, 2000)) != 0) {
-        snprintf(why, whylen, "table_lock: %s", strerror(r));
-        free(ans);
-        goto out;
-    }
-    for (size_t i = 0; i < s.n; i++) {
-        if (ans[i] == KERNEL_GONE)
-            out->reaped += table_release(t, s.idx[i], s.e[i].id);
-        else if (ans[i] == KERNEL_ALIVE)
-            out->kept++;
-        else
-            out->unknown++;
-    }
-    out->left = (unsigned)table_count(t);
-    out->repairs = table_header(t)->repairs;
-    ok = table_check(t, why, whylen) == 0;
-    table_unlock(t);
-    free(ans);
-out:
-    free(s.e);
-    free(s.idx);
-    table_close(t);
-    return ok;
 }

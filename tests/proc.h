@@ -1,11 +1,11 @@
 /* proc - child processes for the tests: the one way a test starts a program.
  *
- * A child runs this very binary (`--child NAME ...`), a test program, or any program,
- * under the shim with a private table and log or natively, with its stdio piped to us
- * and read with bounded waits. Each one leads its own process group and dies with the
- * thread that spawned it (PR_SET_PDEATHSIG), so whatever it forks can be killed with it
- * and a failed assertion leaves nothing holding ports. Names of tables and logs carry the
- * runner's pid, so proc_cleanup() finds every leftover afterwards. */
+ * A child runs an agent (tests/agents/) or any program, under the shim with a private
+ * table and log or natively, with its stdio piped to us and read with bounded waits.
+ * Each one leads its own process group and dies with the thread that spawned it
+ * (PR_SET_PDEATHSIG), so whatever it forks can be killed with it and a failed assertion
+ * leaves nothing holding ports. Names of tables and logs carry the runner's pid, so
+ * proc_cleanup() finds every leftover afterwards. */
 #ifndef BG_PROC_H
 #define BG_PROC_H
 
@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-int64_t proc_now_ms(void);
+#include "proc_child.h"  /* proc_now_ms, proc_sockaddr */
 
 /* Call once from main, before the suite runs: names below use this pid. */
 void proc_init(const char *tag);
@@ -57,8 +57,8 @@ struct proc {
     char line[512];        /* the last line taken */
 };
 
-/* argv[0]: "self" (this binary), "tbind"/"tserver" (built beside it), another name
- * (looked up on PATH) or a path. Of the free slots the one free longest (never used
+/* argv[0]: an agent's name (harness_agent_path), another name (looked up on PATH) or a
+ * path. Of the free slots the one free longest (never used
  * first) is taken, so a finished child's *p stays readable until every slot that was
  * free before it has been taken again. */
 struct proc *proc_spawn(const struct proc_how *h, const char *const *argv);
@@ -82,15 +82,10 @@ void proc_kill(struct proc *p);
 /* Every child still running, as proc_kill. */
 void proc_kill_all(void);
 
-/* In the child: a line on stdout, flushed at once, for the test's proc_line. */
-void proc_child_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
 /* n different ports (n <= 16) free on TCP and UDP, IPv4 and IPv6, at this moment. */
 void proc_free_ports(int *ports, int n);
 /* The pid of a child that has exited and been reaped: no process has it (for now). */
 pid_t proc_gone_pid(void);
-/* ip ("127.0.0.1", "::1": IPv6 if it has a colon) and port as a sockaddr; its length. */
-socklen_t proc_sockaddr(const char *ip, int port, struct sockaddr_storage *ss);
 
 /* The whole file (malloc'd, NUL-terminated; "" if missing). */
 char *proc_slurp(const char *path);
@@ -98,18 +93,5 @@ char *proc_slurp(const char *path);
 int proc_count_lines(const char *text, const char *a, const char *b);
 /* bindguard's own trouble in a log: its lines that are not refusals. */
 int proc_trouble_lines(const char *text);
-
-/* What `bindguard gc` does, from this (unshimmed) process: every entry whose socket the
- * kernel no longer has is released. */
-struct proc_gc {
-    unsigned kept;         /* confirmed alive */
-    unsigned reaped;       /* confirmed gone, released */
-    unsigned unknown;      /* the kernel could not say */
-    unsigned left;         /* table_count afterwards */
-    unsigned repairs;      /* header.repairs: rebuilds after deaths or corruption */
-};
-/* false, with one line in why, if the table can't be opened, locked or fails table_check
- * after the gc. */
-bool proc_gc(const char *table, struct proc_gc *out, char *why, size_t whylen);
 
 #endif

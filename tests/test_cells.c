@@ -266,7 +266,9 @@ static struct proc *launch(const struct setting *st, const struct net *net, stru
                            bool nobody, int port, bool first)
 {
     struct strv av = { .n = 0 }, ev;
-    strv_add(&av, "%s/tbind", harness_env("BG_PROGS"));
+    char tbind[512];
+    ck_assert_msg(harness_agent_path("tbind", tbind, sizeof tbind), "no agent %s", tbind);
+    strv_add(&av, "%s", tbind);
     strv_add(&av, "-f");
     strv_add(&av, "%d", net->family);
     strv_add(&av, "-p");

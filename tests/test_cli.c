@@ -52,7 +52,7 @@ static const char *prog(const char *name)
     static char buf[4][512];
     static int i;
     char *b = buf[i++ % 4];
-    snprintf(b, sizeof buf[0], "%s/%s", harness_env("BG_PROGS"), name);
+    ck_assert_msg(harness_agent_path(name, b, sizeof buf[0]), "no agent %s", b);
     return b;
 }
 
@@ -249,6 +249,7 @@ START_TEST(run_protects_http_server_and_list_follows_it)
     struct result *r = cli(ARGV("list", "--json"));
     ck_assert_msg(r->status == 0, "list: %d %s", r->status, r->err);
     assert_json(r->out);
+    ck_assert_msg(strncmp(r->out, "{\"version\":\"", 12) == 0, "%s", r->out);
     ck_assert_msg(json_has(r->out, "\"port\":%d,", port) && json_has(r->out, "\"pid\":%d,",
                   (int)server->pid) && json_has(r->out, "\"uid\":%u,", (unsigned)geteuid()) &&
                   json_has(r->out, "\"state\":\"live\"") &&
@@ -423,6 +424,7 @@ START_TEST(explain_agrees_with_every_tsv_cell)
                                                                : "\"errno\":\"EACCES\"";
         ck_assert_msg(strstr(r->out, err), "errno of %s %s: %s", first, second, r->out);
         ck_assert_msg(strstr(r->out, "seed 00"), "no seed cell: %s", r->out);
+        ck_assert_msg(strncmp(r->out, "{\"version\":\"", 12) == 0, "%s", r->out);
         if (i == 0)
             assert_json(r->out);
     }
@@ -519,6 +521,15 @@ START_TEST(matrix_agrees_with_every_tsv_cell)
         ck_assert(strstr(r->out, rows_second ? "seed 003" : "seed 000"));
         char cells[6][6][16];
         read_matrix(r->out, cells);
+        static char json[65536];
+        struct result *jr = different
+            ? cli(ARGV("matrix", "--json", "--profile", tables[k].profile, "--different-user"))
+            : cli(ARGV("matrix", "--json", "--profile", tables[k].profile));
+        ck_assert_msg(jr->status == 0, "matrix --json: %s", jr->err);
+        snprintf(json, sizeof json, "%s", jr->out);
+        assert_json(json);
+        ck_assert_msg(json_has(json, "\"version\":\"") &&
+                      json_has(json, "\"same_user\":%s", different ? "false" : "true"), "%s", json);
         for (int i = 0; i < n; i++) {
             const struct tsv_row *t = &rows[i];
             if (strcmp(t->profile, tables[k].profile) || strcmp(t->user, tables[k].user))
@@ -529,6 +540,15 @@ START_TEST(matrix_agrees_with_every_tsv_cell)
             ck_assert_msg(strcmp(got, t->verdict) == 0, "%s %s: first %s %s, second %s %s: "
                           "matrix says %s, tsv %s", t->profile, t->user, t->first_opt,
                           t->first_addr, t->second_opt, t->second_addr, got, t->verdict);
+            ck_assert_msg(json_has(json, "{\"first\":{\"class\":\"%s\",\"kind\":\"%s\"},"
+                                   "\"second\":{\"class\":\"%s\",\"kind\":\"%s\"},"
+                                   "\"verdict\":\"%s\"",
+                                   policy_class_name((enum bg_class)policy_class_parse(t->first_opt)),
+                                   t->first_addr,
+                                   policy_class_name((enum bg_class)policy_class_parse(t->second_opt)),
+                                   t->second_addr, t->verdict),
+                          "matrix --json lacks %s %s %s %s -> %s", t->first_opt, t->first_addr,
+                          t->second_opt, t->second_addr, t->verdict);
             checked++;
         }
     }
@@ -558,6 +578,7 @@ START_TEST(check_exit_codes_and_holder)
     r = cli(ARGV("check", "--json", tcp));
     ck_assert_int_eq(r->status, 1);
     assert_json(r->out);
+    ck_assert_msg(strncmp(r->out, "{\"version\":\"", 12) == 0, "%s", r->out);
     ck_assert_msg(json_has(r->out, "\"allowed\":false") && json_has(r->out, "\"pid\":%d,",
                   (int)h->pid) && json_has(r->out, "\"errno\":\"EADDRINUSE\"") &&
                   json_has(r->out, "\"bindguard\":true"), "%s", r->out);
@@ -641,6 +662,10 @@ START_TEST(gc_reaps_and_counts)
     struct result *r = cli(ARGV("gc"));
     ck_assert_msg(r->status == 0 && strstr(r->out, "bindguard gc: reaped 2 stale entries") &&
                   strstr(r->out, "(1 live"), "gc: %s%s", r->out, r->err);
+    r = cli(ARGV("gc", "--json"));
+    assert_json(r->out);
+    ck_assert_msg(r->status == 0 && json_has(r->out, "\"version\":\"") &&
+                  json_has(r->out, "\"reaped\":0,\"live\":1,"), "gc --json: %s", r->out);
     r = cli(ARGV("gc"));
     ck_assert_msg(strstr(r->out, "reaped 0 stale entries"), "gc again: %s", r->out);
     r = cli(ARGV("list", "--json", "--stale"));
@@ -811,7 +836,7 @@ START_TEST(bad_arguments_exit_2_with_one_line)
         {"explain", "exclusive:0.0.0.0:80"},
         {"explain", "exclusive:0.0.0.0:80", "bogus:0.0.0.0:http"},
         {"explain", "--profile", "win12", "0.0.0.0:80", "0.0.0.0:80"},
-        {"matrix", "--json"},
+        {"gc", "--json", "extra"},
         {"matrix", "extra"},
         {"gc", "--table", ""},
         {"gc", "--now"},
@@ -837,7 +862,7 @@ START_TEST(help_and_version)
     static char top[sizeof r->out];
     snprintf(top, sizeof top, "%s", r->out);
     static const char *const cmds[] = { "run", "shell", "audit", "list", "check", "explain",
-                                        "matrix", "gc" };
+                                        "matrix", "gc", "demo", "doctor" };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char want[32];
         snprintf(want, sizeof want, "  %s ", cmds[i]);
@@ -854,7 +879,8 @@ END_TEST
 
 static char found[8][512];
 static const char *const wanted[] = { "bin/bindguard", "libbindguard.so", "bindguard.h",
-                                      "bindguard.pc", "man1/bindguard.1", "man7/libbindguard.7" };
+                                      "bindguard.pc", "man1/bindguard.1", "man7/libbindguard.7",
+                                      "bash-completion/completions/bindguard" };
 #define N_WANTED (sizeof wanted / sizeof wanted[0])
 
 static int find_installed(const char *path, const struct stat *st, int type, struct FTW *f)
@@ -941,14 +967,20 @@ START_TEST(example_exclusive_server_and_ci_script)
         printf("SKIP examples/ci-hijack-check.sh: python3 not found\n");
         return;
     }
-    static char bg_env[600];
-    snprintf(bg_env, sizeof bg_env, "BINDGUARD=%s", cli_path());
-    struct proc_how h = { .inherit_env = true, .env = { bg_env } };
+    /* Plain Linux lets the hijacker in: the check fails there ... */
     port = free_port();
-    c = proc_spawn(&h, ARGV("sh", script, proc_num(port)));
+    c = start(ARGV("sh", script, proc_num(port)));
     int st = proc_finish(c, START_MS * 2);
-    ck_assert_msg(st == 0 && strstr(c->obuf, "could not be hijacked"), "ci script %d:\n%s\n%s",
-                  st, c->obuf, c->ebuf);
+    ck_assert_msg(st == 1 && strstr(c->obuf, "HIJACKED") && strstr(c->ebuf, "FAILED"),
+                  "ci script on plain Linux %d:\n%s\n%s", st, c->obuf, c->ebuf);
+    /* ... and passes with the job under bindguard, which names the service. */
+    port = free_port();
+    c = start(ARGV(cli_path(), "run", "--", "sh", script, proc_num(port)));
+    st = proc_finish(c, START_MS * 2);
+    ck_assert_msg(st == 0 && strstr(c->obuf, "hijacker refused") &&
+                  strstr(c->obuf, "ok: the service kept port") &&
+                  strstr(c->ebuf, "held exclusively by pid"),
+                  "ci script under bindguard %d:\n%s\n%s", st, c->obuf, c->ebuf);
 }
 END_TEST
 

@@ -447,6 +447,24 @@ START_TEST(config_get_once)
 }
 END_TEST
 
+/* What the library's constructor does: the configuration is the environment as it was
+ * then, whatever the program does to it before it first makes a socket. */
+START_TEST(kept_environment_wins)
+{
+    setenv("BINDGUARD_MODEX", "off", 1);  /* a longer name is not BINDGUARD_MODE */
+    setenv(BINDGUARD_ENV_MODE, "audit", 1);
+    setenv(BINDGUARD_ENV_TABLE, "/bg-kept", 1);
+    config_keep_environment();
+    clearenv();
+    setenv(BINDGUARD_ENV_MODE, "off", 1);
+    setenv(BINDGUARD_ENV_TABLE_SLOTS, "32", 1);
+    const struct bg_config *c = config_get();
+    ck_assert_int_eq(c->mode, BG_MODE_AUDIT);
+    ck_assert_str_eq(c->table, "/bg-kept");
+    ck_assert_uint_eq(c->table_slots, 65536);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("config");
@@ -472,6 +490,7 @@ static Suite *suite(void)
     suite_add_tcase(s, tc);
     TCase *get = tcase_create("get");
     tcase_add_test(get, config_get_once);
+    tcase_add_test(get, kept_environment_wins);
     suite_add_tcase(s, get);
     return s;
 }

@@ -2,9 +2,8 @@
  *
  * Each test breaks one thing under a program that loads the shim: the table file
  * unlinked, truncated or replaced while in use, /dev/shm full or read-only, the lock
- * held by a stopped process, sock_diag denied by seccomp. The host (this binary run as
- * `test_faults --child host`, driven line by line over stdin) must keep running and
- * keep binding, the kernel deciding wherever bindguard cannot, and bindguard must say
+ * held by a stopped process, sock_diag denied by seccomp. The host (the agent
+ * faults_host, driven line by line over stdin) must keep running and keep binding, the kernel deciding wherever bindguard cannot, and bindguard must say
  * what went wrong in exactly one line per process that ran into it.
  *
  * Every host socket is TCP with SO_REUSEADDR and never listens unless told to: the
@@ -49,80 +48,7 @@
 #define SLOTS        1024u
 #define LOCK_MS      1000u   /* BINDGUARD_LOCK_TIMEOUT_MS unless a test says otherwise */
 #define SHORT_LOCK   200u    /* the stopped-holder test's bound */
-#define MAX_SLOTS    16
-#define DOOMED_FD    77      /* the host's "doomed" command binds this descriptor */
-
-/* ===== the host: a program under the shim, one command per line ======================= */
-
-static int slots[MAX_SLOTS];
-
-static double ms_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
-/* "ok <ms>" or "err <ERRNO-NAME> <ms>". */
-static void reply(int r, const struct timespec *t0)
-{
-    const char *e = r == 0 ? NULL : strerrorname_np(errno);
-    printf("%s%s %.1f\n", r == 0 ? "ok" : "err ", r == 0 ? "" : (e ? e : "E?"), ms_since(t0));
-    fflush(stdout);
-}
-
-/* A fresh TCP socket with SO_REUSEADDR bound to 127.0.0.1:port; the real bind's result. */
-static int bind_loopback(int fd, int port)
-{
-    int one = 1;
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    return bind(fd, (struct sockaddr *)&sin, sizeof sin);
-}
-
-/* Commands, one reply line each:
- *   bind SLOT PORT   a fresh socket in SLOT, bound to 127.0.0.1:PORT
- *   close SLOT, listen SLOT
- *   doomed PORT      the same with descriptor DOOMED_FD (see die_in_bind)
- *   netlink          can this process open a sock_diag socket at all?
- *   ping             "pong": still there */
-static int host_main(void)
-{
-    char line[256], cmd[16];
-    int a = -1, b = -1;
-    while (fgets(line, sizeof line, stdin)) {
-        struct timespec t0;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        int n = sscanf(line, "%15s %d %d", cmd, &a, &b);
-        bool slot = n >= 2 && a >= 0 && a < MAX_SLOTS;
-        if (n == 3 && slot && strcmp(cmd, "bind") == 0) {
-            slots[a] = socket(AF_INET, SOCK_STREAM, 0);
-            reply(bind_loopback(slots[a], b), &t0);
-        } else if (slot && strcmp(cmd, "close") == 0) {
-            reply(close(slots[a]), &t0);
-        } else if (slot && strcmp(cmd, "listen") == 0) {
-            reply(listen(slots[a], 8), &t0);
-        } else if (n == 2 && strcmp(cmd, "doomed") == 0) {
-            int fd = socket(AF_INET, SOCK_STREAM, 0);
-            dup2(fd, DOOMED_FD);
-            close(fd);
-            reply(bind_loopback(DOOMED_FD, a), &t0);
-        } else if (strcmp(cmd, "netlink") == 0) {
-            int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-            reply(fd < 0 ? -1 : 0, &t0);
-            if (fd >= 0)
-                close(fd);
-        } else if (strcmp(cmd, "ping") == 0) {
-            printf("pong\n");
-            fflush(stdout);
-        } else {
-            printf("what? %s", line);
-            fflush(stdout);
-        }
-    }
-    return 0;
-}
+#define DOOMED_FD    77      /* the descriptor the host's "doomed" command binds */
 
 /* ===== the test side ==================================================================== */
 
@@ -132,10 +58,7 @@ static bool mounted;
 static const char *table_file(void)
 {
     static char path[300];
-    if (table_name[0] == '/' && strchr(table_name + 1, '/'))
-        snprintf(path, sizeof path, "%s.%u", table_name, (unsigned)geteuid());
-    else
-        snprintf(path, sizeof path, "/dev/shm%s.%u", table_name, (unsigned)geteuid());
+    harness_table_path(table_name, path, sizeof path);
     return path;
 }
 
@@ -169,7 +92,7 @@ static struct proc *host_with(const char *const *env, void (*pre_exec)(void *), 
     for (; env && env[n] && n < 5; n++)
         h.env[n] = env[n];
     h.env[n] = lock;  /* after the caller's: the first of a name wins */
-    return proc_spawn(&h, PROC_ARGV("self", "--child", "host"));
+    return proc_spawn(&h, PROC_ARGV("faults_host"));
 }
 
 static struct proc *host(void)
@@ -369,7 +292,7 @@ START_TEST(table_replaced_mid_run)
     bind_as(h, 0, port, "ok");
     bind_as(h, 1, port, "EADDRINUSE");
 
-    char tmp[300];
+    char tmp[320];
     snprintf(tmp, sizeof tmp, "%s.new", table_file());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     ck_assert_int_ge(fd, 0);
@@ -686,7 +609,7 @@ START_TEST(holder_killed_inside_the_lock)
     struct proc *doomed = host_with(NULL, install_rule, (void *)&die_in_bind);
     bind_as(doomed, 0, p[0], "ok");               /* other descriptors bind as ever */
     char cmd[32];
-    snprintf(cmd, sizeof cmd, "doomed %d", p[1]);
+    snprintf(cmd, sizeof cmd, "doomed %d %d", DOOMED_FD, p[1]);
     ck_assert(proc_say(doomed, "%s", cmd));
     ck_assert_msg(proc_line(doomed, WAIT_MS) == NULL, "the doomed bind returned: %s",
                   doomed->line);
@@ -743,10 +666,8 @@ static Suite *suite(void)
     return s;
 }
 
-int main(int argc, char **argv)
+int main(void)
 {
-    if (argc >= 3 && strcmp(argv[1], "--child") == 0 && strcmp(argv[2], "host") == 0)
-        return host_main();
     if (access(harness_env("BG_LIB"), R_OK) != 0) {
         fprintf(stderr, "test_faults: %s not built\n", harness_env("BG_LIB"));
         return EXIT_FAILURE;

@@ -1,19 +1,11 @@
 /* test_threads - bindguard inside one multi-threaded process.
  *
- * Each scenario runs in this binary re-executed under the shim (`test_threads --child
- * NAME PORT...`), with a private table and log. The child checks what it can itself, says
- * what it saw and ends with "DONE <binds refused>"; the test then checks from outside,
- * through the table API, that no binding of the child is left, and that the log holds
- * exactly those refusals and no trouble. A child that deadlocks is killed at CHILD_MS, and
- * fails.
- *
- * - churn: 8 threads bind, listen and close their own port as fast as they can (with
- *   dups, and a second socket that must be refused now and then). Each bind right after
- *   the close must succeed: nothing bindguard does may keep a closed socket bound.
- * - close_race: one thread binds a socket while another closes it, many rounds. Whoever
- *   wins, afterwards no binding of the gone socket may keep another process off the port.
- * - one_winner: 8 threads bind the same port at once with SO_REUSEADDR, which the kernel
- *   alone would grant all of them: exactly one may win each round. */
+ * Each scenario (churn, close_race, one_winner) runs in the agent thread_binds under the
+ * shim, with a private table and log; the agent says what the scenarios are and checks
+ * what it can itself. The test then checks from outside, through the table API, that no
+ * binding of the child is left, and that the log holds exactly the refusals the child
+ * saw, each naming the child as holder, and no trouble. A child that deadlocks is killed
+ * at CHILD_MS, and fails. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -34,345 +26,9 @@
 #include "own.h"
 #include "table.h"
 
-#define THREADS       8
-#define CHURN_MS      2000
-#define RACE_ROUNDS   400
-#define WIN_ROUNDS    300
+#define THREADS       8       /* churn's ports: one per thread of the agent */
 #define CHILD_MS      30000u  /* a run takes a few seconds, even under ASan */
 #define TABLE_SLOTS   1024u
-
-/* ===== the child side, under the shim =================================================== */
-
-static atomic_int failures;
-static atomic_int refusals;
-
-/* The first few complaints are enough to see what went wrong. */
-static void complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void complain(const char *fmt, ...)
-{
-    if (atomic_fetch_add(&failures, 1) >= 10)
-        return;
-    char line[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "%s\n", line);
-}
-
-static const char *errname(int r, int err)
-{
-    const char *n = r >= 0 ? "ok" : strerrorname_np(err);
-    return n ? n : "E?";
-}
-
-static void expect(const char *what, int r, const char *want)
-{
-    const char *got = errname(r, errno);
-    if (strcmp(got, want) != 0)
-        complain("%s: %s, want %s", what, got, want);
-}
-
-/* An inet socket, with SO_REUSEADDR if asked: then the kernel would let a second such
- * TCP socket bind the same address while neither listens, so a refusal is bindguard's. */
-static int new_socket(int family, int type, bool reuseaddr)
-{
-    int fd = socket(family, type, 0), one = 1;
-    if (fd < 0)
-        complain("socket: %s", strerror(errno));
-    else if (reuseaddr && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
-        complain("SO_REUSEADDR: %s", strerror(errno));
-    return fd;
-}
-
-static int bind_loopback(int fd, int family, int port)
-{
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
-    socklen_t len;
-    if (family == AF_INET6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons((uint16_t)port);
-        a->sin6_addr = in6addr_loopback;
-        len = sizeof *a;
-    } else {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-        a->sin_family = AF_INET;
-        a->sin_port = htons((uint16_t)port);
-        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        len = sizeof *a;
-    }
-    return bind(fd, (struct sockaddr *)&ss, len);
-}
-
-/* --- churn ------------------------------------------------------------------------------ */
-
-struct churner {
-    pthread_t th;
-    int index, port;
-    long rounds;
-};
-
-static void *churn(void *arg)
-{
-    struct churner *c = arg;
-    /* Half TCP, half UDP; every fourth round IPv6, every third round the socket lives on
-     * in a dup of it, every fifth a second socket tries the port and must be refused. */
-    int type = c->index % 2 ? SOCK_DGRAM : SOCK_STREAM;
-    bool tcp = type == SOCK_STREAM;
-    for (int64_t end = proc_now_ms() + CHURN_MS; proc_now_ms() < end && !atomic_load(&failures);
-         c->rounds++) {
-        int family = c->rounds % 4 == 3 ? AF_INET6 : AF_INET;
-        int fd = new_socket(family, type, tcp);
-        expect("bind", bind_loopback(fd, family, c->port), "ok");
-        if (c->rounds % 3 == 1) {
-            int d = dup(fd);
-            expect("close after dup", close(fd), "ok");
-            fd = d;
-        }
-        if (c->rounds % 5 == 0) {
-            int second = new_socket(family, type, tcp);
-            expect("second bind", bind_loopback(second, family, c->port), "EADDRINUSE");
-            atomic_fetch_add(&refusals, 1);
-            close(second);
-        }
-        if (tcp)
-            expect("listen", listen(fd, 4), "ok");
-        expect("close", close(fd), "ok");
-    }
-    return NULL;
-}
-
-static void scn_churn(const int *ports)
-{
-    struct churner c[THREADS];
-    for (int i = 0; i < THREADS; i++) {
-        c[i] = (struct churner){.index = i, .port = ports[i]};
-        pthread_create(&c[i].th, NULL, churn, &c[i]);
-    }
-    long total = 0;
-    for (int i = 0; i < THREADS; i++) {
-        pthread_join(c[i].th, NULL);
-        total += c[i].rounds;
-    }
-    printf("churn: %ld rounds over %d threads\n", total, THREADS);
-}
-
-/* --- close racing bind ------------------------------------------------------------------ */
-
-/* Both racers wait on `go`, so neither has a head start worth a system call. */
-struct race {
-    atomic_int ready, go;
-    int fd, port, bind_result, bind_errno;
-    bool by_dup2;
-    int devnull;
-};
-
-static void wait_go(struct race *r)
-{
-    atomic_fetch_add(&r->ready, 1);
-    while (!atomic_load(&r->go))
-        ;
-}
-
-static void *race_binder(void *arg)
-{
-    struct race *r = arg;
-    wait_go(r);
-    r->bind_result = bind_loopback(r->fd, AF_INET, r->port);
-    r->bind_errno = errno;
-    return NULL;
-}
-
-static void *race_closer(void *arg)
-{
-    struct race *r = arg;
-    wait_go(r);
-    /* dup2 over a descriptor closes it too, through its own path in bindguard. */
-    if (r->by_dup2)
-        dup2(r->devnull, r->fd);
-    else
-        close(r->fd);
-    return NULL;
-}
-
-/* The other process: binds the port (SO_REUSEADDR, so only a binding bindguard believes
- * in can refuse it), closes, and answers with how the bind went. */
-static void helper(int cmd, int answer, int port)
-{
-    char c;
-    while (read(cmd, &c, 1) == 1) {
-        int fd = new_socket(AF_INET, SOCK_STREAM, true);
-        int r = bind_loopback(fd, AF_INET, port), err = errno;
-        close(fd);
-        const char *name = errname(r, err);
-        if (write(answer, name, strlen(name) + 1) < 0)
-            break;
-    }
-    _exit(0);
-}
-
-/* Bindings in the table now: stale ones, since every socket of the round is gone. */
-static size_t table_entries(void)
-{
-    char why[256];
-    struct table *t = own_open(getenv("BINDGUARD_TABLE"), TABLE_SLOTS, why, sizeof why, NULL, 0);
-    if (!t) {
-        complain("table: %s", why);
-        return 0;
-    }
-    size_t n = 0;
-    if (table_lock(t, 5000) == 0) {
-        n = table_count(t);
-        table_unlock(t);
-    } else {
-        complain("table lock failed");
-    }
-    table_close(t);
-    return n;
-}
-
-static void scn_close_race(const int *ports)
-{
-    int to_helper[2], from_helper[2];
-    if (pipe(to_helper) != 0 || pipe(from_helper) != 0) {
-        complain("pipe: %s", strerror(errno));
-        return;
-    }
-    /* Before any thread exists and before anything is bound: fork marks nothing. */
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(to_helper[1]);
-        close(from_helper[0]);
-        helper(to_helper[0], from_helper[1], ports[0]);
-    }
-    close(to_helper[0]);
-    close(from_helper[1]);
-    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    long won = 0, leaks = 0;
-    for (int round = 0; round < RACE_ROUNDS && !atomic_load(&failures); round++) {
-        struct race r = {.fd = new_socket(AF_INET, SOCK_STREAM, true), .port = ports[0],
-                         .by_dup2 = round % 2, .devnull = devnull};
-        pthread_t a, b;
-        pthread_create(&a, NULL, race_binder, &r);
-        pthread_create(&b, NULL, race_closer, &r);
-        while (atomic_load(&r.ready) < 2)
-            ;
-        atomic_store(&r.go, 1);
-        pthread_join(a, NULL);
-        pthread_join(b, NULL);
-        if (r.by_dup2)
-            close(r.fd);  /* now /dev/null's copy */
-        /* Too late, the bind finds the number closed, or /dev/null's copy after dup2. */
-        const char *how = errname(r.bind_result, r.bind_errno);
-        if (strcmp(how, "ok") != 0 && strcmp(how, "EBADF") != 0 && strcmp(how, "ENOTSOCK") != 0)
-            complain("round %d: the racing bind said %s", round, how);
-        won += r.bind_result == 0;
-        leaks += (long)table_entries();
-        char answer[32] = "";
-        if (write(to_helper[1], "b", 1) != 1 || read(from_helper[0], answer, sizeof answer) <= 0)
-            complain("round %d: the helper is gone", round);
-        else if (strcmp(answer, "ok") != 0)
-            complain("round %d: another process binding the port after the race got %s",
-                     round, answer);
-        size_t left = table_entries();
-        if (left)
-            complain("round %d: %zu binding(s) still in the table after the other process "
-                     "bound and closed", round, left);
-    }
-    close(to_helper[1]);
-    waitpid(pid, NULL, 0);
-    printf("close_race: %d rounds, the bind won %ld, %ld stale binding(s) seen before the "
-           "other process reaped them\n", RACE_ROUNDS, won, leaks);
-}
-
-/* --- one winner -------------------------------------------------------------------------- */
-
-struct contest {
-    pthread_barrier_t start, done;
-    int port;
-    atomic_int wins, refused;
-};
-
-static void *contender(void *arg)
-{
-    struct contest *c = arg;
-    for (int round = 0; round < WIN_ROUNDS; round++) {
-        int fd = new_socket(AF_INET, SOCK_STREAM, true);
-        /* Not before the main thread has counted the last round. */
-        pthread_barrier_wait(&c->start);
-        int r = bind_loopback(fd, AF_INET, c->port), err = errno;
-        if (r == 0)
-            atomic_fetch_add(&c->wins, 1);
-        else if (err == EADDRINUSE)
-            atomic_fetch_add(&c->refused, 1);
-        else
-            complain("round %d: bind said %s", round, errname(r, err));
-        /* Everyone has bound or been refused before anyone closes. */
-        pthread_barrier_wait(&c->done);
-        close(fd);
-        /* ...and everyone has closed before the main thread counts. */
-        pthread_barrier_wait(&c->done);
-    }
-    return NULL;
-}
-
-static void scn_one_winner(const int *ports)
-{
-    struct contest c = {.port = ports[0]};
-    pthread_barrier_init(&c.start, NULL, THREADS + 1);
-    pthread_barrier_init(&c.done, NULL, THREADS + 1);
-    pthread_t th[THREADS];
-    for (int i = 0; i < THREADS; i++)
-        pthread_create(&th[i], NULL, contender, &c);
-    int bad_rounds = 0;
-    for (int round = 0; round < WIN_ROUNDS; round++) {
-        pthread_barrier_wait(&c.start);
-        pthread_barrier_wait(&c.done);
-        pthread_barrier_wait(&c.done);
-        int wins = atomic_exchange(&c.wins, 0);
-        atomic_fetch_add(&refusals, atomic_exchange(&c.refused, 0));
-        if (wins != 1 && bad_rounds++ < 5)
-            complain("round %d: %d winners", round, wins);
-    }
-    for (int i = 0; i < THREADS; i++)
-        pthread_join(th[i], NULL);
-    printf("one_winner: %d rounds of %d threads, %d without exactly one winner\n", WIN_ROUNDS,
-           THREADS, bad_rounds);
-}
-
-static const struct {
-    const char *name;
-    int nports;
-    void (*run)(const int *ports);
-} scenarios[] = {
-    {"churn", THREADS, scn_churn},
-    {"close_race", 1, scn_close_race},
-    {"one_winner", 1, scn_one_winner},
-};
-
-static int run_child(const char *name, int argc, char **argv)
-{
-    for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
-        if (strcmp(name, scenarios[i].name) != 0 || argc != scenarios[i].nports)
-            continue;
-        int ports[THREADS];
-        for (int k = 0; k < argc; k++)
-            ports[k] = atoi(argv[k]);
-        /* The first judged bind opens the table and the log; in the close race that
-         * would hand a freshly closed descriptor number to bindguard's own files. */
-        int warm = new_socket(AF_INET, SOCK_STREAM, false);
-        expect("warm-up bind", bind_loopback(warm, AF_INET, 0), "ok");
-        close(warm);
-        scenarios[i].run(ports);
-        printf("DONE %d\n", atomic_load(&refusals));
-        fflush(stdout);
-        return atomic_load(&failures) ? 1 : 0;
-    }
-    fprintf(stderr, "no scenario %s with %d ports\n", name, argc);
-    return 2;
-}
 
 /* ===== the test side ===================================================================== */
 
@@ -396,13 +52,13 @@ static void scenario(const char *name, int nports)
 {
     int ports[THREADS];
     char portv[THREADS][16];
-    const char *argv[4 + THREADS] = {"self", "--child", name};
+    const char *argv[3 + THREADS] = {"thread_binds", name};
     proc_free_ports(ports, nports);
     for (int i = 0; i < nports; i++) {
         snprintf(portv[i], sizeof portv[i], "%d", ports[i]);
-        argv[3 + i] = portv[i];
+        argv[2 + i] = portv[i];
     }
-    argv[3 + nports] = NULL;
+    argv[2 + nports] = NULL;
     const struct proc_how how = {.shim = true, .table = table_name, .log = log_path,
                                  .slots = TABLE_SLOTS};
     int64_t t0 = proc_now_ms();
@@ -477,10 +133,8 @@ START_TEST(one_winner_per_round)
 }
 END_TEST
 
-int main(int argc, char **argv)
+int main(void)
 {
-    if (argc >= 3 && strcmp(argv[1], "--child") == 0)
-        return run_child(argv[2], argc - 3, argv + 3);
     if (access(harness_env("BG_LIB"), R_OK) != 0) {
         fprintf(stderr, "test_threads: %s not built\n", harness_env("BG_LIB"));
         return EXIT_FAILURE;

@@ -143,8 +143,7 @@ static void print_json(const struct answer *a, const char *cls, const char *prof
 {
     struct json j;
     int err = a->verdict == 1 ? policy_errno(a->ref.verdict) : a->verdict == 2 ? EADDRINUSE : 0;
-    json_start(&j, stdout);
-    json_object_begin(&j, NULL);
+    json_document_begin(&j, stdout);
     json_string(&j, "address", a->want_s);
     json_string(&j, "proto", cli_proto_name(a->want->proto));
     json_string(&j, "class", cls);
@@ -161,8 +160,7 @@ static void print_json(const struct answer *a, const char *cls, const char *prof
     else
         json_null(&j, "holder");
     json_string(&j, "message", a->line);
-    json_object_end(&j);
-    json_finish(&j);
+    json_document_end(&j);
 }
 
 static int check_main(const struct cli_command *self, int argc, char **argv)

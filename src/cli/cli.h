@@ -15,6 +15,7 @@
 #include "address.h"
 #include "config.h"
 #include "guard.h"
+#include "preload.h"
 #include "table.h"
 
 #define CLI_EXIT_FAIL  1
@@ -28,7 +29,7 @@ struct cli_command {
 };
 
 extern const struct cli_command cli_run, cli_shell, cli_audit, cli_list, cli_gc,
-    cli_explain, cli_matrix, cli_check;
+    cli_explain, cli_matrix, cli_check, cli_demo, cli_doctor;
 
 /* ---- args.c: options and values ---------------------------------------------------- */
 
@@ -70,16 +71,6 @@ const char *cli_errno_name(int err);
 enum bg_class cli_unmodified_class(const struct bg_config *cfg);
 /* Local HH:MM:SS, or the date for another day. */
 void cli_format_since(int64_t since, char *buf, size_t len);
-
-/* ---- preload.c: the library ------------------------------------------------------- */
-
-/* libbindguard.so: beside this executable (a build tree), then the installed libdir
- * relative to it (works under a DESTDIR), then the configured libdir. false: none, and
- * `tried` lists the directories looked in. */
-bool cli_find_library(char *buf, size_t len, char *tried, size_t tried_len);
-/* Append lib to LD_PRELOAD, keeping what is there; nothing if a libbindguard.so is
- * already preloaded. false: out of memory. */
-bool cli_add_preload(const char *lib);
 
 /* ---- entries.c: the table, as the kernel confirms it -------------------------------- */
 

@@ -111,8 +111,7 @@ static void print_explanation(const struct bg_profile *p, bool same_user, bool a
           "BINDGUARD_SHARE_UIDS; nobody is by default)" : "";
     if (as_json) {
         struct json j;
-        json_start(&j, stdout);
-        json_object_begin(&j, NULL);
+        json_document_begin(&j, stdout);
         json_string(&j, "profile", p->name);
         json_bool(&j, "same_user", same_user);
         json_side(&j, "first", a, x->first.kind);
@@ -124,8 +123,7 @@ static void print_explanation(const struct bg_profile *p, bool same_user, bool a
         else
             json_null(&j, "errno");
         json_string(&j, "cell", x->cell);
-        json_object_end(&j);
-        json_finish(&j);
+        json_document_end(&j);
         return;
     }
     printf("first:   %s/%s, %s %s\n", a->text, cli_proto_name(a->proto),
@@ -144,7 +142,7 @@ struct table_opts {
 };
 
 static int table_options(const struct cli_command *self, int argc, char **argv,
-                         struct table_opts *o, bool allow_json)
+                         struct table_opts *o)
 {
     static const struct option opts[] = {
         {"different-user", no_argument, NULL, 'u'},
@@ -155,11 +153,8 @@ static int table_options(const struct cli_command *self, int argc, char **argv,
     while ((c = cli_getopt(self, argc, argv, "uj", opts)) != -1) {
         if (c == 'u')
             o->different_user = true;
-        else if (c == 'j' && allow_json)
-            o->json = true;
         else if (c == 'j')
-            return cli_usage("%s: unknown option '--json' (see bindguard %s --help)",
-                             self->name, self->name);
+            o->json = true;
         else
             return cli_opt_exit(c);
     }
@@ -169,7 +164,7 @@ static int table_options(const struct cli_command *self, int argc, char **argv,
 static int explain_main(const struct cli_command *self, int argc, char **argv)
 {
     struct table_opts o = {0};
-    int rc = table_options(self, argc, argv, &o, true);
+    int rc = table_options(self, argc, argv, &o);
     if (rc >= 0)
         return rc;
     if (argc - optind != 2)
@@ -259,26 +254,67 @@ static void print_matrix(const struct bg_profile *p, bool same_user)
         printf("The users of the two binds don't matter in this profile.\n");
 }
 
+/* Every cell by its first and second bind, whatever way the seed draws the table. */
+static void print_matrix_json(const struct bg_profile *p, bool same_user)
+{
+    char source[200];
+    table_source(p, same_user, source, sizeof source);
+    struct json j;
+    json_document_begin(&j, stdout);
+    json_string(&j, "profile", p->name);
+    json_string(&j, "platform", p->platform);
+    json_string(&j, "table", policy_table_name(p, same_user));
+    json_string(&j, "source", source);
+    json_bool(&j, "same_user", same_user);
+    json_array_begin(&j, "cells");
+    for (int f = 0; f < 6; f++)
+        for (int s = 0; s < 6; s++) {
+            struct bg_side first = cell_side(f), second = cell_side(s);
+            enum bg_verdict v = policy_verdict(p, same_user, first, second);
+            json_object_begin(&j, NULL);
+            json_object_begin(&j, "first");
+            json_string(&j, "class", policy_class_name(first.cls));
+            json_string(&j, "kind", policy_kind_name(first.kind));
+            json_object_end(&j);
+            json_object_begin(&j, "second");
+            json_string(&j, "class", policy_class_name(second.cls));
+            json_string(&j, "kind", policy_kind_name(second.kind));
+            json_object_end(&j);
+            json_string(&j, "verdict", policy_verdict_name(v));
+            if (policy_errno(v))
+                json_string(&j, "errno", cli_errno_name(policy_errno(v)));
+            else
+                json_null(&j, "errno");
+            json_object_end(&j);
+        }
+    json_array_end(&j);
+    json_document_end(&j);
+}
+
 static int matrix_main(const struct cli_command *self, int argc, char **argv)
 {
     struct table_opts o = {0};
-    int rc = table_options(self, argc, argv, &o, false);
+    int rc = table_options(self, argc, argv, &o);
     if (rc >= 0)
         return rc;
     if ((rc = cli_no_operands(self, argc, argv)) >= 0)
         return rc;
-    print_matrix(config_get()->profile, !o.different_user);
+    if (o.json)
+        print_matrix_json(config_get()->profile, !o.different_user);
+    else
+        print_matrix(config_get()->profile, !o.different_user);
     return 0;
 }
 
 const struct cli_command cli_matrix = {
     "matrix", matrix_main, "the profile's 6x6 table, drawn the way the seeds draw it",
-    "usage: bindguard matrix [--profile P] [--different-user]\n"
+    "usage: bindguard matrix [--profile P] [--different-user] [--json]\n"
     "\n"
     "Prints the profile's table of verdicts: rows and columns are the class (Default,\n"
     "SO_REUSEADDR, SO_EXCLUSIVEADDRUSE) and address kind (Wildcard, Specific) of the first\n"
     "and second bind, oriented as the seed draws it (wsk: rows are the second bind).\n"
     "\n"
     "  --profile P        ws2003 (default), xp, wsk, or a Windows name (see run --help)\n"
-    "  --different-user   ws2003's different-user table (default: same user)\n",
+    "  --different-user   ws2003's different-user table (default: same user)\n"
+    "  --json             one JSON object: the 36 cells, each by first and second bind\n",
 };

@@ -2,7 +2,10 @@
 #include "json.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stddef.h>
+
+#include "bg_config.h"
 
 /* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates,
  * nothing above U+10FFFF), or 0 if it is not one. */
@@ -137,6 +140,15 @@ void json_uint(struct json *j, const char *key, uint64_t value)
     fprintf(j->out, "%" PRIu64, value);
 }
 
+void json_double(struct json *j, const char *key, double value)
+{
+    member(j, key);
+    if (isfinite(value))
+        fprintf(j->out, "%.6g", value);
+    else
+        fputs("null", j->out);
+}
+
 void json_bool(struct json *j, const char *key, bool value)
 {
     member(j, key);
@@ -147,4 +159,17 @@ void json_null(struct json *j, const char *key)
 {
     member(j, key);
     fputs("null", j->out);
+}
+
+void json_document_begin(struct json *j, FILE *out)
+{
+    json_start(j, out);
+    json_object_begin(j, NULL);
+    json_string(j, "version", BINDGUARD_VERSION_STRING);
+}
+
+void json_document_end(struct json *j)
+{
+    json_object_end(j);
+    json_finish(j);
 }

@@ -110,8 +110,7 @@ static void print_list(const struct cli_snapshot *s, const struct list_opts *o,
     uint64_t here = cli_netns();
     struct json j;
     if (o->json) {
-        json_start(&j, stdout);
-        json_object_begin(&j, NULL);
+        json_document_begin(&j, stdout);
         json_string(&j, "table", path);
         json_uint(&j, "netns", here);
         json_array_begin(&j, "bindings");
@@ -131,8 +130,7 @@ static void print_list(const struct cli_snapshot *s, const struct list_opts *o,
     }
     if (o->json) {
         json_array_end(&j);
-        json_object_end(&j);
-        json_finish(&j);
+        json_document_end(&j);
     }
 }
 
@@ -186,7 +184,7 @@ const struct cli_command cli_list = {
     "address:port, class, listening, the pid and command holding the socket now, uid,\n"
     "and since when.\n"
     "\n"
-    "  --json             one JSON object: {\"table\", \"netns\", \"bindings\": [...]}\n"
+    "  --json             one JSON object: {\"version\", \"table\", \"netns\", \"bindings\": [...]}\n"
     "  --port N           only port N\n"
     "  --stale            also entries whose sockets are gone (state \"stale\")\n"
     "  --all-namespaces   also entries of other network namespaces; the kernel can't\n"
@@ -240,7 +238,7 @@ static void table_file(const char *prefix, char *buf, size_t len)
         snprintf(buf, len, "%s", prefix);
 }
 
-static int unusable(const char *name, const char *why, bool rebuild)
+static int unusable(const char *name, const char *why, bool rebuild, bool as_json)
 {
     if (!rebuild)
         return cli_fail("%s; `bindguard gc --rebuild` removes it so that the next bind "
@@ -249,7 +247,16 @@ static int unusable(const char *name, const char *why, bool rebuild)
     table_file(name, path, sizeof path);
     if (unlink(path) != 0)
         return cli_fail("%s; cannot remove %s: %s", why, path, strerror(errno));
-    printf("bindguard gc: removed %s (%s); the next bind creates a fresh table\n", path, why);
+    if (as_json) {
+        struct json j;
+        json_document_begin(&j, stdout);
+        json_string(&j, "table", path);
+        json_bool(&j, "removed", true);
+        json_string(&j, "why", why);
+        json_document_end(&j);
+    } else {
+        printf("bindguard gc: removed %s (%s); the next bind creates a fresh table\n", path, why);
+    }
     return 0;
 }
 
@@ -262,16 +269,34 @@ static int count_live(const struct cli_snapshot *s, enum guard_liveness l, bool 
     return n;
 }
 
-static int gc_table(const struct bg_config *cfg, bool rebuild)
+static void gc_json(const struct table *t, const struct gc_call *g, const struct cli_snapshot *s)
+{
+    struct json j;
+    json_document_begin(&j, stdout);
+    json_string(&j, "table", table_path(t));
+    json_bool(&j, "removed", false);
+    json_uint(&j, "reaped", g->reaped);
+    json_int(&j, "live", count_live(s, GUARD_LIVE, false));
+    json_int(&j, "lingering", count_live(s, GUARD_LINGERING, false));
+    json_int(&j, "unconfirmed", count_live(s, GUARD_UNKNOWN, false));
+    if (g->repaired[0])
+        json_string(&j, "rebuilt_chains", g->repaired);
+    else
+        json_null(&j, "rebuilt_chains");
+    json_document_end(&j);
+}
+
+static int gc_table(const struct bg_config *cfg, bool rebuild, bool as_json)
 {
     char why[256];
     struct table *t = cli_table_open(cfg, why, sizeof why);
     if (!t)
-        return unusable(cfg->table, why, rebuild);
+        return unusable(cfg->table, why, rebuild, as_json);
     struct cli_snapshot s;
     if (cli_snapshot_take(t, cfg, 0, &s) != 0)
         return s.err == ETIMEDOUT || s.err == ENOMEM ? cli_fail("%s", s.why)
-                                                      : unusable(cfg->table, s.why, rebuild);
+                                                      : unusable(cfg->table, s.why, rebuild,
+                                                                 as_json);
     struct gc_call g = { .t = t, .timeout_ms = cfg->lock_timeout_ms, .s = &s };
     if (!fault_call(gc_locked, &g))
         g.err = EFAULT;
@@ -279,6 +304,8 @@ static int gc_table(const struct bg_config *cfg, bool rebuild)
     if (g.err != 0) {
         rc = cli_fail("port table %s: %s while reaping", table_path(t),
                       g.err == ETIMEDOUT ? "lock held too long" : "lost");
+    } else if (as_json) {
+        gc_json(t, &g, &s);
     } else {
         printf("bindguard gc: reaped %u stale entr%s from %s (%d live, %d lingering, "
                "%d unconfirmed)\n", g.reaped, g.reaped == 1 ? "y" : "ies", table_path(t),
@@ -300,24 +327,28 @@ static int gc_table(const struct bg_config *cfg, bool rebuild)
 static int gc_main(const struct cli_command *self, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"rebuild", no_argument, NULL, 'r'}, CLI_OPTION_TABLE, CLI_OPTION_HELP, {0},
+        {"rebuild", no_argument, NULL, 'r'}, {"json", no_argument, NULL, 'j'},
+        CLI_OPTION_TABLE, CLI_OPTION_HELP, {0},
     };
-    bool rebuild = false;
+    bool rebuild = false, as_json = false;
     int c;
-    while ((c = cli_getopt(self, argc, argv, "r", opts)) != -1) {
-        if (c != 'r')
+    while ((c = cli_getopt(self, argc, argv, "rj", opts)) != -1) {
+        if (c == 'r')
+            rebuild = true;
+        else if (c == 'j')
+            as_json = true;
+        else
             return cli_opt_exit(c);
-        rebuild = true;
     }
     int rc = cli_no_operands(self, argc, argv);
     if (rc >= 0)
         return rc;
-    return gc_table(config_get(), rebuild);
+    return gc_table(config_get(), rebuild, as_json);
 }
 
 const struct cli_command cli_gc = {
     "gc", gc_main, "reap entries whose sockets are gone; print how many",
-    "usage: bindguard gc [--rebuild] [--table NAME]\n"
+    "usage: bindguard gc [--rebuild] [--json] [--table NAME]\n"
     "\n"
     "Confirms every entry of the port table with the kernel and removes those whose\n"
     "sockets are gone (entries of other network namespaces are left alone), then checks\n"
@@ -327,5 +358,8 @@ const struct cli_command cli_gc = {
     "                 exists, failed validation, truncated, not a table), remove its file\n"
     "                 so that the next bind creates a fresh one. Without it, gc only\n"
     "                 says so and exits 1.\n"
+    "  --json         one JSON object: {\"version\", \"table\", \"removed\", \"reaped\",\n"
+    "                 \"live\", \"lingering\", \"unconfirmed\", \"rebuilt_chains\"} (a table\n"
+    "                 removed by --rebuild: {\"version\", \"table\", \"removed\": true, \"why\"})\n"
     "  --table PREFIX the port tables' prefix (default: $BINDGUARD_TABLE or /bindguard-v3)\n",
 };

@@ -8,7 +8,7 @@
 
 static const struct cli_command *const commands[] = {
     &cli_run, &cli_shell, &cli_audit, &cli_list, &cli_check, &cli_explain, &cli_matrix,
-    &cli_gc,
+    &cli_gc, &cli_demo, &cli_doctor,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

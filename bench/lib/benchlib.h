@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "measure.h"
+
 enum bench_unit {
     BENCH_NS,     /* nanoseconds per operation: lower is better */
     BENCH_PER_S,  /* operations per second: higher is better */
@@ -62,7 +64,7 @@ struct bench {
     double (*sample)(size_t row);
 };
 
-/* Each bench program defines this one; benchlib.c has main(). */
+/* Each bench program defines this one; lib/main.c has main(). */
 extern const struct bench bench;
 #define BENCH_ROWS(r) .rows = (r), .n_rows = sizeof(r) / sizeof((r)[0])
 
@@ -80,14 +82,6 @@ void bench_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Something is broken: say what and end the child (the parent then fails the bench). */
 _Noreturn void bench_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-double bench_now_ns(void);   /* wall clock (CLOCK_MONOTONIC) */
-/* This thread's CPU time, user and system: what a call costs, without the time other
- * processes had the CPU meanwhile (a loaded 2-core machine preempts batches often). */
-double bench_cpu_ns(void);
-/* Time one(0) .. one(n-1) in groups of `group` calls; the median of the groups' mean
- * ns per call. A group is short enough that most run unpreempted, and the median drops
- * those that did not. */
-double bench_time_ops(void (*one)(int i), int n, int group);
 /* The loopback host (127.0.0.<n>) for this side's explicit-port binds: nothing else
  * uses it, so only another program's wildcard bind of the same port can get in the way. */
 int bench_private_host(void);

@@ -1,0 +1,41 @@
+/* checker - no two conflicting claims are ever alive together (test_stress).
+ *
+ * checker_sample lists a port's sockets twice in a row with sock_diag: two sockets in
+ * both lists were alive together at the moment between the two. JUDGE_DELAY_MS later,
+ * once late claims (tbind's) are in, checker_judge_due judges each pair by
+ * claims_conflict. A conflicting pair alive together is a violation, unless one side was
+ * inside close() then (bindguard lets go of an entry just before the real close). At
+ * sampling time it notes who held both sockets and whether the table had them, which is
+ * what a violation's description shows. */
+#ifndef BG_STRESS_CHECKER_H
+#define BG_STRESS_CHECKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "table.h"
+
+#define MAX_ON_PORT 64  /* sockets judged on one port at once */
+
+struct checker {
+    long rounds, pairs, sightings, crowded, in_close;
+    long violations;
+    char first[4][700];    /* the first violations, described */
+};
+/* What it has judged since checker_reset; rounds is the caller's to count. */
+extern struct checker checker;
+
+/* Start afresh; `table` is the one whose entries a description looks up. */
+void checker_reset(struct table *table);
+/* Sample the sockets on proto/port now (proc_now_ms). */
+void checker_sample(uint8_t proto, uint16_t port, int64_t now);
+/* Judge the samples due by now, or all of them. */
+void checker_judge_due(int64_t now, bool all);
+
+/* The inodes (and, if states, TCP states) of up to max sockets sock_diag lists on
+ * proto/port, once each; -errno if it could not. */
+int checker_list_port(uint8_t proto, uint16_t port, uint32_t *inodes, uint8_t *states, int max);
+/* Has the table an entry for this socket? (true if it can't be locked) */
+bool checker_in_table(uint32_t inode);
+
+#endif
