@@ -7,6 +7,8 @@
  * asserted: doc/performance.md records the figures. */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include "benchlib.h"
+#include "table.h"
 
 #define PER_BATCH 400
 #define ACCEPTS   200   /* connections queued per batch: far below the listen backlog */
@@ -157,7 +160,61 @@ static double accept_batch(void)
     return ns;
 }
 
-enum { CLOSE, SOCKET, SETOPT, GETOPT, BIND0, BIND_CYCLE, BIND, LISTEN, DENIED, ACCEPT };
+/* Other users' tables beside the shim's own (doc/design.md "Trust domains"): made as
+ * root, then given to uids that run nothing, each with entries on ports this bench
+ * never binds. A bind then reads each one's summary counter for its port. */
+#define OTHER_UID0     61000
+#define OTHER_ENTRIES  200
+
+static void add_other_tables(int upto)
+{
+    const char *prefix = getenv("BINDGUARD_TABLE");
+    static int made;
+    if (!bench_under_shim() || !prefix)
+        return;
+    for (; made < upto; made++) {
+        char name[300], why[256];
+        uid_t uid = OTHER_UID0 + (uid_t)made;
+        snprintf(name, sizeof name, "%s.%u", prefix, (unsigned)uid);
+        struct table *t = table_open(name, 0, why, sizeof why);
+        if (!t || table_lock(t, 1000) != 0)
+            bench_fail("another user's table: %s", t ? "lock" : why);
+        for (int i = 0; i < OTHER_ENTRIES; i++) {
+            struct table_entry e = { .inode = 1000 + (uint32_t)i, .uid = uid,
+                                     .proto = IPPROTO_TCP };
+            e.addr.family = AF_INET;
+            e.addr.ip[10] = e.addr.ip[11] = 0xff;
+            e.addr.port = (uint16_t)(40000 + i);
+            uint32_t idx;
+            table_claim(t, &e, &idx);
+        }
+        table_unlock(t);
+        char path[300];
+        table_file_path(name, path, sizeof path, NULL, 0);
+        if (chown(path, uid, uid) != 0)
+            bench_fail("chown %s: %s", path, strerror(errno));
+        table_close(t);
+    }
+}
+
+static void enter_phase(int phase)
+{
+    add_other_tables(phase == 1 ? 1 : phase == 2 ? 4 : 0);
+}
+
+static void remove_other_tables(void)
+{
+    const char *prefix = getenv("BINDGUARD_TABLE");
+    for (int i = 0; prefix && bench_under_shim() && i < 4; i++) {
+        char name[300], path[300];
+        snprintf(name, sizeof name, "%s.%u", prefix, (unsigned)(OTHER_UID0 + i));
+        if (table_file_path(name, path, sizeof path, NULL, 0))
+            unlink(path);
+    }
+}
+
+enum { CLOSE, SOCKET, SETOPT, GETOPT, BIND0, BIND_CYCLE, BIND, LISTEN, DENIED, ACCEPT,
+       BIND_1, BIND_4, DENIED_4 };
 
 static const struct bench_row rows[] = {
     [CLOSE]  = { .name = "close(untracked fd)", RATIO_AT_MOST(1.05) },
@@ -170,6 +227,10 @@ static const struct bench_row rows[] = {
     [LISTEN] = { .name = "socket+bind(port)+listen+close" },
     [DENIED] = { .name = "denied bind (held by a listener)", SHIM_AT_MOST(30000) },
     [ACCEPT] = { .name = "accept of a connection" },
+    [BIND_1] = { .name = "allowed bind, 1 other user's table", .phase = 1, RATIO_AT_MOST(2) },
+    [BIND_4] = { .name = "allowed bind, 4 other users' tables", .phase = 2, RATIO_AT_MOST(2) },
+    [DENIED_4] = { .name = "denied bind, 4 other users' tables", .phase = 2,
+                   SHIM_AT_MOST(30000) },
 };
 
 static double sample(size_t row)
@@ -185,6 +246,9 @@ static double sample(size_t row)
     case LISTEN: return bench_time_ops(bind_listen, PER_BATCH, GROUP_HEAVY);
     case DENIED: return on_new_sockets(denied_bind, GROUP);
     case ACCEPT: return accept_batch();
+    case BIND_1:
+    case BIND_4: return on_new_sockets(bind_close, GROUP_HEAVY);
+    case DENIED_4: return on_new_sockets(denied_bind, GROUP);
     }
     return NAN;
 }
@@ -193,5 +257,6 @@ const struct bench bench = {
     .name = "calls",
     .what = "per-call cost, native vs under libbindguard.so",
     BENCH_ROWS(rows), .rounds = 41,
-    .setup = setup, .sample = sample,
+    .setup = setup, .enter_phase = enter_phase, .teardown = remove_other_tables,
+    .sample = sample,
 };

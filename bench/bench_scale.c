@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "benchlib.h"
+#include "own.h"
 #include "table.h"
 
 #define FILL_PORT    10000  /* fill socket i binds port FILL_PORT + i (skipping taken ones) */
@@ -103,7 +104,7 @@ static size_t live_entries(void)
 {
     static struct table *t;
     char why[256];
-    if (!t && !(t = table_open(getenv("BINDGUARD_TABLE"), 0, why, sizeof why)))
+    if (!t && !(t = own_open(getenv("BINDGUARD_TABLE"), 0, why, sizeof why, NULL, 0)))
         bench_fail("cannot open the shim's table: %s", why);
     if (table_lock(t, 1000) != 0)
         bench_fail("cannot lock the shim's table");

@@ -1,8 +1,8 @@
 /* bench_table - what the shared port table costs per bind and per close.
  *
- * Prints lock+unlock against a plain private mutex (the native floor), a glibc robust
- * shared mutex (what the table's lock was before lock.h, for comparison) and a bare
- * shm_lock (what it is now), and claim+release
+ * Prints lock+unlock against a plain private mutex (the native floor), a bare glibc robust
+ * shared mutex (what the table's lock is) and table_lock+table_unlock (the mutex with
+ * its bounded wait and header check), and claim+release
  * with 10 and with 50,000 live entries on other keys: every operation should be
  * O(entries on its own port), so the ratio of the two should stay near 1. Best of
  * several runs; asserts nothing. */
@@ -73,15 +73,6 @@ static void plain_lock(void *arg, uint32_t i)
     pthread_mutex_unlock(arg);
 }
 
-static struct shm_lock_hold bare_hold;
-
-static void bare_shm_lock(void *arg, uint32_t i)
-{
-    (void)i;
-    if (shm_lock_acquire(arg, &bare_hold, 1000) == 0)
-        shm_lock_release(arg, &bare_hold);
-}
-
 static void table_lock_unlock(void *arg, uint32_t i)
 {
     (void)i;
@@ -145,8 +136,7 @@ int main(void)
     pthread_mutex_init(&robust, &a);
 
     double ns_plain = best_ns(plain_lock, &plain), ns_robust = best_ns(plain_lock, &robust);
-    static struct shm_lock bare;
-    double ns_bare = best_ns(bare_shm_lock, &bare), ns_lock = best_ns(table_lock_unlock, t);
+    double ns_lock = best_ns(table_lock_unlock, t);
     if (table_lock(t, 1000) != 0) {
         fprintf(stderr, "bench_table: cannot lock\n");
         return 1;
@@ -168,8 +158,6 @@ int main(void)
     printf("  %-44s %10.1f %8s\n", "private mutex lock+unlock (native floor)", ns_plain, "1.00");
     printf("  %-44s %10.1f %8.2f\n", "glibc robust shared mutex lock+unlock", ns_robust,
            ns_robust / ns_plain);
-    printf("  %-44s %10.1f %8.2f\n", "bare shm_lock acquire+release", ns_bare,
-           ns_bare / ns_plain);
     printf("  %-44s %10.1f %8.2f\n", "table_lock+table_unlock", ns_lock,
            ns_lock / ns_plain);
     printf("  %-44s %10.1f %8s\n", "claim+release,     10 live entries", ns_small, "1.00");

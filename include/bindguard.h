@@ -22,9 +22,10 @@
 #define BINDGUARD_ENV_DEFAULT         "BINDGUARD_DEFAULT"         /* exclusive (default), windows */
 #define BINDGUARD_ENV_REUSEADDR       "BINDGUARD_REUSEADDR"       /* linux (default), windows */
 #define BINDGUARD_ENV_EMULATE         "BINDGUARD_EMULATE"         /* 0 (default), 1 */
-#define BINDGUARD_ENV_TABLE           "BINDGUARD_TABLE"           /* shm name or absolute path; default /bindguard-v2 */
+#define BINDGUARD_ENV_TABLE           "BINDGUARD_TABLE"           /* prefix: shm name or absolute path, + ".<uid>"; default /bindguard-v3 */
 #define BINDGUARD_ENV_TABLE_SLOTS     "BINDGUARD_TABLE_SLOTS"     /* capacity when creating the table; default 65536 */
 #define BINDGUARD_ENV_LOCK_TIMEOUT_MS "BINDGUARD_LOCK_TIMEOUT_MS" /* bounded lock wait; default 1000 */
+#define BINDGUARD_ENV_INTENT_WAIT_MS  "BINDGUARD_INTENT_WAIT_MS"  /* wait on another user's earlier bind; default 5 */
 #define BINDGUARD_ENV_LOG             "BINDGUARD_LOG"             /* stderr (default), syslog, off, or /absolute/file */
 #define BINDGUARD_ENV_SHARE_UIDS      "BINDGUARD_SHARE_UIDS"      /* wsk: uids allowed past CHECK cells, "1000,1001" */
 #define BINDGUARD_ENV_ACTIVE          "BINDGUARD_ACTIVE"          /* set to 1 by `bindguard run`/`shell` */
@@ -32,6 +33,6 @@
 
 /* The name carries the table ABI (table.h TABLE_ABI_VERSION): after an upgrade, new
  * processes start a fresh table instead of refusing to use the old one. */
-#define BINDGUARD_DEFAULT_TABLE "/bindguard-v2"
+#define BINDGUARD_DEFAULT_TABLE "/bindguard-v3"
 
 #endif /* BINDGUARD_H */

@@ -31,6 +31,8 @@
 #define DEFAULT_LOCK_MS  1000u
 #define MIN_LOCK_MS      1u
 #define MAX_LOCK_MS      60000u
+#define DEFAULT_INTENT_MS 5u
+#define MAX_INTENT_MS    1000u
 /* (uid_t)-1 means "no uid" to the kernel (setreuid and friends), never a real owner. */
 #define MAX_UID          4294967294u
 
@@ -251,7 +253,7 @@ static void parse_table(struct ctx *x, struct bg_config *c)
     if (valid_table(s))
         copy_str(c->table, s);
     else
-        bad(x, BINDGUARD_ENV_TABLE, s, "a shm name such as /bindguard-v2, or an absolute "
+        bad(x, BINDGUARD_ENV_TABLE, s, "a shm name such as /bindguard-v3, or an absolute "
             "path without '..'", BINDGUARD_DEFAULT_TABLE);
 }
 
@@ -330,6 +332,8 @@ int config_parse(struct bg_config *c, const char *(*get)(const char *name),
                              DEFAULT_SLOTS);
     c->lock_timeout_ms = num_var(&x, BINDGUARD_ENV_LOCK_TIMEOUT_MS, MIN_LOCK_MS, MAX_LOCK_MS,
                                  DEFAULT_LOCK_MS);
+    c->intent_wait_ms = num_var(&x, BINDGUARD_ENV_INTENT_WAIT_MS, 0, MAX_INTENT_MS,
+                                DEFAULT_INTENT_MS);
     parse_log(&x, c);
     parse_share_uids(&x, c);
     return x.bad;

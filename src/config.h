@@ -29,6 +29,7 @@ struct bg_config {
     char              table[CONFIG_PATH_MAX];
     uint32_t          table_slots;
     uint32_t          lock_timeout_ms;
+    uint32_t          intent_wait_ms;   /* how long an earlier foreign intent is waited on */
     enum bg_log       log;
     char              log_path[CONFIG_PATH_MAX];
     uint32_t          share_uids[CONFIG_MAX_SHARE];

@@ -19,13 +19,16 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "domains.h"
 #include "fault.h"
+#include "foreign.h"
 #include "holder.h"
 #include "kernel.h"
 #include "log.h"
 #include "options.h"
 #include "policy.h"
 #include "rules/rules.h"
+#include "own.h"
 #include "sys.h"
 #include "table.h"
 
@@ -38,6 +41,7 @@ static struct guard_real real;
 
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 static struct table *table;
+static uid_t table_owner;   /* the euid that opened it: the uid it records for */
 static bool table_dead;
 
 /* The network namespace key is cached per thread: setns() changes only the calling
@@ -74,8 +78,11 @@ void guard_forget_netns(void)
 
 static void open_table(void)
 {
-    char why[256];
-    struct table *t = table_open(cfg->table, cfg->table_slots, why, sizeof why);
+    char why[256], squat[300];
+    struct table *t = own_open(cfg->table, cfg->table_slots, why, sizeof why,
+                               squat, sizeof squat);
+    if (squat[0])
+        log_once(LOG_TOPIC_TABLE_SQUAT, "%s", squat);
     if (!t) {
         log_once(LOG_TOPIC_TABLE_OPEN, "port table unavailable, binds are not judged: %s", why);
         return;
@@ -85,6 +92,7 @@ static void open_table(void)
     table_mapping(t, &base, &len);
     if (!fault_watch(base, len))
         log_once(LOG_TOPIC_INTERNAL, "cannot watch the port table for truncation (SIGBUS)");
+    table_owner = geteuid();
     table = t;
 }
 
@@ -332,9 +340,7 @@ static void apply_confirmations(struct table *t, struct denier *d, const bool *r
         if (reap[i]) {
             table_release(t, d[i].idx, d[i].e.id);
         } else if (to_linger[i]) {
-            struct table_entry *live = table_get(t, d[i].idx, d[i].e.id);
-            if (live)
-                live->flags |= TABLE_F_LINGER;
+            table_set_flags(t, d[i].idx, d[i].e.id, TABLE_F_LINGER, 0);
         }
     }
 }
@@ -425,6 +431,9 @@ struct bind_call {
     struct want w;
     int r, err;
     bool answered;
+    bool pending;          /* an intent is in the table at (pending_idx, pending_id) */
+    uint32_t pending_idx;
+    uint64_t pending_id;
 };
 
 /* The address the kernel has the socket bound to (port 0: not bound yet). */
@@ -484,14 +493,39 @@ static void emulate_first_listener(int fd, const struct fd_state *s)
     real.setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog);
 }
 
-static void record(struct bind_call *c)
+static bool claim_entry(struct bind_call *c, uint32_t *idx)
 {
-    uint32_t idx;
-    int err = table_claim(c->t, &c->w.e, &idx);
+    if (c->pending) {   /* the intent becomes the entry */
+        c->pending = false;
+        *idx = c->pending_idx;
+        return table_set_flags(c->t, c->pending_idx, c->pending_id, 0, TABLE_F_PENDING);
+    }
+    int err = table_claim(c->t, &c->w.e, idx);
     if (err == ENOSPC)
         log_once(LOG_TOPIC_TABLE_FULL, "port table %s is full (%u entries); new binds are "
                  "not recorded (run `bindguard gc`)", table_path(c->t), table_capacity(c->t));
-    const struct table_entry *e = err == 0 ? table_at(c->t, idx) : NULL;
+    return err == 0;
+}
+
+/* A socket owned by another uid than this process's table (created before a setuid, or
+ * passed in) is judged against every table but recorded in none: only its owner's
+ * processes may write its owner's table (doc/design.md "Trust domains"). */
+static bool records_here(const struct bind_call *c)
+{
+    if (c->w.e.uid == table_owner)
+        return true;
+    log_once(LOG_TOPIC_NOT_RECORDED, "a socket of uid %u bound by a process of uid %u is "
+             "judged but not recorded (only uid %u's processes write its table)",
+             (unsigned)c->w.e.uid, (unsigned)table_owner, (unsigned)c->w.e.uid);
+    return false;
+}
+
+static void record(struct bind_call *c)
+{
+    uint32_t idx;
+    if (!records_here(c) || !claim_entry(c, &idx))
+        return;
+    const struct table_entry *e = table_at(c->t, idx);
     if (!e)
         return;
     c->s->entry_idx = idx;
@@ -501,13 +535,59 @@ static void record(struct bind_call *c)
     fdstate_sync_aliases(c->fd);
 }
 
-/* Real bind under the lock (so no racing binder can pass the same check), then record. */
+static void drop_intent(struct bind_call *c)
+{
+    if (c->pending)
+        table_release(c->t, c->pending_idx, c->pending_id);
+    c->pending = false;
+}
+
+static enum bg_verdict judge_one(const struct table_entry *held, const struct table_entry *want);
+static void refuse(struct bind_call *c, const struct denier *d);
+static void log_refusal(const struct table_entry *want, const struct denier *d, bool audit);
+
+/* Under our own lock: publish the intent, then judge against other users' tables
+ * (domains.h). true if the bind may go on (audit mode: also after a logged refusal). */
+static bool other_domains_allow(struct bind_call *c)
+{
+    int64_t stamp = 0;
+    if (records_here(c))
+        c->pending = domains_publish(c->t, &c->w.e, &c->pending_idx, &c->pending_id, &stamp);
+    struct domains_result r;
+    enum domains_answer a = domains_judge(cfg->table, c->t, &c->w.e, stamp, judge_one,
+                                          cfg->intent_wait_ms, &r);
+    if (r.waited_out)
+        log_once(LOG_TOPIC_INTENT, "another user's bind on port %u stayed pending longer than "
+                 "%u ms; not waiting for it", c->w.e.addr.port, cfg->intent_wait_ms);
+    if (r.overflow)
+        log_once(LOG_TOPIC_DOMAINS, "more than %d other users' port tables; the rest are not "
+                 "read", FOREIGN_MAX_TABLES);
+    if (a == DOMAINS_UNKNOWN)
+        log_once(LOG_TOPIC_KERNEL, "cannot ask the kernel (sock_diag) who holds port %u; "
+                 "not refusing on another user's table alone", c->w.e.addr.port);
+    if (a != DOMAINS_DENIED)
+        return true;
+    struct denier d = { r.denier, TABLE_NO_INDEX, r.verdict };
+    if (cfg->mode == BG_MODE_AUDIT) {
+        log_refusal(&c->w.e, &d, true);
+        return true;
+    }
+    drop_intent(c);
+    refuse(c, &d);
+    return false;
+}
+
+/* Real bind under the lock (so no racing binder of this uid can pass the same check,
+ * and other uids see our intent), then record. */
 static void bind_and_record(struct bind_call *c)
 {
+    if (!other_domains_allow(c))
+        return;
     if (cfg->emulate)
         emulate_sharing(c->fd);
     if (real_bind_ok(c))
         record(c);
+    drop_intent(c);
 }
 
 static void locked_bind(struct bind_call *c)
@@ -722,10 +802,18 @@ static void judged_check(void *arg)
     struct check_call *c = arg;
     struct denier d;
     struct table_entry want = *c->want;
+    struct domains_result r;
     switch (judge(c->t, -1, &want, &d)) {
     case JUDGED_CLEAR:
         table_unlock(c->t);
         c->result = 0;
+        if (domains_judge(cfg->table, c->t, &want, 0, judge_one, 0, &r) != DOMAINS_DENIED)
+            return;
+        d = (struct denier){ r.denier, TABLE_NO_INDEX, r.verdict };
+        c->out->held = d.e;
+        c->out->verdict = d.verdict;
+        format_refusal(c->want, &d, false, &c->out->holder, c->out->line, sizeof c->out->line);
+        c->result = 1;
         return;
     case JUDGED_CORRUPT:
         table_unlock(c->t);
@@ -773,10 +861,9 @@ static void change_entry(void *arg)
     struct entry_change *ch = arg;
     if (!lock_table(ch->t))
         return;
-    struct table_entry *e = table_get(ch->t, ch->idx, ch->id);
-    if (e && ch->set_flags)
-        e->flags |= ch->set_flags;
-    else if (e && ch->release)
+    if (ch->set_flags)
+        table_set_flags(ch->t, ch->idx, ch->id, ch->set_flags, 0);
+    else if (ch->release)
         table_release(ch->t, ch->idx, ch->id);
     table_unlock(ch->t);
 }
@@ -848,7 +935,6 @@ void guard_before_fork(void)
 {
     __atomic_add_fetch(&fork_generation, 1, __ATOMIC_SEQ_CST);
     fdstate_each(mark_shared, NULL);
-    shm_lock_forget_thread();  /* the child's atfork handlers may lock before ours runs */
 }
 
 void guard_after_fork(bool in_child)
@@ -856,7 +942,7 @@ void guard_after_fork(bool in_child)
     __atomic_add_fetch(&fork_generation, 1, __ATOMIC_SEQ_CST);
     if (in_child) {
         __atomic_store_n(&cached_pid, 0, __ATOMIC_RELAXED);
-        shm_lock_forget_thread();
+        foreign_after_fork_child();
     } else
         fdstate_each(mark_shared, NULL);
 }

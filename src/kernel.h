@@ -35,6 +35,25 @@ int kernel_port_sockets(uint8_t proto, uint16_t port, struct kernel_sock *out, s
 enum kernel_answer kernel_confirm(uint8_t proto, const struct bg_addr *a, uint32_t inode,
                                   uint32_t uid, bool bound_only_possible);
 
+/* Another user's table's word, checked strictly (doc/design.md "Trust domains"): is
+ * there a socket with this inode, owned by uid, of a's family, bound to exactly a's
+ * address, scope and port, with a's V6ONLY, listening exactly when `listening` says?
+ * TCP that does not listen needs the bound-inactive dump (~1 ms, kernel >= 6.8; before
+ * that KERNEL_UNKNOWN). */
+enum kernel_answer kernel_confirm_exact(uint8_t proto, const struct bg_addr *a, uint32_t inode,
+                                        uint32_t uid, bool listening);
+
+/* The same for several claims on one port and protocol at once: one dump per (family,
+ * listening) group, whatever the number of claims, so that a table full of false claims
+ * costs one dump, not one per claim. Fills each claim's answer. */
+struct kernel_claim {
+    struct bg_addr addr;
+    uint32_t inode, uid;
+    bool listening;
+    enum kernel_answer answer;
+};
+void kernel_confirm_claims(uint8_t proto, struct kernel_claim *c, size_t n);
+
 /* The linger rule: are there TCP connections (not LISTEN, not TIME_WAIT) with local
  * address a (wildcard: any local address) and port a->port, owned by uid? */
 enum kernel_answer kernel_has_connections(const struct bg_addr *a, uint32_t uid);

@@ -22,7 +22,8 @@ void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Once per process for each distinct `topic` (a small enum of troubles, < 64). */
 enum log_topic {
     LOG_TOPIC_TABLE_OPEN, LOG_TOPIC_TABLE_LOCK, LOG_TOPIC_LOCK_ORPHANED, LOG_TOPIC_TABLE_FULL,
-    LOG_TOPIC_TABLE_CORRUPT,
+    LOG_TOPIC_TABLE_CORRUPT, LOG_TOPIC_TABLE_SQUAT, LOG_TOPIC_NOT_RECORDED,
+    LOG_TOPIC_INTENT, LOG_TOPIC_DOMAINS,
     LOG_TOPIC_KERNEL, LOG_TOPIC_CONFIG, LOG_TOPIC_INTERNAL, LOG_TOPIC_COUNT
 };
 void log_once(enum log_topic topic, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

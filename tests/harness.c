@@ -1,3 +1,4 @@
+#include <dirent.h>
 #include "harness.h"
 
 #include <dirent.h>
@@ -45,7 +46,8 @@ void harness_table_name(const char *tag, char *buf, size_t len)
     harness_table_remove(buf);
 }
 
-void harness_table_path(const char *name, char *path, size_t len)
+/* The file a table name stands for, as table_open resolves it. */
+static void raw_path(const char *name, char *path, size_t len)
 {
     if (name[0] == '/' && strchr(name + 1, '/'))
         snprintf(path, len, "%s", name);
@@ -53,11 +55,32 @@ void harness_table_path(const char *name, char *path, size_t len)
         snprintf(path, len, "/dev/shm/%s", name[0] == '/' ? name + 1 : name);
 }
 
+void harness_table_path(const char *name, char *path, size_t len)
+{
+    char raw[448];
+    raw_path(name, raw, sizeof raw);
+    snprintf(path, len, "%s.%u", raw, (unsigned)geteuid());
+}
+
 void harness_table_remove(const char *name)
 {
     char path[512];
-    harness_table_path(name, path, sizeof path);
+    raw_path(name, path, sizeof path);
     unlink(path);
+    /* And every user's table under it as a prefix (own.h: "<name>.<uid>[.<n>]"). */
+    char *slash = strrchr(path, '/');
+    *slash = '\0';
+    const char *base = slash + 1;
+    size_t bl = strlen(base);
+    DIR *d = opendir(path[0] ? path : "/");
+    for (struct dirent *de; d && (de = readdir(d)) != NULL;) {
+        const char *rest = de->d_name + bl;
+        if (strncmp(de->d_name, base, bl) == 0 && rest[0] == '.' && rest[1] >= '0' &&
+            rest[1] <= '9' && strspn(rest, ".0123456789") == strlen(rest))
+            unlinkat(dirfd(d), de->d_name, 0);
+    }
+    if (d)
+        closedir(d);
 }
 
 bool harness_table_exists(const char *name)

@@ -23,8 +23,8 @@ void harness_table_name(const char *tag, char *buf, size_t len);
 void harness_table_remove(const char *name);
 /* Is there a table file under this name? */
 bool harness_table_exists(const char *name);
-/* The file of table `name`, as table_open finds it: an absolute path as it is, a POSIX
- * shm name below /dev/shm. */
+/* The file of this user's table under prefix `name`, as own_open finds it (own.h):
+ * "<name>.<euid>", an absolute path as it is, a POSIX shm name below /dev/shm. */
 void harness_table_path(const char *name, char *path, size_t len);
 
 bool harness_is_root(void);

@@ -7,12 +7,13 @@
 #include <string.h>
 
 #include "kernel.h"
+#include "own.h"
 #include "table.h"
 
 size_t tables_entries(const char *name, unsigned slots)
 {
     char why[256];
-    struct table *t = table_open(name, slots, why, sizeof why);
+    struct table *t = own_open(name, slots, why, sizeof why, NULL, 0);
     ck_assert_msg(t, "table %s: %s", name, why);
     ck_assert_int_eq(table_lock(t, 1000), 0);
     size_t n = table_count(t);
@@ -49,7 +50,7 @@ static enum kernel_answer ask_kernel(const struct table_entry *e)
 bool tables_gc(const char *name, struct tables_gc *out, char *why, size_t whylen)
 {
     memset(out, 0, sizeof *out);
-    struct table *t = table_open(name, 0, why, whylen);
+    struct table *t = own_open(name, 0, why, whylen, NULL, 0);
     if (!t)
         return false;
     bool ok = false;

@@ -245,7 +245,7 @@ START_TEST(lock_timeout)
 END_TEST
 
 static const char *const table_valid =
-    "a shm name such as /bindguard-v2, or an absolute path without '..'";
+    "a shm name such as /bindguard-v3, or an absolute path without '..'";
 
 START_TEST(table_names)
 {
@@ -282,7 +282,7 @@ START_TEST(bad_table_names)
     ck_assert_str_eq(c.table, BINDGUARD_DEFAULT_TABLE);
     ck_assert_ptr_nonnull(strstr(warns[0], "BINDGUARD_TABLE='/aaa"));
     ck_assert_ptr_nonnull(strstr(warns[0], "...' is not valid"));
-    ck_assert_ptr_nonnull(strstr(warns[0], "; using /bindguard-v2"));
+    ck_assert_ptr_nonnull(strstr(warns[0], "; using /bindguard-v3"));
 }
 END_TEST
 

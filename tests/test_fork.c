@@ -6,6 +6,7 @@
 
 #include "bg_config.h"
 #include "fixture.h"
+#include "own.h"
 #include "table.h"
 
 #define FORKBIND_SLOTS 4096u
@@ -63,7 +64,7 @@ static void fork_and_bind(bool fork_after_bind)
 {
     int port = fixture_free_port();
     char why[256];
-    struct table *table = table_open(fixture_table, FORKBIND_SLOTS, why, sizeof why);
+    struct table *table = own_open(fixture_table, FORKBIND_SLOTS, why, sizeof why, NULL, 0);
     ck_assert_msg(table, "%s", why);
     if (!fork_after_bind)
         ck_assert_int_eq(table_lock(table, 1000), 0);

@@ -42,6 +42,7 @@
 #include "stress/records.h"
 #include "stress/stress.h"
 #include "stress/workers.h"
+#include "own.h"
 #include "table.h"
 #include "tables.h"
 
@@ -145,7 +146,7 @@ static void start(void)
     proc_free_ports(ports, NPORTS);
     /* Made here, so its capacity is ours and its mapping is the killer's window into
      * the lock. */
-    table = table_open(table_name, SLOTS, why, sizeof why);
+    table = own_open(table_name, SLOTS, why, sizeof why, NULL, 0);
     ck_assert_msg(table, "%s", why);
     int fds[2];
     ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);

@@ -23,6 +23,7 @@
 
 #include "harness.h"
 #include "proc.h"
+#include "own.h"
 #include "table.h"
 
 #define THREADS       8       /* churn's ports: one per thread of the agent */
@@ -73,7 +74,7 @@ static void scenario(const char *name, int nports)
     ck_assert_msg(done && sscanf(done, "DONE %d", &refused) == 1, "%s said:\n%s", name, p->obuf);
 
     char why[256];
-    struct table *t = table_open(table_name, TABLE_SLOTS, why, sizeof why);
+    struct table *t = own_open(table_name, TABLE_SLOTS, why, sizeof why, NULL, 0);
     ck_assert_msg(t, "table %s: %s", table_name, why);
     ck_assert_int_eq(table_lock(t, 1000), 0);
     struct pid_count mine = {pid, 0};

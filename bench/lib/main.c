@@ -55,7 +55,9 @@ static int run_parent(const struct bench *b, const char *argv0)
              with_san ? ":" : "", lib);
     snprintf(table, sizeof table, "BINDGUARD_TABLE=/bg-bench-%s-%d", b->name, (int)getpid());
     char shm_path[128];
-    snprintf(shm_path, sizeof shm_path, "/dev/shm%s", strchr(table, '/'));
+    /* The shim side's own table under that prefix (one table per user). */
+    snprintf(shm_path, sizeof shm_path, "/dev/shm%s.%u", strchr(table, '/'),
+             (unsigned)geteuid());
     char *native_env[] = { NULL };
     char *shim_env[] = { preload, table, "BINDGUARD_LOG=off", NULL };
     char *const *envs[SIDES] = { native_env, shim_env };

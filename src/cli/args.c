@@ -71,7 +71,7 @@ static bool set_table(const char *value)
     /* The names table_open accepts: a shm name, or an absolute path. */
     bool relative_path = value[0] != '/' && strchr(value, '/');
     if (!*value || strcmp(value, "/") == 0 || relative_path) {
-        cli_usage("bad table name '%s': give a shm name (bindguard-v2) or an absolute path",
+        cli_usage("bad table name '%s': give a shm name (bindguard-v3) or an absolute path",
                   value);
         return false;
     }

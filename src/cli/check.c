@@ -312,5 +312,5 @@ const struct cli_command cli_check = {
     "  --emulate      as under `bindguard run --emulate` (also $BINDGUARD_EMULATE)\n"
     "  --json         one JSON object\n"
     "  --profile P    ws2003 (default), xp, wsk, or a Windows name (see run --help)\n"
-    "  --table NAME   the port table (default: $BINDGUARD_TABLE or /bindguard-v2)\n",
+    "  --table PREFIX the port tables' prefix (default: $BINDGUARD_TABLE or /bindguard-v3)\n",
 };

@@ -183,6 +183,7 @@ struct cli_entry {
     char ns_name[64];
     int ns_pid;
     bool kernel;     /* a binding of the kernel backend (kernel_backend.h), not the table */
+    const char *table;   /* another user's table it was read from (foreign.h); NULL: ours */
 };
 
 struct cli_snapshot {
@@ -193,10 +194,14 @@ struct cli_snapshot {
     char why[160];
     char netns_why[160];  /* after cli_netns_confirm: why other namespaces' entries that
                              are still GUARD_UNKNOWN could not be confirmed */
+    char (*paths)[256];  /* the other tables entries came from */
+    size_t n_paths;
 };
 
 /* Copy every live entry on `port` (0: every port) under the lock, through fault_call,
- * then confirm each with the kernel outside it, as guard.c's confirm() does. 0, or -1
+ * then confirm each with the kernel outside it, as guard.c's confirm() does; then every
+ * other user's table under the prefix (foreign.h), each entry confirmed as strictly as a
+ * bind would (kernel_confirm_exact; their linger entries stay "unconfirmed"). 0, or -1
  * with s->why set. */
 int cli_snapshot_take(struct table *t, const struct bg_config *cfg, uint16_t port,
                       struct cli_snapshot *s);

@@ -100,12 +100,16 @@ struct demo {
     char k_missing[256];
 };
 
-static char table_to_remove[64];
+/* The tables the demo's processes make under its prefix: one per user (doc/design.md
+ * "Trust domains"), ours and nobody's. Names made beforehand: unlink is all a signal
+ * handler may do. */
+static char tables_to_remove[2][96];
 
 static void remove_table(void)
 {
-    if (table_to_remove[0])
-        unlink(table_to_remove);
+    for (int i = 0; i < 2; i++)
+        if (tables_to_remove[i][0])
+            unlink(tables_to_remove[i]);
 }
 
 static void on_signal(int sig)
@@ -345,8 +349,12 @@ static int demo_main(const struct cli_command *self, int argc, char **argv)
         d.nobody_gid = pw->pw_gid;
     }
     snprintf(d.table, sizeof d.table, "/dev/shm/bg-demo-%d", (int)getpid());
-    snprintf(table_to_remove, sizeof table_to_remove, "%s", d.table);
-    unlink(d.table);
+    snprintf(tables_to_remove[0], sizeof tables_to_remove[0], "%s.%u", d.table,
+             (unsigned)geteuid());
+    if (d.have_nobody)
+        snprintf(tables_to_remove[1], sizeof tables_to_remove[1], "%s.%u", d.table,
+                 (unsigned)d.nobody_uid);
+    remove_table();
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGHUP, on_signal);

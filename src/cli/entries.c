@@ -15,24 +15,29 @@
 #include <unistd.h>
 
 #include "fault.h"
+#include "foreign.h"
+#include "own.h"
 #include "kernel.h"
 
-void cli_table_file(const char *name, char *buf, size_t len)
+void cli_table_file(const char *prefix, char *buf, size_t len)
 {
-    if (name[0] == '/' && strchr(name + 1, '/'))
-        snprintf(buf, len, "%s", name);
-    else
-        snprintf(buf, len, "/dev/shm/%s", name + (name[0] == '/'));
+    char name[PATH_MAX];
+    if (!own_name(prefix, geteuid(), 0, name, sizeof name) ||
+        !table_file_path(name, buf, len, NULL, 0))
+        snprintf(buf, len, "%s", prefix);
 }
 
 struct table *cli_table_open(const struct bg_config *cfg, char *why, size_t len)
 {
-    struct table *t = table_attach(cfg->table, why, len);
+    char squat[300];
+    struct table *t = own_attach(cfg->table, why, len, squat, sizeof squat);
+    if (squat[0])
+        cli_tell(stderr, "%s", squat);
     if (!t && errno == ENOENT) {
         char path[PATH_MAX];
         cli_table_file(cfg->table, path, sizeof path);
-        snprintf(why, len, "no port table %s: no program has bound under bindguard with it "
-                 "(is the name right?)", path);
+        snprintf(why, len, "no port table %s: no program of yours has bound under bindguard "
+                 "with this prefix (is the name right?)", path);
         errno = ENOENT;
     }
     if (!t)
@@ -84,6 +89,54 @@ static bool keep(struct table_entry *e, uint32_t idx, void *arg)
     }
     s->v[s->n++] = (struct cli_entry){ .e = *e, .idx = idx, .live = GUARD_UNKNOWN };
     return true;
+}
+
+/* Another user's word about its own socket, checked as a bind checks it (domains.h). */
+static enum guard_liveness foreign_liveness(const struct table_entry *e)
+{
+    if (e->flags & (TABLE_F_LINGER | TABLE_F_PENDING))
+        return GUARD_UNKNOWN;
+    switch (kernel_confirm_exact(e->proto, &e->addr, e->inode, e->uid,
+                                 (e->flags & TABLE_F_LISTENING) != 0)) {
+    case KERNEL_ALIVE:
+        return GUARD_LIVE;
+    case KERNEL_GONE:
+        return GUARD_STALE;
+    default:
+        return GUARD_UNKNOWN;
+    }
+}
+
+struct foreign_copy {
+    struct cli_snapshot *s;
+    const char *table;
+};
+
+static bool keep_foreign(const struct table_entry *e, void *arg)
+{
+    struct foreign_copy *f = arg;
+    size_t before = f->s->n;
+    if (!keep((struct table_entry *)e, TABLE_NO_INDEX, f->s))
+        return false;
+    if (f->s->n > before)
+        f->s->v[before].table = f->table;
+    return true;
+}
+
+/* Every other table under the prefix, read as foreign.h reads them. */
+static void add_foreign(struct table *t, const struct bg_config *cfg, struct cli_snapshot *s)
+{
+    uint64_t dev, ino;
+    table_file_id(t, &dev, &ino);
+    int n = foreign_begin(cfg->table, dev, ino);
+    s->paths = n > 0 ? calloc((size_t)n, sizeof *s->paths) : NULL;
+    for (int ti = 0; s->paths && ti < n && !s->err; ti++) {
+        snprintf(s->paths[ti], sizeof s->paths[ti], "%s", foreign_path(ti));
+        s->n_paths++;
+        struct foreign_copy f = { s, s->paths[ti] };
+        foreign_each(ti, TABLE_MAX_SLOTS, keep_foreign, &f);
+    }
+    foreign_end();
 }
 
 struct copy_call {
@@ -151,15 +204,21 @@ int cli_snapshot_take(struct table *t, const struct bg_config *cfg, uint16_t por
                  lock_trouble(s->err));
         return -1;
     }
+    size_t own = s->n;
+    add_foreign(t, cfg, s);
     /* sock_diag answers for this namespace only. */
     uint64_t here = cli_netns();
     for (size_t i = 0; i < s->n; i++) {
         struct cli_entry *c = &s->v[i];
         c->listening = (c->e.flags & TABLE_F_LISTENING) != 0;
-        if (c->e.netns == here)
+        if (c->e.netns != here)
+            c->live = GUARD_UNKNOWN;
+        else if (i < own)
             cli_entry_confirm(c);
+        else
+            c->live = foreign_liveness(&c->e);
     }
-    return 0;
+    return s->err ? -1 : 0;
 }
 
 void cli_entry_confirm(struct cli_entry *c)
@@ -172,6 +231,8 @@ void cli_entry_confirm(struct cli_entry *c)
 void cli_snapshot_free(struct cli_snapshot *s)
 {
     free(s->v);
+    free(s->paths);
     s->v = NULL;
-    s->n = s->cap = 0;
+    s->paths = NULL;
+    s->n = s->cap = s->n_paths = 0;
 }

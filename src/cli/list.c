@@ -13,6 +13,7 @@
 #include "holder.h"
 #include "json.h"
 #include "kernel_backend.h"
+#include "own.h"
 #include "text.h"
 
 struct list_opts {
@@ -62,10 +63,12 @@ static void row_of(const struct cli_entry *c, struct row *r)
     snprintf(r->comm, sizeof r->comm, "%.*s", TABLE_COMM_LEN, h.comm);
 }
 
-static void json_entry(struct json *j, const struct cli_entry *c, const struct row *r)
+static void json_entry(struct json *j, const struct cli_entry *c, const struct row *r,
+                       const char *own_path)
 {
     const struct table_entry *e = &c->e;
     json_object_begin(j, NULL);
+    json_string(j, "table", c->kernel ? NULL : c->table ? c->table : own_path);
     json_string(j, "proto", cli_proto_name(e->proto));
     json_string(j, "address", r->addr);
     json_int(j, "port", e->addr.port);
@@ -161,7 +164,7 @@ static void print_list(const struct cli_snapshot *s, const struct list_opts *o,
         struct row r;
         row_of(&s->v[i], &r);
         if (o->json)
-            json_entry(&j, &s->v[i], &r);
+            json_entry(&j, &s->v[i], &r, path);
         else
             text_entry(&s->v[i], &r, o->all_netns, here);
     }
@@ -238,5 +241,5 @@ const struct cli_command cli_list = {
     "                     (cookie, and the `ip netns` name or a pid in it), confirmed\n"
     "                     from inside each namespace (root); those that can't be are\n"
     "                     \"unconfirmed\", and why is said\n"
-    "  --table NAME       the port table (default: $BINDGUARD_TABLE or /bindguard-v2)\n",
+    "  --table PREFIX     the port tables' prefix (default: $BINDGUARD_TABLE or /bindguard-v3)\n",
 };

@@ -19,6 +19,7 @@
 #include "fdstate.h"
 #include "fuzz/case.h"
 #include "proc_child.h"
+#include "own.h"
 #include "table.h"
 
 #define HUGE_FD     (FDSTATE_MAX_FD + 5)  /* past what bindguard keeps records for */
@@ -227,7 +228,7 @@ static void run_name(struct run *r, const struct op *op, char *text, size_t len,
 static bool table_exists(const char *name)
 {
     char path[256];
-    snprintf(path, sizeof path, "/dev/shm%s", name);
+    snprintf(path, sizeof path, "/dev/shm%s.%u", name, (unsigned)geteuid());
     return access(path, F_OK) == 0;
 }
 
@@ -241,7 +242,7 @@ static void echo_entries(struct run *r)
         return;
     const char *slots = getenv("BINDGUARD_TABLE_SLOTS");
     if (!r->table && table_exists(name))
-        r->table = table_open(name, slots ? (uint32_t)atoi(slots) : 0, why, sizeof why);
+        r->table = own_open(name, slots ? (uint32_t)atoi(slots) : 0, why, sizeof why, NULL, 0);
     if (!r->table) {
         proc_child_say("# entries %s", table_exists(name) ? "?" : "0");
         return;

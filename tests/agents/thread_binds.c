@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "proc_child.h"
+#include "own.h"
 #include "table.h"
 
 #define THREADS       8
@@ -198,8 +199,8 @@ static size_t table_entries(void)
 {
     char why[256];
     const char *slots = getenv("BINDGUARD_TABLE_SLOTS");
-    struct table *t = table_open(getenv("BINDGUARD_TABLE"), slots ? (uint32_t)atoi(slots) : 0,
-                                 why, sizeof why);
+    struct table *t = own_open(getenv("BINDGUARD_TABLE"), slots ? (uint32_t)atoi(slots) : 0,
+                               why, sizeof why, NULL, 0);
     if (!t) {
         complain("table: %s", why);
         return 0;

@@ -74,7 +74,7 @@ static void kill_worker(struct worker *w)
 /* The thread holding the table lock now (0: free): the lock word holds its id. */
 static pid_t lock_owner(void)
 {
-    return (pid_t)(__atomic_load_n(&table_header(how.t)->lock.word, __ATOMIC_ACQUIRE) &
+    return (pid_t)(__atomic_load_n(&table_header(how.t)->lock.__data.__lock, __ATOMIC_ACQUIRE) &
                    0x3fffffff);
 }
 

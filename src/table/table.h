@@ -1,11 +1,12 @@
-/* table - the cross-process port table in shared memory.
+/* table - one user's port table in shared memory, as its owner's processes see it.
  *
- * One file (default /dev/shm/bindguard-v2) shared by every user's processes, mode 0666.
- * A header (magic, ABI, sizes), one robust process-shared lock (lock.h), a bucket array and a
- * fixed array of entries chained per bucket, keyed by (netns cookie, protocol, port).
- * Everything read from it is untrusted: indices and strings are bounds-checked, chain
- * walks are bounded, and a table that fails validation is reported and not used.
- * All entry functions except table_open/table_close require the lock. */
+ * One file per uid (own.h names it), written only by processes of its owner (mode 0644),
+ * read by everyone else through foreign.h, never mapped by them. A header (magic, ABI,
+ * sizes), a robust process-shared pthread mutex, a per-(protocol, port) summary that
+ * foreign readers check first, a bucket array and a fixed array of entries chained per
+ * bucket, keyed by (netns cookie, protocol, port). Indices and strings read back are still
+ * bounds-checked and chain walks bounded: a crash mid-write must cost a repair, never a
+ * wild access. All entry functions except table_open/table_close require the lock. */
 #ifndef BG_TABLE_H
 #define BG_TABLE_H
 
@@ -13,7 +14,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include "address.h"
-#include "lock.h"
+#include <pthread.h>
 
 #define TABLE_COMM_LEN     16
 #define TABLE_MAX_SHARE    8
@@ -28,6 +29,7 @@ enum {
     TABLE_F_EXPLICIT  = 1u << 1,  /* the class came from setting SO_EXCLUSIVEADDRUSE */
     TABLE_F_ACCEPTED  = 1u << 2,  /* accepted at least one connection */
     TABLE_F_LINGER    = 1u << 3,  /* socket closed; kept while its connections live */
+    TABLE_F_PENDING   = 1u << 4,  /* an intent: judged and about to bind (intent.h) */
 };
 
 /* One live binding, fixed width (the layout is pinned by a test). */
@@ -35,6 +37,7 @@ struct table_entry {
     uint64_t id;          /* unique per insert; 0 never used */
     uint64_t netns;       /* SO_NETNS_COOKIE of the socket's namespace */
     int64_t  since;       /* CLOCK_REALTIME seconds at bind */
+    int64_t  intent_ns;   /* CLOCK_MONOTONIC when the intent was published (PENDING) */
     uint32_t inode;       /* socket inode (fstat st_ino) */
     uint32_t uid;         /* socket owner (fstat st_uid) */
     int32_t  pid;         /* a process known to hold the socket */
@@ -49,12 +52,17 @@ struct table_entry {
     /* table-private, maintained by table.c: */
     uint32_t next;        /* chain link */
     uint32_t state;       /* free / live; written last on insert */
+    uint32_t seq;         /* odd while the owner rewrites the entry (foreign readers) */
+    uint32_t reserved;
 };
 
-struct table;  /* process-local handle: mapping, capacity, path */
+struct table;        /* process-local handle: mapping, capacity, path */
+struct table_ident;  /* the shared layout, below */
 
-/* Open (creating race-free if absent) the table `name`: a POSIX shm name ("/bindguard-v2"
- * or "bindguard-v2" -> /dev/shm/...) or an absolute path. `slots` is the capacity if this
+/* Open (creating race-free if absent) the table file `name`: a POSIX shm name
+ * ("/bindguard-v3.0" or "bindguard-v3.0" -> /dev/shm/...) or an absolute path. Libraries
+ * and the CLI go through own.h, which picks the name for a uid; this opens exactly `name`
+ * and refuses a file this process's euid does not own. `slots` is the capacity if this
  * call creates it. On failure returns NULL and writes one line of why into `why`. The
  * mapping is kept for the life of the process (never unmapped while locked). */
 struct table *table_open(const char *name, uint32_t slots, char *why, size_t whylen);
@@ -65,12 +73,18 @@ void table_close(struct table *t);  /* for tests and the CLI; never while locked
 /* Is the file under the table's name no longer the one this handle maps (removed or
  * replaced)? Then processes opening the name from now on use another table. */
 bool table_replaced(const struct table *t);
+/* The device and inode of the file this handle maps (to tell it from foreign tables). */
+void table_file_id(const struct table *t, uint64_t *dev, uint64_t *ino);
+/* The file a table name stands for ("/x" -> "/dev/shm/x"; absolute paths as given). */
+bool table_file_path(const char *name, char *buf, size_t len, char *why, size_t whylen);
+/* Would this build use a table with this ident in a file of this size? (foreign.h) */
+bool table_ident_usable(const struct table_ident *id, uint64_t file_size);
 
 /* Bounded lock. 0 on success (a dead holder's half-written state repaired first), else
  * ETIMEDOUT, EDEADLK (this thread holds it), or EIO (the table failed validation). */
 int  table_lock(struct table *t, unsigned timeout_ms);
 void table_unlock(struct table *t);
-/* After ETIMEDOUT: the lock is held by a thread that no longer exists (lock.h). */
+/* After ETIMEDOUT: the mutex names a thread that no longer exists. */
 bool table_lock_orphaned(const struct table *t);
 /* After work on the table was cut short (SIGBUS: fault.h): ask the next holder to
  * rebuild, and let go of the lock if this thread holds it, so that others don't wait out
@@ -89,6 +103,11 @@ int table_claim(struct table *t, const struct table_entry *e, uint32_t *idx_out)
 bool table_release(struct table *t, uint32_t idx, uint64_t id);
 /* Find a live entry by (idx, id); NULL if it was released or replaced. */
 struct table_entry *table_get(struct table *t, uint32_t idx, uint64_t id);
+/* Change a live entry's flags (set, then clear) under its sequence count, so a foreign
+ * reader never sees half of it. false if (idx, id) is gone. */
+bool table_set_flags(struct table *t, uint32_t idx, uint64_t id, uint8_t set, uint8_t clear);
+/* Stamp a PENDING entry's intent (CLOCK_MONOTONIC ns), under its sequence count. */
+bool table_set_intent(struct table *t, uint32_t idx, uint64_t id, int64_t ns);
 
 /* Walk every live entry (for list/gc); stop when fn returns false. */
 void table_each(struct table *t, bool (*fn)(struct table_entry *e, uint32_t idx, void *arg),
@@ -105,12 +124,16 @@ void table_rebuild(struct table *t);
 
 /* ---- Shared layout (pinned by tests/test_table.c; change it only with TABLE_ABI_VERSION,
  * and the default table name with it: bindguard.h) ----
- * The file is: struct table_header | bucket heads (uint32_t, power of two >= capacity) |
- * entries (struct table_entry x capacity), each part 64-byte aligned. Links (bucket heads,
+ * The file is: struct table_header | summary (uint32_t x 2 x 65536) | bucket heads
+ * (uint32_t, power of two >= capacity) | entries (struct table_entry x capacity), each
+ * part 64-byte aligned. The summary counts live entries (pending ones included) per
+ * (protocol, port) whatever the namespace, so a foreign reader learns from one 4-byte
+ * read that a table has nothing on a port. Links (bucket heads,
  * entry.next, free list) hold index + 1 so that 0, what ftruncate gives, means "none":
  * creating a table touches one page, and tmpfs allocates the rest as it is used. */
 #define TABLE_MAGIC        UINT64_C(0x01454c4241544742)  /* "BGTABLE\1"; stored last: "ready" */
-#define TABLE_ABI_VERSION  2u  /* 2: lock.h's futex word replaced a pthread mutex */
+#define TABLE_ABI_VERSION  3u  /* 3: one table per uid, pthread mutex, summary, seq, intents */
+#define TABLE_SUMMARY_PORTS 65536u  /* per protocol (TCP, then UDP) */
 #define TABLE_STATE_FREE   0u
 #define TABLE_STATE_LIVE   0x4556494cu                   /* "LIVE": unlikely from stray bytes */
 #define TABLE_LINK_NONE    0u
@@ -122,11 +145,11 @@ struct table_ident {
     uint32_t abi;
     uint32_t header_size;
     uint32_t entry_size;
-    uint32_t lock_size;    /* sizeof(struct shm_lock) */
+    uint32_t lock_size;    /* sizeof(pthread_mutex_t): 32- and 64-bit lay it out apart */
     uint32_t ptr_size;
     uint32_t capacity;
     uint32_t nbuckets;
-    uint32_t reserved;
+    uint32_t summary_off;  /* uint32_t live+pending entries per (protocol, port) */
     uint64_t bucket_off;
     uint64_t entry_off;
     uint64_t file_size;
@@ -142,7 +165,8 @@ struct table_header {
     uint32_t repair;       /* nonzero: corruption seen, the next table_lock rebuilds */
     uint32_t repairs;      /* how many rebuilds so far (diagnostics) */
     uint32_t reserved;
-    struct shm_lock lock;  /* robust, process-shared; its word is all it shares */
+    /* robust, process-shared, error-checking; only its owner's uid can write it */
+    _Alignas(64) pthread_mutex_t lock;
 };
 
 /* Details of the functions above, as table.c implements them:
@@ -150,9 +174,11 @@ struct table_header {
  *   [TABLE_MIN_SLOTS, TABLE_MAX_SLOTS]. A creator builds the table under a temporary name
  *   and link(2)s it into place, so a half-built table is never visible under `name`.
  * - table_lock: EIO when the ident block in the mapping no longer matches what was
- *   validated at open. It repairs before returning 0: after the last holder died
- *   holding the lock, and when an earlier operation flagged corruption (header.repair) -- a
- *   rebuild is O(used slots + buckets), paid only after a death or corruption.
+ *   validated at open, or the mutex is unrecoverable. It repairs before returning 0:
+ *   after the last holder died holding the lock (EOWNERDEAD: repaired, then made
+ *   consistent before anyone else can take it), and when an earlier operation flagged
+ *   corruption (header.repair) -- a rebuild is O(used slots + buckets + summary), paid
+ *   only after a death or corruption. A rebuild drops PENDING entries: their binder died.
  * - table_find -1 / table_release on a broken chain set header.repair; table_claim
  *   rebuilds at once when the free list is broken, then retries.
  * - table_claim: also EINVAL for an entry that would not validate (proto not TCP/UDP,
@@ -182,5 +208,12 @@ bool table_release_partial(struct table *t, uint32_t idx, uint64_t id);
 /* The mapped header and the bucket of a key, to corrupt a table on purpose. */
 struct table_header *table_header(struct table *t);
 uint32_t table_bucket(const struct table *t, uint64_t netns, uint8_t proto, uint16_t port);
+/* The same hash for a reader that has only the bucket count (a power of two). */
+uint32_t table_bucket_of(uint32_t nbuckets, uint64_t netns, uint8_t proto, uint16_t port);
+/* Index of (proto, port) in the summary; proto must be TCP or UDP. */
+static inline uint32_t table_summary_slot(uint8_t proto, uint16_t port)
+{
+    return (proto == 17 /* IPPROTO_UDP */ ? TABLE_SUMMARY_PORTS : 0u) + port;
+}
 
 #endif

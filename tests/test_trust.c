@@ -1,0 +1,544 @@
+/* test_trust - a hostile local user (`nobody`) against root's processes, with one table
+ * per user (doc/design.md "Trust domains"). Real processes under the shim, root and
+ * nobody (setuid), driven line by line (tests/agents/trust_agent.c).
+ *
+ * Whatever nobody's table says, root gets the answer plain Linux would give unless a real
+ * socket of nobody's, confirmed exactly by the kernel, denies it; root's binds stay within
+ * the intent bound whatever nobody does to its own file; nobody cannot write root's table;
+ * two users racing for one port end with exactly one winner. The test process writes
+ * nobody's file itself (as root it can): the bytes are what nobody could write there.
+ * Latencies are printed as FIGURE lines; the machine is shared, so bounds are generous and
+ * the figures are "measured under load". */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bindguard.h"
+#include "harness.h"
+#include "proc.h"
+#include "table.h"
+
+#define WAIT_MS   5000
+#define MAX_SLOTS 64
+#define INTENT_MS 5
+
+/* ===== the test side ====================================================================== */
+
+static char prefix[256], log_path[256];
+static uid_t nobody_uid;
+static gid_t nobody_gid;
+
+static void setup(void)
+{
+    proc_table_name(prefix, sizeof prefix);
+    proc_log_path(log_path, sizeof log_path);
+    harness_nobody(&nobody_uid, &nobody_gid);
+}
+
+static void teardown(void)
+{
+    proc_kill_all();
+    harness_table_remove(prefix);
+    unlink(log_path);
+}
+
+static bool need_root(void)
+{
+    if (harness_is_root())
+        return true;
+    printf("SKIP: needs root (to run processes as root and as nobody)\n");
+    return false;
+}
+
+static struct proc *agent(bool as_nobody, unsigned intent_ms)
+{
+    static char wait_env[64];
+    snprintf(wait_env, sizeof wait_env, "BINDGUARD_INTENT_WAIT_MS=%u", intent_ms);
+    struct proc_how h = {.shim = true, .table = prefix, .log = log_path,
+                         .as_nobody = as_nobody, .env = {wait_env}};
+    return proc_spawn(&h, PROC_ARGV("trust_agent"));
+}
+
+static const char *ask(struct proc *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static const char *ask(struct proc *p, const char *fmt, ...)
+{
+    char cmd[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    ck_assert_msg(proc_say(p, "%s", cmd), "agent %d gone before '%s' (stderr: %s)",
+                  (int)p->pid, cmd, p->ebuf);
+    const char *line = proc_line(p, WAIT_MS);
+    ck_assert_msg(line, "agent %d: no reply to '%s' (stderr: %s)", (int)p->pid, cmd, p->ebuf);
+    return line;
+}
+
+/* A socket in slot, bound; the reply must start with want ("ok" or "err EACCES"...).
+ * Returns the bind's microseconds. */
+static double sock_bind(struct proc *p, int slot, const char *proto, const char *opt,
+                        const char *addr, int port, const char *want)
+{
+    const char *line = ask(p, "sock %d %s %s", slot, proto, opt);
+    ck_assert_msg(strncmp(line, "ok", 2) == 0, "socket: %s", line);
+    line = ask(p, "bind %d %s %d", slot, addr, port);
+    ck_assert_msg(strncmp(line, want, strlen(want)) == 0, "bind %s %s:%d (%s) in %d: '%s', "
+                  "want %s", proto, addr, port, opt, (int)p->pid, line, want);
+    const char *num = strrchr(line, ' ');
+    return num ? atof(num + 1) : -1;
+}
+
+/* ---- nobody's file, written as nobody could ---- */
+
+static void nobody_file(char *buf, size_t len)
+{
+    snprintf(buf, len, "/dev/shm%s.%u", prefix, (unsigned)nobody_uid);
+}
+
+struct file_table {
+    int fd;
+    struct table_ident id;
+    uint32_t hwm;
+};
+
+static struct file_table open_nobody_table(void)
+{
+    char path[300];
+    nobody_file(path, sizeof path);
+    struct file_table f = {.fd = open(path, O_RDWR)};
+    ck_assert_msg(f.fd >= 0, "%s: %s", path, strerror(errno));
+    ck_assert_int_eq(pread(f.fd, &f.id, sizeof f.id, 0), (ssize_t)sizeof f.id);
+    ck_assert_int_eq(pread(f.fd, &f.hwm, sizeof f.hwm, offsetof(struct table_header, hwm)), 4);
+    return f;
+}
+
+static uint64_t entry_off(const struct file_table *f, uint32_t i)
+{
+    return f->id.entry_off + (uint64_t)i * sizeof(struct table_entry);
+}
+
+/* The slot of nobody's live entry on port, or -1. */
+static int find_on_port(const struct file_table *f, int port, struct table_entry *e)
+{
+    for (uint32_t i = 0; i < f->hwm; i++) {
+        ck_assert_int_eq(pread(f->fd, e, sizeof *e, (off_t)entry_off(f, i)), (ssize_t)sizeof *e);
+        if (e->state == TABLE_STATE_LIVE && e->addr.port == port)
+            return (int)i;
+    }
+    return -1;
+}
+
+static void put_entry(const struct file_table *f, uint32_t i, const struct table_entry *e)
+{
+    ck_assert_int_eq(pwrite(f->fd, e, sizeof *e, (off_t)entry_off(f, i)), (ssize_t)sizeof *e);
+}
+
+/* ===== tests ================================================================================ */
+
+START_TEST(nobody_cannot_write_roots_table)
+{
+    if (!need_root())
+        return;
+    int port[1];
+    proc_free_ports(port, 1);
+    struct proc *r = agent(false, INTENT_MS);
+    sock_bind(r, 0, "tcp", "none", "127.0.0.1", port[0], "ok");
+    char path[300];
+    snprintf(path, sizeof path, "/dev/shm%s.0", prefix);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_msg(st.st_uid == 0 && (st.st_mode & 0777) == 0644, "owner %u mode %o",
+                  (unsigned)st.st_uid, st.st_mode & 0777);
+    /* nobody's attempt, in a real nobody process: O_RDWR and truncate refused. */
+    struct proc_how h = {.as_nobody = true};
+    char script[1200];
+    snprintf(script, sizeof script, "(exec 3<>%s) 2>/dev/null && echo WRITABLE; "
+             "(: > %s) 2>/dev/null && echo TRUNCATED; (exec 4<%s) && echo readable",
+             path, path, path);
+    struct proc *n = proc_spawn(&h, PROC_ARGV("/bin/sh", "-c", script));
+    const char *line = proc_line(n, WAIT_MS);
+    ck_assert_msg(line && strcmp(line, "readable") == 0, "nobody: %s (%s)", line ? line : "-",
+                  n->ebuf);
+    printf("FIGURE root's table %s: mode 0644, owner root; nobody: open O_RDWR and "
+           "truncate refused, read allowed\n", path);
+}
+END_TEST
+
+/* nobody holds real sockets (UDP 127.0.0.1:P, TCP 127.0.0.1:Q listening) and rewrites its
+ * own entries for them every way the old shared table allowed; root binds what Linux
+ * allows beside them and must never be refused. */
+START_TEST(forged_entries_never_deny_root)
+{
+    if (!need_root())
+        return;
+    int port[3];
+    proc_free_ports(port, 3);
+    struct proc *n = agent(true, INTENT_MS), *r = agent(false, INTENT_MS);
+    sock_bind(n, 0, "udp", "none", "127.0.0.1", port[0], "ok");
+    sock_bind(n, 1, "tcp", "none", "127.0.0.1", port[1], "ok");
+    ck_assert(strncmp(ask(n, "listen 1"), "ok", 2) == 0);
+    sock_bind(r, 9, "tcp", "none", "127.0.0.1", port[2], "ok");   /* root's own socket */
+    unsigned long root_ino = strtoul(ask(r, "ino 9"), NULL, 10);
+
+    struct file_table f = open_nobody_table();
+    struct table_entry udp, tcp, e;
+    int iu = find_on_port(&f, port[0], &udp), it = find_on_port(&f, port[1], &tcp);
+    ck_assert_msg(iu >= 0 && it >= 0, "nobody's entries not found in its table");
+
+    struct forgery { const char *what; struct table_entry e; uint32_t slot; } forged[6];
+    int nf = 0;
+    /* 1. widened: 127.0.0.1 -> 0.0.0.0, exclusive */
+    e = udp; memset(e.addr.ip + 12, 0, 4); e.cls = BG_CLASS_EXCLUSIVE;
+    forged[nf++] = (struct forgery){"udp widened to 0.0.0.0, exclusive", e, (uint32_t)iu};
+    e = tcp; memset(e.addr.ip + 12, 0, 4); e.cls = BG_CLASS_EXCLUSIVE;
+    forged[nf++] = (struct forgery){"tcp widened to 0.0.0.0, exclusive", e, (uint32_t)it};
+    /* 2. the listener said not to listen; a linger flag */
+    e = tcp; e.flags = TABLE_F_EXPLICIT | TABLE_F_LINGER | TABLE_F_ACCEPTED;
+    e.cls = BG_CLASS_EXCLUSIVE; memset(e.addr.ip + 12, 0, 4);
+    forged[nf++] = (struct forgery){"tcp linger, exclusive, wildcard", e, (uint32_t)it};
+    /* 3. root's own socket claimed, as root and as nobody */
+    e = tcp; e.inode = (uint32_t)root_ino; e.addr.port = (uint16_t)port[2];
+    memset(e.addr.ip + 12, 0, 4); e.cls = BG_CLASS_EXCLUSIVE; e.uid = 0;
+    forged[nf++] = (struct forgery){"root's socket, uid 0", e, (uint32_t)it};
+    e.uid = nobody_uid;
+    forged[nf++] = (struct forgery){"root's socket, uid nobody", e, (uint32_t)it};
+
+    for (int i = 0; i < nf; i++) {
+        put_entry(&f, forged[i].slot, &forged[i].e);
+        /* What plain Linux allows beside nobody's real sockets. */
+        char addr[32];
+        for (int k = 2; k <= 3; k++) {
+            snprintf(addr, sizeof addr, "127.0.0.%d", k);
+            sock_bind(r, 1, "udp", "none", addr, port[0], "ok");
+            ask(r, "close 1");
+            sock_bind(r, 1, "tcp", "none", addr, port[1], "ok");
+            ask(r, "close 1");
+        }
+        sock_bind(r, 1, "tcp", "reuseaddr", "127.0.0.1", port[2], "err EADDRINUSE"); /* own rules */
+        ask(r, "close 1");
+        printf("  forged in nobody's table: %s -> root not refused\n", forged[i].what);
+    }
+    /* 4. random bytes over every entry nobody has, and its summary */
+    unsigned char junk[4096];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (unsigned char)rand();
+    for (uint32_t i = 0; i < f.hwm + 4; i++)
+        pwrite(f.fd, junk, sizeof(struct table_entry), (off_t)entry_off(&f, i));
+    pwrite(f.fd, junk, sizeof junk, (off_t)f.id.summary_off + 4 * (uint64_t)port[0]);
+    sock_bind(r, 1, "udp", "none", "127.0.0.2", port[0], "ok");
+    ask(r, "close 1");
+    sock_bind(r, 1, "tcp", "none", "127.0.0.2", port[1], "ok");
+    ask(r, "close 1");
+    close(f.fd);
+    printf("FIGURE forged entries (%d kinds) and random bytes in nobody's table: 0 false "
+           "denials of root's binds\n", nf + 1);
+}
+END_TEST
+
+/* The issue's hijack: root holds UDP 0.0.0.0:P (default class); nobody binds
+ * 127.0.0.1:P with SO_REUSEADDR: EACCES. Plain Linux would let it in. */
+START_TEST(cross_user_udp_hijack_refused)
+{
+    if (!need_root())
+        return;
+    int port[1];
+    proc_free_ports(port, 1);
+    struct proc *r = agent(false, INTENT_MS), *n = agent(true, INTENT_MS);
+    sock_bind(r, 0, "udp", "none", "0.0.0.0", port[0], "ok");
+    double us = sock_bind(n, 0, "udp", "reuseaddr", "127.0.0.1", port[0], "err EACCES");
+    printf("FIGURE cross-user UDP hijack refused with EACCES in %.0f us\n", us);
+    /* Again after nobody's process closed every descriptor above 2, bindguard's open
+     * tables included (closefrom): the next bind notices and lists them again. */
+    ck_assert(strncmp(ask(n, "closefrom 3"), "ok", 2) == 0);
+    sock_bind(n, 1, "udp", "reuseaddr", "127.0.0.1", port[0], "err EACCES");
+}
+END_TEST
+
+/* list shows every user's bindings with the table each came from; gc (as root) reaps
+ * only root's own table and leaves nobody's file untouched. */
+START_TEST(list_and_gc_across_users)
+{
+    if (!need_root())
+        return;
+    int port[2];
+    proc_free_ports(port, 2);
+    struct proc *r = agent(false, INTENT_MS), *n = agent(true, INTENT_MS);
+    sock_bind(r, 0, "tcp", "none", "127.0.0.1", port[0], "ok");
+    sock_bind(n, 0, "tcp", "none", "127.0.0.1", port[1], "ok");
+    ask(n, "listen 0");
+    char path[300], env[300];
+    nobody_file(path, sizeof path);
+    struct stat before, after;
+    ck_assert_int_eq(stat(path, &before), 0);
+    snprintf(env, sizeof env, "BINDGUARD_TABLE=%s", prefix);
+    struct proc_how h = {.env = {env}};
+    struct proc *c = proc_spawn(&h, PROC_ARGV(harness_env("BG_CLI"), "list", "--json"));
+    proc_finish(c, WAIT_MS);
+    char want[400];
+    snprintf(want, sizeof want, "\"table\":\"%s\"", path);
+    ck_assert_msg(strstr(c->obuf, want), "list: %s", c->obuf);
+    c = proc_spawn(&h, PROC_ARGV(harness_env("BG_CLI"), "gc"));
+    proc_finish(c, WAIT_MS);
+    ck_assert_msg(strstr(c->obuf, "left 1 other user's table alone"), "gc: %s", c->obuf);
+    ck_assert_int_eq(stat(path, &after), 0);
+    ck_assert_msg(after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+                  after.st_mtim.tv_nsec == before.st_mtim.tv_nsec, "gc wrote nobody's table");
+    printf("  list names nobody's table; gc as root left it alone\n");
+}
+END_TEST
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Root's explicit-port bind+close, n times; the median and maximum of the binds. */
+static void measure(struct proc *r, int port, int n, double *median, double *max)
+{
+    double *v = calloc((size_t)n, sizeof *v);
+    for (int i = 0; i < n; i++) {
+        v[i] = sock_bind(r, 2, "tcp", "none", "127.0.0.1", port, "ok");
+        ask(r, "close 2");
+    }
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    *median = v[n / 2];
+    *max = v[n - 1];
+    free(v);
+}
+
+/* nobody stalls (its mutex's word names a live thread), truncates, fills (every port
+ * claimed, chains of fakes, pending intents stamped earliest) and rewrites its table in
+ * a loop; root's binds stay near their undisturbed cost, never past the intent bound
+ * plus the confirmations domains.h allows. */
+START_TEST(attacks_cost_root_little)
+{
+    if (!need_root())
+        return;
+    int port[2];
+    proc_free_ports(port, 2);
+    struct proc *r = agent(false, INTENT_MS), *n = agent(true, INTENT_MS);
+    sock_bind(n, 0, "tcp", "none", "127.0.0.1", port[1], "ok");   /* nobody has a table */
+    enum { N = 200 };
+    double base_med, base_max, med, max;
+    measure(r, port[0], N / 4, &base_med, &base_max);   /* warm up */
+    measure(r, port[0], N, &base_med, &base_max);
+    printf("FIGURE undisturbed: root bind median %.1f us, max %.1f us\n", base_med, base_max);
+
+    struct file_table f = open_nobody_table();
+    struct table_entry real;
+    ck_assert_int_ge(find_on_port(&f, port[1], &real), 0);
+    /* stall: its mutex word names a live thread (nobody's agent), forever */
+    uint32_t word = (uint32_t)n->pid;
+    pwrite(f.fd, &word, sizeof word, offsetof(struct table_header, lock));
+    measure(r, port[0], N, &med, &max);
+    printf("FIGURE nobody stalls its lock: median %.1f us (%.2fx), max %.1f us\n", med,
+           med / base_med, max);
+    ck_assert_msg(med < 2 * base_med + 20, "stall: median %.1f vs %.1f", med, base_med);
+
+    /* fill: every TCP port claimed in the summary; pending intents stamped 1 (the
+     * earliest possible) on root's port, chained from its bucket */
+    static uint32_t ones[65536];
+    for (int i = 0; i < 65536; i++)
+        ones[i] = 1;
+    pwrite(f.fd, ones, sizeof ones, (off_t)f.id.summary_off);
+    struct table_entry fake = {.id = 777, .uid = nobody_uid, .inode = 12345, .pid = 1,
+                               .proto = IPPROTO_TCP, .cls = BG_CLASS_EXCLUSIVE,
+                               .flags = TABLE_F_PENDING, .intent_ns = 1,
+                               .state = TABLE_STATE_LIVE};
+    fake.addr.family = AF_INET;
+    fake.addr.ip[10] = fake.addr.ip[11] = 0xff;
+    fake.addr.port = (uint16_t)port[0];
+    fake.netns = real.netns;   /* the namespace root binds in */
+    uint32_t cap = f.id.capacity, nb = f.id.nbuckets;
+    for (uint32_t i = 0; i < cap && i < 4096; i++) {
+        fake.id = 1000 + i;
+        fake.next = (i + 2 <= cap && i + 1 < 4096) ? i + 2 : 0;
+        put_entry(&f, i, &fake);
+    }
+    uint32_t *heads = calloc(nb, sizeof *heads);
+    for (uint32_t b = 0; b < nb; b++)
+        heads[b] = 1;
+    pwrite(f.fd, heads, nb * sizeof *heads, (off_t)f.id.bucket_off);
+    free(heads);
+    measure(r, port[0], N, &med, &max);
+    printf("FIGURE nobody fills (every port, 4096 chained pending intents stamped earliest): "
+           "median %.1f us (%.2fx), max %.1f us (intent bound %u ms)\n", med, med / base_med,
+           max, INTENT_MS);
+    /* The median, not the maximum: on a loaded machine any bind can be descheduled. */
+    ck_assert_msg(med < (INTENT_MS + 3) * 1000.0, "fill: median %.1f us", med);
+
+    /* the same fakes as bound, listening exclusive claims: each costs a kernel check the
+     * first time, then is remembered as false */
+    for (uint32_t i = 0; i < cap && i < 4096; i++) {
+        fake.id = 90000 + i;
+        fake.flags = TABLE_F_LISTENING;
+        fake.next = (i + 2 <= cap && i + 1 < 4096) ? i + 2 : 0;
+        put_entry(&f, i, &fake);
+    }
+    measure(r, port[0], N, &med, &max);
+    printf("FIGURE nobody fills with bound fake listeners: median %.1f us (%.2fx), max %.1f us\n",
+           med, med / base_med, max);
+    /* rewritten in a loop: new ids every time, so every bind pays one batched dump */
+    for (int round = 0; round < 50; round++) {
+        for (uint32_t i = 0; i < 64; i++) {
+            fake.id = 200000 + (uint64_t)round * 64 + i;
+            fake.next = i + 2;
+            put_entry(&f, i, &fake);
+        }
+        double one, one_max;
+        measure(r, port[0], 1, &one, &one_max);
+        med = round == 0 || one < med ? one : med;
+        max = round == 0 || one > max ? one : max;
+    }
+    printf("FIGURE nobody rewrites its fake listeners before every bind: min %.1f us, max "
+           "%.1f us\n", med, max);
+    ck_assert_msg(med < (INTENT_MS + 3) * 1000.0, "fake listeners: median %.1f us", med);
+
+    /* truncate to nothing, then to one page */
+    ck_assert_int_eq(ftruncate(f.fd, 0), 0);
+    measure(r, port[0], N, &med, &max);
+    printf("FIGURE nobody truncates its table: median %.1f us (%.2fx), max %.1f us\n", med,
+           med / base_med, max);
+    ck_assert_msg(med < 2 * base_med + 20, "truncate: median %.1f vs %.1f", med, base_med);
+    close(f.fd);
+    ck_assert_msg(proc_alive(r), "root's agent died");
+}
+END_TEST
+
+/* A host that installs its own SIGBUS handler after its first bind (python's
+ * faulthandler) survives nobody truncating its table. */
+START_TEST(sigbus_host_survives_truncation)
+{
+    if (!need_root())
+        return;
+    const char *san = getenv("BG_SAN_PRELOAD");
+    if (san && *san) {   /* python under a preloaded sanitizer runtime does not start */
+        printf("SKIP: sigbus_host_survives_truncation under a sanitizer build\n");
+        return;
+    }
+    if (system("command -v python3 >/dev/null 2>&1") != 0) {
+        printf("SKIP: sigbus_host_survives_truncation needs python3 (faulthandler)\n");
+        return;
+    }
+    int port[2];
+    proc_free_ports(port, 2);
+    struct proc *n = agent(true, INTENT_MS);
+    sock_bind(n, 0, "tcp", "none", "127.0.0.1", port[0], "ok");
+    char script[600];
+    snprintf(script, sizeof script,
+             "import socket, faulthandler, sys\n"
+             "s = socket.socket(); s.bind(('127.0.0.1', %d))\n"
+             "faulthandler.enable()\n"
+             "sys.stdout.write('bound\\n'); sys.stdout.flush(); sys.stdin.readline()\n"
+             "t = socket.socket(); t.bind(('127.0.0.1', 0)); t.close()\n"
+             "u = socket.socket(); u.bind(('127.0.0.2', %d))\n"
+             "print('survived')\n", port[1], port[0]);
+    struct proc_how h = {.shim = true, .table = prefix, .log = log_path};
+    struct proc *py = proc_spawn(&h, PROC_ARGV("python3", "-c", script));
+    const char *line = proc_line(py, WAIT_MS);
+    ck_assert_msg(line && strcmp(line, "bound") == 0, "python: %s (%s)", line ? line : "-",
+                  py->ebuf);
+    char path[300];
+    nobody_file(path, sizeof path);
+    ck_assert_int_eq(truncate(path, 0), 0);
+    proc_say(py, "go");
+    line = proc_line(py, WAIT_MS);
+    int rc = proc_finish(py, WAIT_MS);
+    ck_assert_msg(line && strcmp(line, "survived") == 0 && rc == 0,
+                  "python after truncation: '%s' rc %d (%s)", line ? line : "-", rc, py->ebuf);
+    printf("FIGURE python with faulthandler, nobody's table truncated: exit %d, no SIGBUS\n", rc);
+}
+END_TEST
+
+/* Root and nobody race for one address (TCP, SO_REUSEADDR, not listening: the kernel
+ * alone lets both in). Exactly one must win every round. */
+static int race(int rounds, unsigned intent_ms, int *doubles)
+{
+    int port[1];
+    proc_free_ports(port, 1);
+    struct proc *r = agent(false, intent_ms), *n = agent(true, intent_ms);
+    sock_bind(r, 9, "tcp", "none", "127.0.0.1", 0, "ok");   /* both have a table */
+    sock_bind(n, 9, "tcp", "none", "127.0.0.1", 0, "ok");
+    int wins[2] = {0, 0}, none = 0;
+    *doubles = 0;
+    for (int i = 0; i < rounds; i++) {
+        ask(r, "sock 0 tcp reuseaddr");
+        ask(n, "sock 0 tcp reuseaddr");
+        proc_say(r, "bind 0 127.0.0.1 %d", port[0]);
+        proc_say(n, "bind 0 127.0.0.1 %d", port[0]);
+        const char *a = proc_line(r, WAIT_MS);
+        ck_assert(a);
+        bool ra = strncmp(a, "ok", 2) == 0;
+        const char *b = proc_line(n, WAIT_MS);
+        ck_assert(b);
+        bool nb = strncmp(b, "ok", 2) == 0;
+        wins[0] += ra && !nb;
+        wins[1] += nb && !ra;
+        *doubles += ra && nb;
+        none += !ra && !nb;
+        ask(r, "close 0");
+        ask(n, "close 0");
+    }
+    printf("  race, intent wait %u ms: root won %d, nobody won %d, both %d, neither %d "
+           "of %d\n", intent_ms, wins[0], wins[1], *doubles, none, rounds);
+    proc_kill(r);
+    proc_kill(n);
+    return none;
+}
+
+START_TEST(race_exactly_one_winner)
+{
+    if (!need_root())
+        return;
+    int doubles;
+    int none = race(1000, 200, &doubles);
+    ck_assert_msg(doubles == 0 && none == 0, "%d rounds with two winners, %d with none",
+                  doubles, none);
+    printf("FIGURE race root vs nobody, 1000 rounds (intent wait 200 ms): exactly one "
+           "winner every round\n");
+    none = race(300, INTENT_MS, &doubles);
+    printf("FIGURE race at the default %u ms intent wait, 300 rounds under load: %d with two "
+           "winners (the remaining window), %d with none\n", INTENT_MS, doubles, none);
+    ck_assert_int_eq(none, 0);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("trust");
+    TCase *tc = tcase_create("nobody vs root");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, nobody_cannot_write_roots_table);
+    tcase_add_test(tc, forged_entries_never_deny_root);
+    tcase_add_test(tc, cross_user_udp_hijack_refused);
+    tcase_add_test(tc, list_and_gc_across_users);
+    tcase_add_test(tc, attacks_cost_root_little);
+    tcase_add_test(tc, sigbus_host_survives_truncation);
+    tcase_add_test(tc, race_exactly_one_winner);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    setvbuf(stdout, NULL, _IOLBF, 0);   /* FIGURE lines survive a failing test */
+    proc_init("trust");
+    proc_cleanup_on_signals();
+    int rc = harness_run(suite());
+    proc_cleanup();
+    return rc;
+}
