@@ -28,6 +28,7 @@
 #define BINDGUARD_ENV_INTENT_WAIT_MS  "BINDGUARD_INTENT_WAIT_MS"  /* wait on another user's earlier bind; default 5 */
 #define BINDGUARD_ENV_LOG             "BINDGUARD_LOG"             /* stderr (default), syslog, off, or /absolute/file */
 #define BINDGUARD_ENV_SHARE_UIDS      "BINDGUARD_SHARE_UIDS"      /* wsk: uids allowed past CHECK cells, "1000,1001" */
+#define BINDGUARD_ENV_FORCE_EXCLUSIVE "BINDGUARD_FORCE_EXCLUSIVE" /* 0 (default), 1: every socket binds exclusive */
 #define BINDGUARD_ENV_ACTIVE          "BINDGUARD_ACTIVE"          /* set to 1 by `bindguard run`/`shell` */
 #define BINDGUARD_ENV_VALIDATED       "BINDGUARD_VALIDATED"       /* set by `bindguard run`/`shell`/`audit`: bad values already reported */
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include "bindguard.h"
@@ -327,6 +328,8 @@ int config_parse(struct bg_config *c, const char *(*get)(const char *name),
                                                BG_REUSEADDR_LINUX);
     c->emulate = word_var(&x, BINDGUARD_ENV_EMULATE, bool_words, ARRAY_LEN(bool_words),
                           0) != 0;
+    c->force_exclusive = word_var(&x, BINDGUARD_ENV_FORCE_EXCLUSIVE, bool_words,
+                                  ARRAY_LEN(bool_words), 0) != 0;
     parse_table(&x, c);
     c->table_slots = num_var(&x, BINDGUARD_ENV_TABLE_SLOTS, MIN_SLOTS, MAX_SLOTS,
                              DEFAULT_SLOTS);
@@ -385,9 +388,8 @@ static const char *kept_get(const char *name, size_t kept_used)
     return NULL;
 }
 
-/* The environment kept at load, else the live one (the CLI, tests). Plain getenv, not
- * secure_getenv: the loader drops LD_PRELOAD for setuid programs, so bindguard never runs
- * in one. */
+/* The environment kept at load, else the live one (the CLI, tests). Not secure_getenv:
+ * secure execution is decided once, for every variable, in config_load. */
 static const char *env_get(const char *name)
 {
     size_t used = __atomic_load_n(&kept_len, __ATOMIC_ACQUIRE);
@@ -442,15 +444,58 @@ void config_digest_format(uint64_t digest, char *buf, size_t len)
     snprintf(buf, len, "%016llx", (unsigned long long)digest);
 }
 
+/* Every variable config_parse reads. */
+static const char *const env_names[] = {
+    BINDGUARD_ENV_PROFILE, BINDGUARD_ENV_MODE, BINDGUARD_ENV_DEFAULT,
+    BINDGUARD_ENV_REUSEADDR, BINDGUARD_ENV_EMULATE, BINDGUARD_ENV_FORCE_EXCLUSIVE,
+    BINDGUARD_ENV_TABLE, BINDGUARD_ENV_TABLE_SLOTS, BINDGUARD_ENV_LOCK_TIMEOUT_MS,
+    BINDGUARD_ENV_INTENT_WAIT_MS, BINDGUARD_ENV_LOG, BINDGUARD_ENV_SHARE_UIDS,
+};
+
+/* Secure execution (AT_SECURE: a setuid or setcap program, reached through
+ * /etc/ld.so.preload or a library it links): the environment comes from a less
+ * privileged user, who must not choose the files a privileged process writes (the log,
+ * the table) nor the rules it is judged by. Every variable reads as unset. */
+static const char *env_none(const char *name)
+{
+    (void)name;
+    return NULL;
+}
+
+/* One line, only if something was set: what was ignored (names only, from the copy
+ * taken at load). */
+static void secure_notice(void)
+{
+    char line[WARN_LINE_MAX];
+    size_t n = (size_t)snprintf(line, sizeof line, "bindguard: secure execution "
+                                "(setuid/setcap): ignoring");
+    bool any = false;
+    for (size_t i = 0; i < ARRAY_LEN(env_names) && n < sizeof line; i++) {
+        const char *v = env_get(env_names[i]);
+        if (v && *v) {
+            n += (size_t)snprintf(line + n, sizeof line - n, "%s %s", any ? "," : "",
+                                  env_names[i]);
+            any = true;
+        }
+    }
+    if (any && n < sizeof line)
+        snprintf(line + n, sizeof line - n, "; using the defaults");
+    if (any)
+        env_warn(line);
+}
+
 static struct bg_config the_config;
 static pthread_once_t the_config_once = PTHREAD_ONCE_INIT;
 
 static void config_load(void)
 {
     int saved = errno;
+    bool secure = getauxval(AT_SECURE) != 0;
     held_digest = CONFIG_DIGEST_INIT;
-    config_parse(&the_config, env_get, env_hold);
-    if (n_held && !reported_already())
+    config_parse(&the_config, secure ? env_none : env_get, env_hold);
+    if (secure)
+        secure_notice();
+    else if (n_held && !reported_already())
         for (unsigned i = 0; i < n_held; i++)
             env_warn(held[i]);
     errno = saved;
@@ -472,6 +517,7 @@ struct bg_classing config_classing(const struct bg_config *c)
     return (struct bg_classing){
         .default_exclusive = c->default_class == BG_DEFAULT_EXCLUSIVE,
         .reuseaddr_shares_tcp = c->reuseaddr == BG_REUSEADDR_WINDOWS,
+        .force_exclusive = c->force_exclusive,
         .has_exclusive = c->profile->has_exclusive,
     };
 }

@@ -26,6 +26,7 @@ struct bg_config {
     enum bg_default   default_class;
     enum bg_reuseaddr reuseaddr;
     bool              emulate;
+    bool              force_exclusive;  /* every inet socket binds as SO_EXCLUSIVEADDRUSE */
     char              table[CONFIG_PATH_MAX];
     uint32_t          table_slots;
     uint32_t          lock_timeout_ms;

@@ -15,6 +15,11 @@
  * not be installed (then callers should not rely on fault_call for that range). */
 bool fault_watch(const void *base, size_t len);
 
+/* The program set a SIGBUS disposition (sigaction/signal, seen by the interposer): the
+ * next fault_call puts our handler back on top if it was replaced, passing faults not
+ * ours on to the program's. Handlers set through raw system calls are not seen. */
+void fault_disposition_changed(void);
+
 /* Run fn(arg). true if it returned normally, false if a watched fault cut it short. */
 bool fault_call(void (*fn)(void *arg), void *arg);
 

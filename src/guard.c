@@ -27,6 +27,7 @@
 #include "log.h"
 #include "options.h"
 #include "policy.h"
+#include "procname.h"
 #include "rules/rules.h"
 #include "own.h"
 #include "sys.h"
@@ -216,7 +217,9 @@ static bool describe_want(int fd, struct fd_state *s, const struct sockaddr *sa,
     w->e.pid = my_pid();
     w->e.fd = fd;
     w->e.since = time(NULL);
-    snprintf(w->e.comm, sizeof w->e.comm, "%s", program_invocation_short_name);
+    char name[PROCNAME_LEN];
+    procname_get(name);
+    snprintf(w->e.comm, sizeof w->e.comm, "%s", name);
     w->e.n_share = cfg->n_share_uids;
     memcpy(w->e.share_uids, cfg->share_uids, sizeof(uint32_t) * cfg->n_share_uids);
     if (!tls_netns)
@@ -332,13 +335,24 @@ static enum kernel_answer confirm(struct denier *d, const struct table_entry *wa
     return d->verdict == BG_SUCCESS ? KERNEL_GONE : KERNEL_ALIVE;
 }
 
-/* Under the lock again: apply what confirm() found, if the entries are still there. */
+/* Under the lock again: apply what confirm() found, if the entries are still the ones
+ * collected. sock_diag has no snapshot: a socket that starts or stops listening while
+ * it is asked can be missed by every listing, and reaping it then would leave a live
+ * socket without its claim (once it stops listening, a bind beside it passes). So
+ * listen() and shutdown() of a recorded socket renew its entry's id under the lock
+ * (guard_listen, guard_shutdown): an entry whose socket changed state since it was
+ * collected is no longer found by (idx, id) here, and stays. Its holder was alive to
+ * change it: *renewed says so, and the entry denies as collected. */
 static void apply_confirmations(struct table *t, struct denier *d, const bool *reap,
-                                const bool *to_linger, int n)
+                                const bool *to_linger, bool *renewed, int n)
 {
     for (int i = 0; i < n; i++) {
-        if (reap[i]) {
-            table_release(t, d[i].idx, d[i].e.id);
+        renewed[i] = false;
+        if (reap[i] && !table_release(t, d[i].idx, d[i].e.id)) {
+            const struct table_entry *now = table_at(t, d[i].idx);
+            renewed[i] = now && now->id != d[i].e.id && now->inode == d[i].e.inode &&
+                         now->netns == d[i].e.netns && now->proto == d[i].e.proto &&
+                         now->addr.port == d[i].e.addr.port;
         } else if (to_linger[i]) {
             table_set_flags(t, d[i].idx, d[i].e.id, TABLE_F_LINGER, 0);
         }
@@ -653,7 +667,7 @@ enum outcome { HOLDER_CONFIRMED, HOLDERS_STALE, HOLDERS_UNKNOWN };
 static enum outcome confirm_all(struct table *t, struct denier *d, int n,
                                 const struct table_entry *want, int *which)
 {
-    bool reap[MAX_DENIERS], to_linger[MAX_DENIERS], any_stale = false;
+    bool reap[MAX_DENIERS], to_linger[MAX_DENIERS], renewed[MAX_DENIERS], any_stale = false;
     *which = -1;
     for (int i = 0; i < n; i++) {
         enum kernel_answer a = confirm(&d[i], want, &reap[i], &to_linger[i]);
@@ -665,8 +679,12 @@ static enum outcome confirm_all(struct table *t, struct denier *d, int n,
         any_stale |= reap[i] || to_linger[i];
     }
     if (any_stale && lock_table(t)) {
-        apply_confirmations(t, d, reap, to_linger, n);
+        apply_confirmations(t, d, reap, to_linger, renewed, n);
         table_unlock(t);
+        for (int i = 0; i < n; i++)
+            if (renewed[i] && (*which < 0 || rules_more_severe(d[i].verdict,
+                                                               d[*which].verdict)))
+                *which = i;
     }
     if (*which >= 0)
         return HOLDER_CONFIRMED;
@@ -875,17 +893,76 @@ static void apply_change(uint32_t idx, uint64_t id, uint8_t set_flags, bool rele
         table_faulted(ch.t);
 }
 
-void guard_listen(int fd, struct fd_state *s)
+/* listen() or shutdown() of a recorded socket: what sock_diag reports of it changes, so
+ * the real call runs under the table lock and renews the entry's id there (see
+ * apply_confirmations); the flag to add on success is set under the same lock. */
+struct state_change {
+    struct table *t;
+    struct fd_state *s;
+    int (*call)(int fd, int arg);
+    int fd, arg;
+    uint8_t set_flags;
+    int r, err;
+    bool answered;
+};
+
+static void change_state(void *arg)
 {
-    s->flags |= FD_KERNEL_BOUND;  /* listen binds an unbound socket to a port */
-    if (s->flags & FD_LISTENING)
+    struct state_change *c = arg;
+    if (!lock_table(c->t))
         return;
-    s->flags |= FD_LISTENING;
-    fdstate_sync_aliases(fd);
-    if (cfg->emulate)
-        emulate_first_listener(fd, s);
-    if (s->flags & FD_BOUND)
-        apply_change(s->entry_idx, s->entry_id, TABLE_F_LISTENING, false);
+    c->r = c->call(c->fd, c->arg);
+    c->err = errno;
+    c->answered = true;
+    uint64_t id = table_renew(c->t, c->s->entry_idx, c->s->entry_id);
+    if (id) {
+        c->s->entry_id = id;
+        fdstate_sync_aliases(c->fd);
+        if (c->r == 0 && c->set_flags)
+            table_set_flags(c->t, c->s->entry_idx, id, c->set_flags, 0);
+    }
+    table_unlock(c->t);
+}
+
+/* The real call, under the lock when the socket has an entry; errno as the call left it. */
+static int call_changing_state(int fd, struct fd_state *s, int (*call)(int, int), int arg,
+                               uint8_t set_flags)
+{
+    int entry_errno = errno;  /* a success leaves errno as the program had it */
+    struct state_change c = { NULL, s, call, fd, arg, set_flags, -1, 0, false };
+    if ((s->flags & FD_BOUND) && (c.t = guard_table()) && !fault_call(change_state, &c))
+        table_faulted(c.t);
+    if (!c.answered) {
+        errno = entry_errno;
+        return call(fd, arg);
+    }
+    errno = c.r == 0 ? entry_errno : c.err;
+    return c.r;
+}
+
+int guard_listen(int fd, struct fd_state *s, int backlog, int (*call)(int, int))
+{
+    bool first = !(s->flags & FD_LISTENING);
+    int r = call_changing_state(fd, s, call, backlog, first ? TABLE_F_LISTENING : 0);
+    if (r != 0)
+        return r;
+    int saved = errno;
+    s->flags |= FD_KERNEL_BOUND;  /* listen binds an unbound socket to a port */
+    if (first) {
+        s->flags |= FD_LISTENING;
+        fdstate_sync_aliases(fd);
+        if (cfg->emulate)
+            emulate_first_listener(fd, s);
+    }
+    errno = saved;
+    return 0;
+}
+
+int guard_shutdown(int fd, struct fd_state *s, int how, int (*call)(int, int))
+{
+    if (s->proto != IPPROTO_TCP)  /* a UDP socket stays in its hash: nothing to see */
+        return call(fd, how);
+    return call_changing_state(fd, s, call, how, 0);
 }
 
 void guard_accepted(int fd, struct fd_state *s)
@@ -942,6 +1019,7 @@ void guard_after_fork(bool in_child)
     __atomic_add_fetch(&fork_generation, 1, __ATOMIC_SEQ_CST);
     if (in_child) {
         __atomic_store_n(&cached_pid, 0, __ATOMIC_RELAXED);
+        procname_forget();
         foreign_after_fork_child();
     } else
         fdstate_each(mark_shared, NULL);

@@ -53,7 +53,11 @@ struct guard_refusal {
  * -1 when the table can't be judged (the reason has been logged). */
 int guard_check(struct table *t, const struct table_entry *want, struct guard_refusal *r);
 
-void guard_listen(int fd, struct fd_state *s);      /* after a successful real listen */
+/* listen() and shutdown() of a tracked fd: the real call `call` (made here, under the
+ * table lock when the socket is recorded: a binder confirming it meanwhile must never
+ * see it between two states), and its bookkeeping. Return and errno are the call's. */
+int guard_listen(int fd, struct fd_state *s, int backlog, int (*call)(int, int));
+int guard_shutdown(int fd, struct fd_state *s, int how, int (*call)(int, int));
 void guard_accepted(int fd, struct fd_state *s);    /* after a successful real accept */
 /* Before the real close of a tracked fd (also dup2/dup3 over it, close_range). */
 void guard_release(int fd, struct fd_state *s);

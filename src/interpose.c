@@ -25,6 +25,7 @@
 
 #include "bg_config.h"
 #include "config.h"
+#include "fault.h"
 #include "fdstate.h"
 #include "guard.h"
 #include "kernel.h"
@@ -47,6 +48,7 @@ static struct {
     int (*socket)(int, int, int);
     int (*bind)(int, const struct sockaddr *, socklen_t);
     int (*listen)(int, int);
+    int (*shutdown)(int, int);
     int (*accept)(int, struct sockaddr *, socklen_t *);
     int (*accept4)(int, struct sockaddr *, socklen_t *, int);
     int (*setsockopt)(int, int, int, const void *, socklen_t);
@@ -65,6 +67,8 @@ static struct {
     spawn_fn *posix_spawn, *posix_spawnp;
     int (*setns)(int, int);
     int (*unshare)(int);
+    int (*sigaction)(int, const struct sigaction *, struct sigaction *);
+    sighandler_t (*signal)(int, sighandler_t);
 } real;
 
 static bool active;  /* configured and not BINDGUARD_MODE=off */
@@ -109,6 +113,16 @@ static int real_setsockopt(int fd, int level, int name, const void *val, socklen
 {
     return REAL(setsockopt) ? real.setsockopt(fd, level, name, val, len)
                             : (int)syscall(SYS_setsockopt, fd, level, name, val, len);
+}
+
+static int real_listen(int fd, int backlog)
+{
+    return REAL(listen) ? real.listen(fd, backlog) : (int)syscall(SYS_listen, fd, backlog);
+}
+
+static int real_shutdown(int fd, int how)
+{
+    return REAL(shutdown) ? real.shutdown(fd, how) : (int)syscall(SYS_shutdown, fd, how);
 }
 
 /* Writable data, not a literal: literals live in .rodata, a page nothing else reads at
@@ -216,10 +230,23 @@ EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
 
 EXPORT int listen(int fd, int backlog)
 {
-    int r = REAL(listen) ? real.listen(fd, backlog) : (int)syscall(SYS_listen, fd, backlog);
-    struct fd_state *s;
-    if (r == 0 && (s = managed(fd)))
-        KEEP_ERRNO(guard_listen(fd, s));
+    struct fd_state *s = managed(fd);
+    if (!s)
+        return real_listen(fd, backlog);
+    busy++;
+    int r = guard_listen(fd, s, backlog, real_listen);
+    busy--;
+    return r;
+}
+
+EXPORT int shutdown(int fd, int how)
+{
+    struct fd_state *s = managed(fd);
+    if (!s)
+        return real_shutdown(fd, how);
+    busy++;
+    int r = guard_shutdown(fd, s, how, real_shutdown);
+    busy--;
     return r;
 }
 
@@ -490,5 +517,36 @@ EXPORT int unshare(int flags)
     int r = REAL(unshare) ? real.unshare(flags) : (int)syscall(SYS_unshare, flags);
     if (r == 0)
         guard_forget_netns();
+    return r;
+}
+
+/* --- the program's own SIGBUS handler -------------------------------------------------- */
+
+/* glibc's names for the real functions while our lookup is under way. */
+extern int __sigaction(int, const struct sigaction *, struct sigaction *);
+extern sighandler_t bsd_signal(int, sighandler_t);
+
+/* A SIGBUS handler set after ours would make a truncated table kill the program
+ * (fault.h): say so, and fault.c looks at the next table access. Our own calls (busy)
+ * don't count. */
+static void noticed_disposition(int sig, bool sets)
+{
+    if (sig == SIGBUS && sets && !busy)
+        fault_disposition_changed();
+}
+
+EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    int r = REAL(sigaction) ? real.sigaction(sig, act, old) : __sigaction(sig, act, old);
+    if (r == 0)
+        noticed_disposition(sig, act != NULL);
+    return r;
+}
+
+EXPORT sighandler_t signal(int sig, sighandler_t handler)
+{
+    sighandler_t r = REAL(signal) ? real.signal(sig, handler) : bsd_signal(sig, handler);
+    if (r != SIG_ERR)
+        noticed_disposition(sig, true);
     return r;
 }

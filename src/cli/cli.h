@@ -95,6 +95,8 @@ void cli_format_since(int64_t since, char *buf, size_t len);
     "  --profile P        rules to apply: ws2003 (default), xp, wsk, or a Windows name\n" \
     "                     (vista, ws2008, win7, nt4, win2000, win95, win98, winme)\n"     \
     "  --emulate          also make Windows' allowed sharing work in the kernel\n"        \
+    "  --exclusive        every socket binds as if it set SO_EXCLUSIVEADDRUSE, whatever\n" \
+    "                     sharing options it sets (BINDGUARD_FORCE_EXCLUSIVE=1)\n"        \
     "  --default CLASS    the class of a socket that opted into nothing: exclusive\n"     \
     "                     (default) or windows (Windows' plain default class)\n"          \
     "  --table NAME       the port table: a shm name or an absolute path\n"

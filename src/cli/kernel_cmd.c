@@ -43,7 +43,7 @@ void kernel_settings_from_config(struct kernel_settings *s, bool force_exclusive
     *s = (struct kernel_settings){ .profile = cfg->profile,
                                    .default_exclusive = c.default_exclusive,
                                    .reuseaddr_shares_tcp = c.reuseaddr_shares_tcp,
-                                   .force_exclusive = force_exclusive };
+                                   .force_exclusive = force_exclusive || c.force_exclusive };
 }
 
 static void print_line(const char *line, void *arg)

@@ -25,17 +25,19 @@ static int run_options(const struct cli_command *self, int argc, char **argv, bo
 {
     static const struct option opts[] = {
         {"emulate", no_argument, NULL, 'e'},
+        {"exclusive", no_argument, NULL, 'x'},
         {"kernel", no_argument, NULL, 'k'},
         {"audit", no_argument, NULL, 'a'},
         {"default", required_argument, NULL, 'd'},
         CLI_OPTION_PROFILE, CLI_OPTION_TABLE, CLI_OPTION_HELP, {0},
     };
     int c;
-    while ((c = cli_getopt(self, argc, argv, "+ead:", opts)) != -1) {
+    while ((c = cli_getopt(self, argc, argv, "+eaxd:", opts)) != -1) {
         bool ok = true;
         switch (c) {
         case 'd': ok = cli_set_default_class(optarg); break;
         case 'e': ok = setenv(BINDGUARD_ENV_EMULATE, "1", 1) == 0; break;
+        case 'x': ok = setenv(BINDGUARD_ENV_FORCE_EXCLUSIVE, "1", 1) == 0; break;
         case 'k':
             if (strcmp(self->name, "run") != 0)
                 return cli_usage("unknown option '--kernel' (see bindguard %s --help)",

@@ -857,6 +857,20 @@ bool table_set_flags(struct table *t, uint32_t idx, uint64_t id, uint8_t set, ui
     return true;
 }
 
+uint64_t table_renew(struct table *t, uint32_t idx, uint64_t id)
+{
+    struct table_entry *e = table_get(t, idx, id);
+    if (!e)
+        return 0;
+    struct table_header *h = t->h;
+    uint64_t fresh = h->next_id ? h->next_id : 1;
+    h->next_id = fresh + 1;  /* consumed first, as in claim: ids stay below next_id */
+    seq_begin(e);
+    e->id = fresh;
+    seq_end(e);
+    return fresh;
+}
+
 bool table_set_intent(struct table *t, uint32_t idx, uint64_t id, int64_t ns)
 {
     struct table_entry *e = table_get(t, idx, id);

@@ -103,6 +103,10 @@ int table_claim(struct table *t, const struct table_entry *e, uint32_t *idx_out)
 bool table_release(struct table *t, uint32_t idx, uint64_t id);
 /* Find a live entry by (idx, id); NULL if it was released or replaced. */
 struct table_entry *table_get(struct table *t, uint32_t idx, uint64_t id);
+/* Give the live entry (idx, id) a fresh id (under its sequence count), so that every
+ * (idx, id) taken before no longer finds it: what was decided about it meanwhile no
+ * longer applies. The new id, or 0 if (idx, id) is not live. */
+uint64_t table_renew(struct table *t, uint32_t idx, uint64_t id);
 /* Change a live entry's flags (set, then clear) under its sequence count, so a foreign
  * reader never sees half of it. false if (idx, id) is gone. */
 bool table_set_flags(struct table *t, uint32_t idx, uint64_t id, uint8_t set, uint8_t clear);
