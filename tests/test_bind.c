@@ -1,5 +1,6 @@
 /* test_bind - what a bind claims under the shim, between processes: dual stack and
- * v4-mapped addresses, the two loopbacks, a listener shut down, network namespaces, and
+ * v4-mapped addresses, the two loopbacks, a listener shut down or toggling between
+ * listening and not, network namespaces, and
  * the sharers Windows lets in (emulate's first listener, multicast receivers). */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -109,6 +110,42 @@ START_TEST(shut_down_listener_keeps_its_claim)
 }
 END_TEST
 
+/* A holder that keeps starting and stopping to listen changes what sock_diag reports of
+ * its socket while a conflicting binder asks (listening, then bound-only): a binder that
+ * took a moment between the two for "gone" would reap the live claim and, once the
+ * socket stops listening, bind beside it. Every such bind must stay refused. */
+START_TEST(listen_toggling_keeps_its_claim)
+{
+    int port = fixture_free_port();
+    /* A loaded machine may hold a waiter past the usual bound: that is not this test's
+     * subject, and a bind that goes unjudged would read as a grant. */
+    struct proc *h = AGENT_START(SHIM_WITH("BINDGUARD_LOCK_TIMEOUT_MS=20000"),
+                                 "listen_toggle", "toggle", proc_num(port));
+    fixture_expect_line(h, "TOGGLING");
+    /* The binders: thousands of refusals, so no log (the holder's still fails the test
+     * on trouble). */
+    struct proc *c[2];
+    for (int i = 0; i < 2; i++)
+        c[i] = AGENT_START(SHIM_WITH("BINDGUARD_LOCK_TIMEOUT_MS=20000", "BINDGUARD_LOG=off"),
+                           "listen_toggle", "claim", proc_num(port), "3000");
+    long bound = 0, refused = 0;
+    for (int i = 0; i < 2; i++) {
+        long b = -1, r = -1;
+        const char *line = proc_line(c[i], 15000);
+        ck_assert_msg(line && sscanf(line, "BOUND %ld REFUSED %ld", &b, &r) == 2,
+                      "binder said '%s' (%s)", line ? line : "", c[i]->ebuf);
+        bound += b;
+        refused += r;
+        ck_assert_int_eq(proc_finish(c[i], 5000), 0);
+    }
+    ck_assert_msg(proc_alive(h), "the toggling holder died: %s", h->ebuf);
+    ck_assert_msg(bound == 0 && refused > 0, "%ld of %ld binds beside a live exclusive socket "
+                  "that kept listening and shutting down got in (its claim was reaped while "
+                  "sock_diag saw it change state)", bound, bound + refused);
+    ck_assert_int_eq(proc_finish(h, 5000), 0);
+}
+END_TEST
+
 /* Containers never collide: the table key includes the socket's network namespace, and
  * a namespace change (unshare) drops the key bindguard had cached for the old one. */
 START_TEST(network_namespaces_never_collide)
@@ -214,6 +251,7 @@ int main(void)
     tc = fixture_tcase(s, "shutdown");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, shut_down_listener_keeps_its_claim);
+    tcase_add_test(tc, listen_toggling_keeps_its_claim);
     tc = fixture_tcase(s, "sharing");
     tcase_add_test(tc, emulate_first_listener_gets_every_connection);
     tcase_add_test(tc, multicast_receivers_all_receive);

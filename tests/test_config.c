@@ -88,13 +88,14 @@ static void assert_defaults(const struct bg_config *c)
     ck_assert_int_eq(c->log, BG_LOG_STDERR);
     ck_assert_str_eq(c->log_path, "");
     ck_assert_uint_eq(c->n_share_uids, 0);
+    ck_assert(!c->force_exclusive);
 }
 
 static const char *const all_vars[] = {
     BINDGUARD_ENV_PROFILE, BINDGUARD_ENV_MODE, BINDGUARD_ENV_DEFAULT,
     BINDGUARD_ENV_REUSEADDR, BINDGUARD_ENV_EMULATE, BINDGUARD_ENV_TABLE,
     BINDGUARD_ENV_TABLE_SLOTS, BINDGUARD_ENV_LOCK_TIMEOUT_MS, BINDGUARD_ENV_LOG,
-    BINDGUARD_ENV_SHARE_UIDS,
+    BINDGUARD_ENV_SHARE_UIDS, BINDGUARD_ENV_FORCE_EXCLUSIVE,
 };
 #define N_VARS (sizeof all_vars / sizeof all_vars[0])
 
@@ -208,6 +209,18 @@ START_TEST(emulate)
     ck_assert(!parse_bad(BINDGUARD_ENV_EMULATE, "2", valid, "0").emulate);
     ck_assert(!parse_bad(BINDGUARD_ENV_EMULATE, "01", valid, "0").emulate);
     ck_assert(!parse_bad(BINDGUARD_ENV_EMULATE, "y", valid, "0").emulate);
+}
+END_TEST
+
+START_TEST(force_exclusive)
+{
+    ck_assert(!parse1(BINDGUARD_ENV_EMULATE, "1", 0).force_exclusive);
+    struct bg_config c = parse1(BINDGUARD_ENV_FORCE_EXCLUSIVE, "1", 0);
+    ck_assert(c.force_exclusive && config_classing(&c).force_exclusive);
+    c = parse1(BINDGUARD_ENV_FORCE_EXCLUSIVE, "off", 0);
+    ck_assert(!c.force_exclusive && !config_classing(&c).force_exclusive);
+    ck_assert(!parse_bad(BINDGUARD_ENV_FORCE_EXCLUSIVE, "always",
+                         "0, 1, false, true, no, yes, off, on", "0").force_exclusive);
 }
 END_TEST
 
@@ -478,6 +491,7 @@ static Suite *suite(void)
     tcase_add_test(tc, bad_mode);
     tcase_add_test(tc, default_and_reuseaddr);
     tcase_add_test(tc, emulate);
+    tcase_add_test(tc, force_exclusive);
     tcase_add_test(tc, table_slots);
     tcase_add_test(tc, lock_timeout);
     tcase_add_test(tc, table_names);

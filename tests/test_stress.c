@@ -23,7 +23,8 @@
  *
  * Deterministic companions: test_fork's fork_while_binding / fork_after_binding, a fork
  * in one thread while another is inside bind(); test_bind's
- * shut_down_listener_keeps_its_claim, the shutdown op on its own. */
+ * shut_down_listener_keeps_its_claim, the shutdown op on its own, and
+ * listen_toggling_keeps_its_claim, a listener starting and stopping while binders ask. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
