@@ -1,6 +1,6 @@
 /* fixture - what the suites that put agents and real programs under the shim share
- * (test_options, test_bind, test_dup, test_fork, test_modes, test_parity, test_programs,
- * test_races, test_signals).
+ * (test_options, test_bind, test_dup, test_fork, test_hosts, test_modes, test_parity,
+ * test_programs, test_races, test_signals).
  *
  * Each test gets a private table and log (fixture_tcase installs the setup and
  * teardown). Its children run under the shim with both (SHIM, SHIM_WITH) or natively

@@ -20,35 +20,11 @@
 #include <unistd.h>
 
 #include "bindguard.h"
+#include "fixture.h"
 #include "harness.h"
 #include "kernel.h"
-#include "proc.h"
-#include "table.h"
 
-#define WAIT_MS  10000u
 #define START_MS 20000u  /* python and dnsmasq coming up on a loaded machine */
-
-static char table_name[128], log_path[256];
-
-static void setup(void)
-{
-    proc_table_name(table_name, sizeof table_name);
-    proc_log_path(log_path, sizeof log_path);
-}
-
-static void teardown(void)
-{
-    proc_kill_all();
-    harness_table_remove(table_name);
-    unlink(log_path);
-}
-
-static const struct proc_how *shimmed(void)
-{
-    static struct proc_how how;
-    how = (struct proc_how){.shim = true, .table = table_name, .log = log_path};
-    return &how;
-}
 
 /* The real python3 executable (a pyenv shim would put a shell and more processes in
  * between); NULL if there is none. */
@@ -68,26 +44,11 @@ static const char *python(void)
     return known > 0 ? path : NULL;
 }
 
-/* What tbind (under the shim, same table) gets binding ip:port with opts. */
-static void tbind_result(const struct proc_how *how, const char *proto, const char *ip,
-                         int port, const char *opts, char *out, size_t len)
+/* What tbind (under the shim, this test's table) said binding `spec` to port. */
+static void tbind_result(const struct proc_how *how, const char *spec, int port, char *out,
+                         size_t len)
 {
-    const char *argv[12] = {"tbind", "-p", proto, "-a", ip, "-P", proc_num(port)};
-    size_t n = 7;
-    if (opts) {
-        argv[n++] = "-o";
-        argv[n++] = opts;
-    }
-    argv[n] = NULL;
-    struct proc *t = proc_spawn(how, argv);
-    const char *line = proc_line(t, WAIT_MS);
-    snprintf(out, len, "%s", line ? line : "(nothing)");
-    proc_finish(t, WAIT_MS);
-}
-
-static char *slurp_log(void)
-{
-    return proc_slurp(log_path);
+    snprintf(out, len, "%s", fixture_tbind(how, spec, port));
 }
 
 /* ---- item: the name recorded is the kernel's, not argv's ------------------------------ */
@@ -124,7 +85,7 @@ START_TEST(retitled_host_is_named_by_the_kernel)
     }
     int port;
     proc_free_ports(&port, 1);
-    struct proc *h = proc_spawn(shimmed(), PROC_ARGV(python(), "-c", retitle_py,
+    struct proc *h = proc_spawn(SHIM, PROC_ARGV(python(), "-c", retitle_py,
                                                      proc_num(port)));
     const char *line = proc_line(h, START_MS);
     int pid = 0;
@@ -137,24 +98,23 @@ START_TEST(retitled_host_is_named_by_the_kernel)
                   "premise: title '%s' rewritten, kernel name '%s'", title, comm);
 
     char got[64];
-    tbind_result(shimmed(), "tcp", "127.0.0.1", port, "reuseaddr", got, sizeof got);
+    tbind_result(SHIM, "-a 127.0.0.1 -o reuseaddr", port, got, sizeof got);
     ck_assert_str_eq(got, "ERR EADDRINUSE bind");
-    char *log = slurp_log();
+    const char *log = fixture_log_text();
     char want[96];
     snprintf(want, sizeof want, "by pid %d (%s, uid", pid, comm);
     ck_assert_msg(strstr(log, want) && !strstr(log, title),
                   "refusal line should name '%s', not the title '%s':\n%s", comm, title, log);
-    free(log);
 
     char json_want[64];
     snprintf(json_want, sizeof json_want, "\"command\":\"%s\"", comm);
     struct proc *l = proc_spawn(&(struct proc_how){0},
                                 PROC_ARGV(harness_env("BG_CLI"), "list", "--json", "--table",
-                                          table_name));
-    ck_assert_int_eq(proc_finish(l, WAIT_MS), 0);
+                                          fixture_table));
+    ck_assert_int_eq(proc_finish(l, FIXTURE_WAIT_MS), 0);
     ck_assert_msg(strstr(l->obuf, json_want) && !strstr(l->obuf, title),
                   "list --json should say %s:\n%s", json_want, l->obuf);
-    ck_assert_int_eq(proc_finish(h, WAIT_MS), 0);
+    ck_assert_int_eq(proc_finish(h, FIXTURE_WAIT_MS), 0);
 }
 END_TEST
 
@@ -180,26 +140,26 @@ START_TEST(host_sigbus_handler_does_not_make_truncation_a_crash)
     }
     int ports[2];
     proc_free_ports(ports, 2);
-    struct proc *h = proc_spawn(shimmed(), PROC_ARGV(python(), "-c", faulthandler_py,
+    struct proc *h = proc_spawn(SHIM, PROC_ARGV(python(), "-c", faulthandler_py,
                                                      proc_num(ports[0]), proc_num(ports[1])));
     const char *line = proc_line(h, START_MS);
     ck_assert_msg(line && strcmp(line, "READY") == 0, "python said '%s' (%s)",
                   line ? line : "", h->ebuf);
     char path[512];
-    harness_table_path(table_name, path, sizeof path);
+    harness_table_path(fixture_table, path, sizeof path);
     ck_assert_int_eq(truncate(path, 0), 0);
     ck_assert(proc_say(h, "go"));
-    line = proc_line(h, WAIT_MS);
+    line = proc_line(h, FIXTURE_WAIT_MS);
     char want[32];
     snprintf(want, sizeof want, "BOUND %d", ports[1]);
     char got[64];
     snprintf(got, sizeof got, "%s", line ? line : "(nothing)");
-    int st = proc_finish(h, WAIT_MS);
+    int st = proc_finish(h, FIXTURE_WAIT_MS);
     ck_assert_msg(strcmp(got, want) == 0 && st == 0, "after the truncation python said '%s' "
                   "and exited %d (-1: killed by a signal): %s", got, st, h->ebuf);
-    char *log = slurp_log();
+    const char *log = fixture_log_text();
     ck_assert_msg(proc_count_lines(log, "shrank under us", NULL) == 1, "log:\n%s", log);
-    free(log);
+    unlink(fixture_log);  /* the one trouble line this test asked for */
 }
 END_TEST
 
@@ -227,7 +187,7 @@ START_TEST(setuid_host_ignores_the_environment)
     struct proc_how def = {.env = {preload, "BINDGUARD_LOG=off"}};
     struct proc *h = proc_spawn(&def, PROC_ARGV("tbind", "-a", "127.0.0.1", "-P",
                                                 proc_num(port), "-o", "reuseaddr", "-h"));
-    const char *line = proc_line(h, WAIT_MS);
+    const char *line = proc_line(h, FIXTURE_WAIT_MS);
     ck_assert_msg(line && strncmp(line, "OK ", 3) == 0, "holder said '%s' (%s)",
                   line ? line : "", h->ebuf);
 
@@ -243,7 +203,7 @@ START_TEST(setuid_host_ignores_the_environment)
     ck_assert_int_eq(system(cmd), 0);
     char log_env[400], table_env[200];
     snprintf(log_env, sizeof log_env, "BINDGUARD_LOG=%s", log);
-    snprintf(table_env, sizeof table_env, "BINDGUARD_TABLE=%s", table_name);
+    snprintf(table_env, sizeof table_env, "BINDGUARD_TABLE=%s", fixture_table);
     /* One variable at a time, each of which alone would let it in or write elsewhere. */
     const char *chosen[] = {log_env, table_env, "BINDGUARD_MODE=off",
                             "BINDGUARD_REUSEADDR=windows"};
@@ -251,13 +211,13 @@ START_TEST(setuid_host_ignores_the_environment)
         struct proc_how hostile = {.as_nobody = true, .env = {chosen[i]}};
         struct proc *a = proc_spawn(&hostile, PROC_ARGV(agent, "-a", "127.0.0.1", "-P",
                                                         proc_num(port), "-o", "reuseaddr"));
-        line = proc_line(a, WAIT_MS);
+        line = proc_line(a, FIXTURE_WAIT_MS);
         char got[64];
         snprintf(got, sizeof got, "%s", line ? line : "(nothing)");
-        proc_finish(a, WAIT_MS);
+        proc_finish(a, FIXTURE_WAIT_MS);
         struct stat st;
         /* Its table would be root's under the chosen prefix, as this process's is. */
-        bool log_made = stat(log, &st) == 0, table_made = harness_table_exists(table_name);
+        bool log_made = stat(log, &st) == 0, table_made = harness_table_exists(fixture_table);
         unlink(log);
         ck_assert_msg(!log_made && !table_made, "with %s the setuid agent wrote the %s the "
                       "user chose", chosen[i], log_made ? "log file" : "table");
@@ -273,7 +233,7 @@ START_TEST(setuid_host_ignores_the_environment)
                       proc_count_lines(a->ebuf, "bindguard:", NULL) == 2,
                       "one line naming %s, and the refusal: %s", name, a->ebuf);
     }
-    proc_finish(h, WAIT_MS);
+    proc_finish(h, FIXTURE_WAIT_MS);
     unlink(agent);
     rmdir(dir);
 }
@@ -298,9 +258,9 @@ static void hijack_dnsmasq(bool exclusive, char *got, size_t len)
     int port;
     proc_free_ports(&port, 1);
     char log_env[300], lport[16];
-    snprintf(log_env, sizeof log_env, "BINDGUARD_LOG=%s", log_path);
+    snprintf(log_env, sizeof log_env, "BINDGUARD_LOG=%s", fixture_log);
     snprintf(lport, sizeof lport, "%d", port);
-    const char *argv[24] = {harness_env("BG_CLI"), "run", "--table", table_name};
+    const char *argv[24] = {harness_env("BG_CLI"), "run", "--table", fixture_table};
     size_t n = 4;
     if (exclusive)
         argv[n++] = "--exclusive";
@@ -320,7 +280,7 @@ static void hijack_dnsmasq(bool exclusive, char *got, size_t len)
         proc_pump(d, proc_now_ms() + 50);
     ck_assert_msg(kernel_port_sockets(IPPROTO_UDP, (uint16_t)port, ks, 4) >= 1,
                   "dnsmasq never bound udp port %d: %s", port, d->ebuf);
-    tbind_result(shimmed(), "udp", "127.0.0.1", port, "reuseaddr", got, len);
+    tbind_result(SHIM, "-p udp -a 127.0.0.1 -o reuseaddr", port, got, len);
     ck_assert_msg(proc_alive(d), "dnsmasq exited: %s", d->ebuf);
     proc_kill(d);
 }
@@ -341,12 +301,11 @@ START_TEST(exclusive_run_keeps_a_habitual_sharer_exclusive)
                   "SO_REUSEADDR hijacker shares dnsmasq's port, said '%s'", got);
     hijack_dnsmasq(true, got, sizeof got);
     /* ws2003 same-user: exclusive specific first, reuseaddr specific second: ACCESS. */
-    char *log = slurp_log();
+    const char *log = fixture_log_text();
     ck_assert_msg(strcmp(got, "ERR EACCES bind") == 0, "under --exclusive the hijacker "
                   "said '%s'; log:\n%s", got, log);
     ck_assert_msg(proc_count_lines(log, "held exclusively by pid", "(dnsmasq") == 1 &&
                   proc_trouble_lines(log) == 0, "log:\n%s", log);
-    free(log);
 }
 END_TEST
 
@@ -354,40 +313,28 @@ END_TEST
  * explicit SO_EXCLUSIVEADDRUSE conflicts with them (EINVAL), as without force. */
 START_TEST(forced_exclusive_keeps_sharing_options_settable)
 {
-    struct proc_how how = *shimmed();
-    how.env[0] = "BINDGUARD_FORCE_EXCLUSIVE=1";
+    const struct proc_how *how = SHIM_WITH("BINDGUARD_FORCE_EXCLUSIVE=1");
     int port;
     proc_free_ports(&port, 1);
     char got[64];
-    tbind_result(&how, "udp", "127.0.0.1", port, "reuseaddr,reuseport", got, sizeof got);
+    tbind_result(how, "-p udp -a 127.0.0.1 -o reuseaddr,reuseport", port, got, sizeof got);
     ck_assert_msg(strncmp(got, "OK ", 3) == 0, "reuseaddr,reuseport under force: %s", got);
-    tbind_result(&how, "udp", "127.0.0.1", port, "reuseaddr,exclusive", got, sizeof got);
+    tbind_result(how, "-p udp -a 127.0.0.1 -o reuseaddr,exclusive", port, got, sizeof got);
     ck_assert_str_eq(got, "ERR EINVAL setsockopt");
-    tbind_result(&how, "tcp", "127.0.0.1", port, "exclusive,reuseport", got, sizeof got);
+    tbind_result(how, "-a 127.0.0.1 -o exclusive,reuseport", port, got, sizeof got);
     ck_assert_str_eq(got, "ERR EINVAL setsockopt");
 }
 END_TEST
 
 int main(void)
 {
-    if (access(harness_env("BG_LIB"), R_OK) != 0) {
-        fprintf(stderr, "test_hosts: %s not built\n", harness_env("BG_LIB"));
-        return EXIT_FAILURE;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    proc_init("hosts");
-    proc_cleanup_on_signals();
     Suite *s = suite_create("hosts");
-    TCase *tc = tcase_create("hosts");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    TCase *tc = fixture_tcase(s, "hosts");
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, retitled_host_is_named_by_the_kernel);
     tcase_add_test(tc, host_sigbus_handler_does_not_make_truncation_a_crash);
     tcase_add_test(tc, setuid_host_ignores_the_environment);
     tcase_add_test(tc, exclusive_run_keeps_a_habitual_sharer_exclusive);
     tcase_add_test(tc, forced_exclusive_keeps_sharing_options_settable);
-    suite_add_tcase(s, tc);
-    int rc = harness_run(s);
-    proc_cleanup();
-    return rc;
+    return fixture_main(s);
 }
