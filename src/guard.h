@@ -48,7 +48,8 @@ struct guard_refusal {
 
 /* For `bindguard check`: judge `want` against t exactly as guard_bind would (deniers
  * confirmed with the kernel, stale entries reaped), but bind and record nothing. Uses the
- * configuration given to guard_init; t's mapping must be watched (fault_watch). Returns 1
+ * configuration given to guard_init; t's mapping must be watched (fault_watch); t NULL:
+ * this user has no table yet, and only the other users' tables judge. Returns 1
  * and fills *r when the bind would be refused, 0 when bindguard would let it through,
  * -1 when the table can't be judged (the reason has been logged). */
 int guard_check(struct table *t, const struct table_entry *want, struct guard_refusal *r);

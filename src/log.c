@@ -88,6 +88,28 @@ static int log_file(bool *temp)
     return nfd;
 }
 
+/* "2026-12-05T16:06:01.123Z [4242] ": when, and which process spoke (for a refusal, the
+ * refused one), for a log file that many processes share. UTC computed here rather than
+ * with gmtime_r, which takes glibc's time-zone lock: a line may be logged from a signal
+ * handler. */
+static size_t file_stamp(char *buf, size_t len)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long long days = ts.tv_sec / 86400, secs = ts.tv_sec % 86400;
+    /* Civil date from days since 1970-01-01 (proleptic Gregorian, eras of 400 years). */
+    long long z = days + 719468, era = z / 146097;
+    long long doe = z - era * 146097;
+    long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    int day = (int)(doy - (153 * mp + 2) / 5 + 1), month = (int)(mp < 10 ? mp + 3 : mp - 9);
+    long long year = yoe + era * 400 + (month <= 2);
+    int n = snprintf(buf, len, "%04lld-%02d-%02dT%02lld:%02lld:%02lld.%03ldZ [%ld] ", year,
+                     month, day, secs / 3600, secs / 60 % 60, secs % 60,
+                     ts.tv_nsec / 1000000, (long)getpid());
+    return n > 0 && (size_t)n < len ? (size_t)n : 0;
+}
+
 static void emit(const char *line, size_t len)
 {
     bool temp;
@@ -106,7 +128,10 @@ static void emit(const char *line, size_t len)
     case BG_LOG_FILE:
         fd = log_file(&temp);
         if (fd >= 0) {
-            write_whole(fd, line, len);
+            char stamped[LOG_LINE_MAX + 64];
+            size_t n = file_stamp(stamped, sizeof stamped);
+            memcpy(stamped + n, line, len);
+            write_whole(fd, stamped, n + len);
             if (temp)
                 sys_close(fd);
             return;

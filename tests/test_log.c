@@ -181,6 +181,31 @@ static void temp_path(char *buf, size_t len)
     unlink(buf);  /* log_setup creates it */
 }
 
+/* Each line of a log file starts "YYYY-MM-DDTHH:MM:SS.mmmZ [PID] ": check it (today's date
+ * in UTC, our pid) and strip it, leaving what was logged. */
+static void unstamp(char *text)
+{
+    char today[16], pid[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(today, sizeof today, "%Y-%m-%dT", &tm);
+    snprintf(pid, sizeof pid, "Z [%ld] ", (long)getpid());
+    char *r = text, *w = text;
+    while (*r) {
+        ck_assert_msg(strlen(r) > 23 && strncmp(r, today, 11) == 0 && r[13] == ':' &&
+                      r[16] == ':' && r[19] == '.' && strncmp(r + 23, pid, strlen(pid)) == 0,
+                      "unstamped line: %s", r);
+        r += 23 + strlen(pid);
+        char *nl = strchr(r, '\n');
+        size_t n = nl ? (size_t)(nl - r + 1) : strlen(r);
+        memmove(w, r, n);
+        w += n;
+        r += n;
+    }
+    *w = '\0';
+}
+
 START_TEST(file_target)
 {
     char path[64], out[4096], err[256];
@@ -191,9 +216,11 @@ START_TEST(file_target)
     log_line("hello %d", 42);
     ck_assert_int_eq(errno, EACCES);  /* the caller's errno survives logging */
     read_file(path, out, sizeof out);
+    unstamp(out);
     ck_assert_str_eq(out, "bindguard: hello 42\n");
     log_line("second");
     read_file(path, out, sizeof out);
+    unstamp(out);
     ck_assert_str_eq(out, "bindguard: hello 42\nbindguard: second\n");
 
     struct stat st;
@@ -235,6 +262,7 @@ START_TEST(file_descriptor_taken_over)
     read_file(decoy, out, sizeof out);
     ck_assert_str_eq(out, "");
     read_file(path, out, sizeof out);
+    unstamp(out);
     ck_assert_str_eq(out, "bindguard: one\nbindguard: two\n");
 
     /* Setting up again must not close the host's descriptor either. */
@@ -298,6 +326,7 @@ START_TEST(long_line_truncated)
     log_line("%s", big);
     log_line("after");
     read_file(path, out, sizeof out);
+    unstamp(out);   /* the stamp comes on top of a line's LOG_LINE_MAX */
     size_t len = strlen(out);
     ck_assert_uint_eq(len, LOG_LINE_MAX + strlen("bindguard: after\n"));
     ck_assert_int_eq(strncmp(out, "bindguard: xxx", 14), 0);
@@ -314,6 +343,7 @@ START_TEST(long_line_truncated)
     log_setup(BG_LOG_FILE, path);
     log_line("%s", fits);
     read_file(path, out, sizeof out);
+    unstamp(out);
     ck_assert_uint_eq(strlen(out), LOG_LINE_MAX);
     ck_assert_int_eq(out[LOG_LINE_MAX - 2], 'y');
     ck_assert_int_eq(out[LOG_LINE_MAX - 1], '\n');

@@ -213,13 +213,13 @@ static int judge(struct answer *a, struct table **t, const struct bg_config *cfg
     char why[PATH_MAX + 128];
     *t = cli_table_open(cfg, why, sizeof why);
     cli_table_file(cfg->table, a->table_s, sizeof a->table_s);
-    if (!*t && errno == ENOENT)
-        return judge_kernel_backend(a, cfg);
-    if (!*t)
+    if (!*t && errno != ENOENT)
         return cli_fail("cannot judge: %s", why), -1;
-    a->table = a->table_s;
+    if (*t)
+        a->table = a->table_s;
     struct guard_real real = { bind, setsockopt };
     guard_init(cfg, &real);
+    /* No table of yours yet (t NULL): the other users' tables still judge. */
     int r = guard_check(*t, a->want, &a->ref);
     if (r == 1)
         a->by = BINDGUARD;

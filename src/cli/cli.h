@@ -201,7 +201,8 @@ struct cli_snapshot {
 };
 
 /* Copy every live entry on `port` (0: every port) under the lock, through fault_call,
- * then confirm each with the kernel outside it, as guard.c's confirm() does; then every
+ * then confirm each with the kernel outside it, as guard.c's confirm() does (t NULL: this
+ * user has no table yet, and only the others are read); then every
  * other user's table under the prefix (foreign.h), each entry confirmed as strictly as a
  * bind would (kernel_confirm_exact; their linger entries stay "unconfirmed"). 0, or -1
  * with s->why set. */

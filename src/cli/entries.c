@@ -31,13 +31,15 @@ struct table *cli_table_open(const struct bg_config *cfg, char *why, size_t len)
 {
     char squat[300];
     struct table *t = own_attach(cfg->table, why, len, squat, sizeof squat);
-    if (squat[0])
+    if (t && squat[0])
         cli_tell(stderr, "%s", squat);
     if (!t && errno == ENOENT) {
+        /* One line, the squatted name folded in: the user's table is what is missing. */
         char path[PATH_MAX];
         cli_table_file(cfg->table, path, sizeof path);
         snprintf(why, len, "no port table %s: no program of yours has bound under bindguard "
-                 "with this prefix (is the name right?)", path);
+                 "with this prefix (is the name right?)%s%s", path, squat[0] ? "; " : "",
+                 squat);
         errno = ENOENT;
     }
     if (!t)
@@ -126,8 +128,9 @@ static bool keep_foreign(const struct table_entry *e, void *arg)
 /* Every other table under the prefix, read as foreign.h reads them. */
 static void add_foreign(struct table *t, const struct bg_config *cfg, struct cli_snapshot *s)
 {
-    uint64_t dev, ino;
-    table_file_id(t, &dev, &ino);
+    uint64_t dev = 0, ino = 0;
+    if (t)
+        table_file_id(t, &dev, &ino);
     int n = foreign_begin(cfg->table, dev, ino);
     s->paths = n > 0 ? calloc((size_t)n, sizeof *s->paths) : NULL;
     for (int ti = 0; s->paths && ti < n && !s->err; ti++) {
@@ -197,7 +200,7 @@ int cli_snapshot_take(struct table *t, const struct bg_config *cfg, uint16_t por
     memset(s, 0, sizeof *s);
     s->port = port;
     struct copy_call c = { t, cfg->lock_timeout_ms, s };
-    if (!fault_call(copy_locked, &c))
+    if (t && !fault_call(copy_locked, &c))
         s->err = EFAULT;
     if (s->err != 0) {
         snprintf(s->why, sizeof s->why, "port table %s can't be read: %s", table_path(t),

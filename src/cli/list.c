@@ -1,6 +1,8 @@
 /* list - the live bindings, each confirmed with the kernel. */
 #include "cli.h"
 
+#include <limits.h>
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -205,19 +207,27 @@ static int list_main(const struct cli_command *self, int argc, char **argv)
     const struct bg_config *cfg = cli_config(false);
     if (!cfg)
         return CLI_EXIT_USAGE;
-    char why[256];
+    char why[PATH_MAX + 256];
     struct table *t = cli_table_open(cfg, why, sizeof why);
-    if (!t)
+    /* No table of yours yet: other users' tables are still listed; none at all is the
+     * missing table. */
+    if (!t && errno != ENOENT)
         return cli_fail("%s", why);
     struct cli_snapshot s;
     if (cli_snapshot_take(t, cfg, o.port, &s) != 0)
         return cli_fail("%s", s.why);
+    if (!t && s.n_paths == 0) {
+        cli_snapshot_free(&s);
+        return cli_fail("%s", why);
+    }
     cli_snapshot_add_kernel(&s, o.port);
     if (s.n)
         qsort(s.v, s.n, sizeof *s.v, by_port);
     if (o.all_netns)
         cli_netns_confirm(&s);
-    print_list(&s, &o, table_path(t));
+    char own[PATH_MAX];
+    cli_table_file(cfg->table, own, sizeof own);
+    print_list(&s, &o, t ? table_path(t) : own);
     int n = o.json ? 0 : unconfirmed(&s, &o, cli_netns());
     if (n)
         cli_tell(stderr, "%d entr%s of other network namespaces unconfirmed: %s", n,
