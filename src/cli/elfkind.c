@@ -33,6 +33,8 @@ typedef Elf32_Shdr Shdr;
 
 bool elfkind_which(const char *cmd, char *buf, size_t len)
 {
+    if (!cmd || !*cmd)
+        return false;
     if (strchr(cmd, '/')) {
         snprintf(buf, len, "%s", cmd);
         return access(cmd, F_OK) == 0;
