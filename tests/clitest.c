@@ -22,12 +22,7 @@ void clitest_setup(void)
     unsetenv("BINDGUARD_LOG");
     unsetenv("BINDGUARD_MODE");
     unsetenv("BINDGUARD_PROFILE");
-    /* An instrumented shim needs the sanitizer runtime loaded first; run appends to it. */
-    const char *san = getenv("BG_SAN_PRELOAD");
-    if (san && *san)
-        setenv("LD_PRELOAD", san, 1);
-    else
-        unsetenv("LD_PRELOAD");
+    proc_preload_sanitizer();
 }
 
 void clitest_teardown(void)

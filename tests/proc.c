@@ -31,6 +31,15 @@ static char tag_name[32] = "proc";
 static pid_t runner;
 static unsigned names;
 
+void proc_preload_sanitizer(void)
+{
+    const char *san = getenv("BG_SAN_PRELOAD");
+    if (san && *san)
+        setenv("LD_PRELOAD", san, 1);
+    else
+        unsetenv("LD_PRELOAD");
+}
+
 void proc_init(const char *tag)
 {
     snprintf(tag_name, sizeof tag_name, "%s", tag);
@@ -215,6 +224,11 @@ struct proc *proc_spawn(const struct proc_how *h, const char *const *argv)
             snprintf(own[n_own++], sizeof own[0], "BINDGUARD_TABLE_SLOTS=%u", h->slots);
         for (size_t i = 0; i < n_own; i++)
             envp[n++] = own[i];
+    } else if (!h->inherit_env && getenv("BG_SAN_PRELOAD") && *getenv("BG_SAN_PRELOAD")) {
+        /* A sanitized CLI preloads the sanitized shim into what it starts: the runtime
+         * must come first there too (run appends to LD_PRELOAD). */
+        snprintf(own[n_own++], sizeof own[0], "LD_PRELOAD=%s", getenv("BG_SAN_PRELOAD"));
+        envp[n++] = own[0];
     }
     size_t n_set = n;
     for (char **e = environ; *e && n < sizeof envp / sizeof envp[0] - 1; e++)

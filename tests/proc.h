@@ -19,6 +19,9 @@
 
 /* Call once from main, before the suite runs: names below use this pid. */
 void proc_init(const char *tag);
+/* LD_PRELOAD for every child to come: the sanitizer runtime alone in a sanitized build (an
+ * instrumented shim needs it loaded first; bindguard run appends to it), else nothing. */
+void proc_preload_sanitizer(void);
 /* A fresh table name "/bg-test-<tag>-<runner pid>-<pid>-<n>" (no file yet), a log path. */
 void proc_table_name(char *buf, size_t len);
 void proc_log_path(char *buf, size_t len);

@@ -211,6 +211,7 @@ END_TEST
 int main(void)
 {
     proc_init("demo");
+    proc_preload_sanitizer();
     proc_cleanup_on_signals();
     Suite *s = suite_create("demo");
     TCase *tc = tcase_create("demo");

@@ -229,6 +229,7 @@ END_TEST
 int main(void)
 {
     proc_init("doctor");
+    proc_preload_sanitizer();
     proc_cleanup_on_signals();
     Suite *s = suite_create("doctor");
     TCase *tc = tcase_create("doctor");

@@ -637,6 +637,7 @@ static void on_signal(int sig)
 int main(void)
 {
     proc_init("kernel");
+    proc_preload_sanitizer();
     setup_backend();
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
