@@ -916,6 +916,19 @@ struct state_change {
     bool answered;
 };
 
+/* Under the lock: renew the entry of s's socket. Another holder of the same socket (a
+ * forked parent or child) may have renewed it first, leaving s with an old id; the slot
+ * still holding this socket's inode (alive: we hold it, so the number is not reused)
+ * says the entry is ours all the same, or the two-dump race would be open again. */
+static uint64_t renew_entry(struct table *t, struct fd_state *s)
+{
+    uint64_t id = table_renew(t, s->entry_idx, s->entry_id);
+    const struct table_entry *e = id ? NULL : table_at(t, s->entry_idx);
+    if (e && e->inode == s->inode)
+        id = table_renew(t, s->entry_idx, e->id);
+    return id;
+}
+
 static void change_state(void *arg)
 {
     struct state_change *c = arg;
@@ -924,7 +937,7 @@ static void change_state(void *arg)
     c->r = c->call(c->fd, c->arg);
     c->err = errno;
     c->answered = true;
-    uint64_t id = table_renew(c->t, c->s->entry_idx, c->s->entry_id);
+    uint64_t id = renew_entry(c->t, c->s);
     if (id) {
         c->s->entry_id = id;
         fdstate_sync_aliases(c->fd);
