@@ -5,40 +5,15 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/stat.h>
+
 #include "foreign.h"
 #include "kernel.h"
+#include "log.h"
+#include "refuted.h"
 #include "rules/rules.h"
 
 #define WAIT_STEP_NS 100000L   /* re-read an awaited intent every 0.1 ms */
-#define GONE_CACHE   16        /* per thread: foreign claims the kernel said are false */
-
-/* A claim the kernel refuted stays refuted: its owner gives every entry a new id, so the
- * same (owner, id, inode, address) is the same false claim, not worth another dump.
- * Rewriting claims with new ids defeats this, and costs one batched dump per bind. */
-struct gone {
-    uint64_t id;
-    uint32_t owner, inode;
-    uint16_t port;
-    uint8_t  proto, used;
-};
-static __thread struct gone gone_cache[GONE_CACHE] __attribute__((tls_model("initial-exec")));
-
-static struct gone gone_key(const struct table_entry *e)
-{
-    return (struct gone){ e->id, e->uid, e->inode, e->addr.port, e->proto, 1 };
-}
-
-static struct gone *gone_slot(const struct table_entry *e)
-{
-    return &gone_cache[(e->id ^ e->inode ^ ((uint64_t)e->uid << 7)) % GONE_CACHE];
-}
-
-static bool known_gone(const struct table_entry *e)
-{
-    struct gone k = gone_key(e), *g = gone_slot(e);
-    return g->used && g->id == k.id && g->owner == k.owner && g->inode == k.inode &&
-           g->port == k.port && g->proto == k.proto;
-}
 
 int64_t domains_now_ns(void)
 {
@@ -47,9 +22,38 @@ int64_t domains_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* Readers look for new tables at most every FOREIGN_DIR_CHECK_MS, so an intent in a table
+ * that appeared less than FOREIGN_VISIBLE_MS ago may go unseen by a racer: the first intent
+ * put in a new table waits until the table is visible to all (once per table per process;
+ * under own's lock, which serializes the statics). */
+static void wait_visible(struct table *own)
+{
+    static uint64_t seen_dev, seen_ino;
+    uint64_t dev, ino;
+    table_file_id(own, &dev, &ino);
+    if (dev == seen_dev && ino == seen_ino)
+        return;
+    seen_dev = dev;
+    seen_ino = ino;
+    struct stat st;
+    struct timespec now;
+    if (stat(table_path(own), &st) != 0 || (uint64_t)st.st_dev != dev ||
+        (uint64_t)st.st_ino != ino || clock_gettime(CLOCK_REALTIME, &now) != 0)
+        return;
+    /* Its ctime: when it was linked into place under its name (table_open). */
+    int64_t age = (int64_t)(now.tv_sec - st.st_ctim.tv_sec) * 1000000000LL +
+                  (now.tv_nsec - st.st_ctim.tv_nsec);
+    int64_t need = FOREIGN_VISIBLE_MS * 1000000LL - age;
+    if (need > 0 && need <= FOREIGN_VISIBLE_MS * 1000000LL) {
+        struct timespec d = { 0, (long)need };
+        nanosleep(&d, NULL);
+    }
+}
+
 bool domains_publish(struct table *own, const struct table_entry *want, uint32_t *idx,
                      uint64_t *id, int64_t *stamp)
 {
+    wait_visible(own);
     struct table_entry e = *want;
     e.flags |= TABLE_F_PENDING;
     e.intent_ns = 0;   /* "choosing": readers wait for the stamp (doc/design.md) */
@@ -76,71 +80,132 @@ static bool earlier(const struct table_entry *e, const struct table_entry *want,
     return e->intent_ns < stamp || (e->intent_ns == stamp && e->uid < want->uid);
 }
 
+/* Where a candidate was read: its table's file and slot. */
+struct where {
+    uint64_t dev, ino;
+    uint32_t idx;
+};
+
+/* One table's part in this bind: struck (once) when it showed false claims. */
+struct reading {
+    struct where at;
+    int ti;
+    bool lied;
+};
+
 struct judging {
     const struct table_entry *want;
-    int64_t stamp;
+    int64_t stamp, now, wait_ns;
     domains_judge_fn judge;
     int64_t deadline;
     struct table_entry cand[DOMAINS_MAX_CONFIRM];
     enum bg_verdict verdict[DOMAINS_MAX_CONFIRM];
+    struct where at[DOMAINS_MAX_CONFIRM];
     int n;
     bool waited_out;
 };
 
-static void keep(struct judging *j, const struct table_entry *e, enum bg_verdict v)
+static void keep(struct judging *j, const struct table_entry *e, enum bg_verdict v,
+                 const struct where *w)
 {
     int at = j->n < DOMAINS_MAX_CONFIRM ? j->n++ : DOMAINS_MAX_CONFIRM;
     while (at > 0 && rules_more_severe(v, j->verdict[at - 1])) {
         if (at < DOMAINS_MAX_CONFIRM) {
             j->cand[at] = j->cand[at - 1];
             j->verdict[at] = j->verdict[at - 1];
+            j->at[at] = j->at[at - 1];
         }
         at--;
     }
     if (at < DOMAINS_MAX_CONFIRM) {
         j->cand[at] = *e;
         j->verdict[at] = v;
+        j->at[at] = *w;
     }
 }
 
 /* An earlier conflicting intent: wait (within the bind's one bound) until it is bound,
  * gone, or restamped later than ours. true and *e when it is now a bound entry. */
-static bool await_intent(struct judging *j, int ti, uint32_t idx, struct table_entry *e)
+static bool await_intent(struct judging *j, struct reading *r, struct table_entry *e)
 {
     while (domains_now_ns() < j->deadline) {
         struct timespec step = { 0, WAIT_STEP_NS };
         nanosleep(&step, NULL);
-        if (!foreign_reread(ti, idx, e->id, e))
+        if (!foreign_reread(r->ti, r->at.idx, e->id, e))
             return false;
         if (!(e->flags & TABLE_F_PENDING))
             return true;
         if (!earlier(e, j->want, j->stamp))
             return false;
     }
-    j->waited_out = true;
+    j->waited_out = r->lied = true;
     return false;
+}
+
+/* A pending foreign intent that decides nothing for us: later than ours, or stamped longer
+ * ago than the wait bound (a real binder holds one for microseconds; one older would be
+ * waited out anyway, and its table is struck for it), or gone by the time it is awaited. */
+static bool intent_passes(struct judging *j, struct reading *r, struct table_entry *e)
+{
+    if (!earlier(e, j->want, j->stamp))
+        return true;
+    if (e->intent_ns != 0 && j->now - e->intent_ns > j->wait_ns) {
+        r->lied = true;
+        return true;
+    }
+    return !await_intent(j, r, e);
 }
 
 static void judge_table(struct judging *j, int ti)
 {
     const struct table_entry *want = j->want;
+    struct reading r = { .ti = ti };
+    foreign_id(ti, &r.at.dev, &r.at.ino);
+    if (refuted_discredited(r.at.dev, r.at.ino, j->now))
+        return;
     struct table_entry hits[DOMAINS_MAX_HITS];
     uint32_t idx[DOMAINS_MAX_HITS];
     int n = foreign_find(ti, want->netns, want->proto, want->addr.port, hits, idx,
                          DOMAINS_MAX_HITS);
     for (int i = 0; i < n; i++) {
         struct table_entry *e = &hits[i];
-        if (e->flags & TABLE_F_LINGER)
+        r.at.idx = idx[i];
+        /* Not judged: the listener is gone, and the kernel can confirm its connections
+         * but not the address or class it was bound with (domains.h). */
+        if ((e->flags & TABLE_F_LINGER) || j->judge(e, want) == BG_SUCCESS)
             continue;
-        if (j->judge(e, want) == BG_SUCCESS)
-            continue;
-        if ((e->flags & TABLE_F_PENDING) &&
-            (!earlier(e, want, j->stamp) || !await_intent(j, ti, idx[i], e)))
+        if ((e->flags & TABLE_F_PENDING) && intent_passes(j, &r, e))
             continue;
         enum bg_verdict v = j->judge(e, want);
-        if (v != BG_SUCCESS && !(e->flags & TABLE_F_LINGER) && !known_gone(e))
-            keep(j, e, v);
+        if (v != BG_SUCCESS && !(e->flags & TABLE_F_LINGER) &&
+            !refuted_known(r.at.dev, r.at.ino, r.at.idx, e))
+            keep(j, e, v, &r.at);
     }
+    if (r.lied)
+        refuted_strike(r.at.dev, r.at.ino, j->now);
+}
+
+/* After the kernel's answers, back under the set's lock: remember what it refuted, and
+ * strike each table that claimed it (once per table per bind). */
+static void remember_refuted(const struct judging *j, const struct kernel_claim *claims,
+                             const char *prefix, uint64_t dev, uint64_t ino)
+{
+    foreign_begin(prefix, dev, ino);
+    for (int i = 0; i < j->n; i++) {
+        if (claims[i].answer != KERNEL_GONE)
+            continue;
+        refuted_add(j->at[i].dev, j->at[i].ino, j->at[i].idx, &j->cand[i]);
+        bool first = true;
+        for (int k = 0; k < i; k++)
+            first &= claims[k].answer != KERNEL_GONE || j->at[k].dev != j->at[i].dev ||
+                     j->at[k].ino != j->at[i].ino;
+        if (first && refuted_strike(j->at[i].dev, j->at[i].ino, j->now))
+            log_once(LOG_TOPIC_DOMAINS, "uid %u's port table made more than %d false claims "
+                     "within %d ms; it is not read for the rest of that time (only uid %u's "
+                     "sockets lose bindguard's protection)", (unsigned)j->cand[i].uid,
+                     REFUTED_STRIKES, REFUTED_WINDOW_MS, (unsigned)j->cand[i].uid);
+    }
+    foreign_end();
 }
 
 enum domains_answer domains_judge(const char *prefix, struct table *own,
@@ -148,8 +213,10 @@ enum domains_answer domains_judge(const char *prefix, struct table *own,
                                   domains_judge_fn judge, unsigned wait_ms,
                                   struct domains_result *out)
 {
-    struct judging j = { .want = want, .stamp = stamp, .judge = judge,
-                         .deadline = domains_now_ns() + (int64_t)wait_ms * 1000000LL };
+    int64_t now = domains_now_ns();
+    struct judging j = { .want = want, .stamp = stamp, .judge = judge, .now = now,
+                         .wait_ns = (int64_t)wait_ms * 1000000LL,
+                         .deadline = now + (int64_t)wait_ms * 1000000LL };
     uint64_t dev = 0, ino = 0;
     if (own)
         table_file_id(own, &dev, &ino);
@@ -177,7 +244,7 @@ enum domains_answer domains_judge(const char *prefix, struct table *own,
                                            .listening = (j.cand[i].flags & TABLE_F_LISTENING) != 0 };
     if (j.n)
         kernel_confirm_claims(want->proto, claims, (size_t)j.n);
-    bool unknown = false;
+    bool unknown = false, gone = false;
     for (int i = 0; i < j.n; i++) {   /* most severe first */
         if (claims[i].answer == KERNEL_ALIVE) {
             out->denier = j.cand[i];
@@ -185,9 +252,9 @@ enum domains_answer domains_judge(const char *prefix, struct table *own,
             return DOMAINS_DENIED;
         }
         unknown |= claims[i].answer == KERNEL_UNKNOWN;
+        gone |= claims[i].answer == KERNEL_GONE;
     }
-    for (int i = 0; i < j.n; i++)
-        if (claims[i].answer == KERNEL_GONE)
-            *gone_slot(&j.cand[i]) = gone_key(&j.cand[i]);
+    if (gone)
+        remember_refuted(&j, claims, prefix, dev, ino);
     return unknown ? DOMAINS_UNKNOWN : DOMAINS_CLEAR;
 }

@@ -27,6 +27,7 @@
 #include "bindguard.h"
 #include "harness.h"
 #include "proc.h"
+#include "refuted.h"
 #include "table.h"
 
 #define WAIT_MS   5000
@@ -304,37 +305,128 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Root's explicit-port bind+close, n times; the median and maximum of the binds. */
-static void measure(struct proc *r, int port, int n, double *median, double *max)
+static double median_of(double *v, int n)
 {
-    double *v = calloc((size_t)n, sizeof *v);
-    for (int i = 0; i < n; i++) {
-        v[i] = sock_bind(r, 2, "tcp", "none", "127.0.0.1", port, "ok");
-        ask(r, "close 2");
-    }
     qsort(v, (size_t)n, sizeof *v, cmp_double);
-    *median = v[n / 2];
-    *max = v[n - 1];
-    free(v);
+    return v[n / 2];
 }
 
-/* nobody stalls (its mutex's word names a live thread), truncates, fills (every port
- * claimed, chains of fakes, pending intents stamped earliest) and rewrites its table in
- * a loop; root's binds stay near their undisturbed cost, never past the intent bound
- * plus the confirmations domains.h allows. */
+/* Root's explicit-port binds (+close), alternating between port a, where nobody's attack
+ * aims, and port b, on which nobody's table says nothing: b is the undisturbed reference
+ * taken at the same moment, so a loaded machine slows both alike. before(arg) runs before
+ * each bind of a (an attacker rewriting its table before every bind). */
+struct pair {
+    double med_a, med_b, max_a;
+};
+
+static struct pair measure_pair(struct proc *r, int a, int b, int n,
+                                void (*before)(void *), void *arg)
+{
+    double *va = calloc((size_t)n, sizeof *va), *vb = calloc((size_t)n, sizeof *vb);
+    struct pair p = {0};
+    for (int i = 0; i < n; i++) {
+        if (before)
+            before(arg);
+        va[i] = sock_bind(r, 2, "tcp", "none", "127.0.0.1", a, "ok");
+        ask(r, "close 2");
+        vb[i] = sock_bind(r, 2, "tcp", "none", "127.0.0.1", b, "ok");
+        ask(r, "close 2");
+        p.max_a = va[i] > p.max_a ? va[i] : p.max_a;
+    }
+    p.med_a = median_of(va, n);
+    p.med_b = median_of(vb, n);
+    free(va);
+    free(vb);
+    return p;
+}
+
+/* The issue's figure: the attacked port's median within 2x the undisturbed one (+ a few
+ * microseconds, the resolution of a loaded machine's medians). */
+#define SLACK_US 4.0
+static void within_2x(const char *what, struct pair p, double undisturbed)
+{
+    double ref = p.med_b > undisturbed ? p.med_b : undisturbed;
+    printf("FIGURE %s: root bind median %.1f us (%.2fx the undisturbed %.1f us), max %.1f us\n",
+           what, p.med_a, p.med_a / ref, ref, p.max_a);
+    ck_assert_msg(p.med_a <= 2 * ref + SLACK_US, "%s: median %.1f us vs undisturbed %.1f us",
+                  what, p.med_a, ref);
+}
+
+/* Nobody's chain of fakes on root's port a: `count` entries past its real ones, linked
+ * from a's bucket (hiding whatever was there: nobody's own loss), counted in a's summary. */
+struct fakes {
+    struct file_table *f;
+    struct table_entry e;
+    uint32_t count;
+    uint64_t next_id;
+};
+
+static void write_fakes(void *arg)
+{
+    struct fakes *k = arg;
+    struct file_table *f = k->f;
+    uint32_t at = f->hwm;   /* past nobody's real entries */
+    uint32_t n = k->count < f->id.capacity - at ? k->count : f->id.capacity - at;
+    for (uint32_t i = at; i < at + n; i++) {
+        k->e.id = k->next_id++;
+        k->e.next = i + 1 < at + n ? i + 2 : 0;
+        put_entry(f, i, &k->e);
+    }
+    uint32_t b = table_bucket_of(f->id.nbuckets, k->e.netns, k->e.proto, k->e.addr.port);
+    uint32_t head = at + 1, used = n;
+    pwrite(f->fd, &head, sizeof head, (off_t)(f->id.bucket_off + 4ull * b));
+    pwrite(f->fd, &used, sizeof used,
+           (off_t)(f->id.summary_off + 4ull * table_summary_slot(k->e.proto, k->e.addr.port)));
+}
+
+/* Fake exclusive wildcard TCP listeners of nobody's on port, in its file f. */
+static struct fakes fakes_on(struct file_table *f, uint64_t netns, int port, uint32_t count)
+{
+    struct fakes k = { .f = f, .count = count, .next_id = 1000,
+                       .e = { .uid = nobody_uid, .inode = 12345, .pid = 1,
+                              .proto = IPPROTO_TCP, .cls = BG_CLASS_EXCLUSIVE,
+                              .flags = TABLE_F_LISTENING, .state = TABLE_STATE_LIVE,
+                              .netns = netns } };
+    k.e.addr.family = AF_INET;
+    k.e.addr.ip[10] = k.e.addr.ip[11] = 0xff;
+    k.e.addr.port = (uint16_t)port;
+    return k;
+}
+
+/* Rewritten before every bind: the same 64 fakes with new ids. */
+static void rewrite_fakes(void *arg)
+{
+    struct fakes *k = arg;
+    k->count = 64;
+    write_fakes(k);
+}
+
+/* A strike window of domains' (refuted.h) passed: nobody's table is read again. */
+static void next_window(void)
+{
+    struct timespec d = {1, 100 * 1000000L};
+    nanosleep(&d, NULL);
+}
+
+/* nobody stalls (its mutex's word names a live thread), fills (every port claimed, chains
+ * of pending intents stamped earliest, of fake bound listeners), rewrites its fakes before
+ * every bind, and truncates its table; root's binds on the attacked port stay within 2x
+ * the undisturbed median. */
 START_TEST(attacks_cost_root_little)
 {
     if (!need_root())
         return;
-    int port[2];
-    proc_free_ports(port, 2);
+    int port[3];
+    proc_free_ports(port, 3);
+    int a = port[0], b = port[2];
     struct proc *r = agent(false, INTENT_MS), *n = agent(true, INTENT_MS);
     sock_bind(n, 0, "tcp", "none", "127.0.0.1", port[1], "ok");   /* nobody has a table */
-    enum { N = 200 };
-    double base_med, base_max, med, max;
-    measure(r, port[0], N / 4, &base_med, &base_max);   /* warm up */
-    measure(r, port[0], N, &base_med, &base_max);
-    printf("FIGURE undisturbed: root bind median %.1f us, max %.1f us\n", base_med, base_max);
+    enum { N = 150 };
+    measure_pair(r, a, b, N / 4, NULL, NULL);   /* warm up */
+    struct pair base = measure_pair(r, a, b, N, NULL, NULL);
+    double undisturbed = (base.med_a + base.med_b) / 2;
+    printf("FIGURE undisturbed: root bind median %.1f us (port a), %.1f us (port b)\n",
+           base.med_a, base.med_b);
 
     struct file_table f = open_nobody_table();
     struct table_entry real;
@@ -342,78 +434,84 @@ START_TEST(attacks_cost_root_little)
     /* stall: its mutex word names a live thread (nobody's agent), forever */
     uint32_t word = (uint32_t)n->pid;
     pwrite(f.fd, &word, sizeof word, offsetof(struct table_header, lock));
-    measure(r, port[0], N, &med, &max);
-    printf("FIGURE nobody stalls its lock: median %.1f us (%.2fx), max %.1f us\n", med,
-           med / base_med, max);
-    ck_assert_msg(med < 2 * base_med + 20, "stall: median %.1f vs %.1f", med, base_med);
+    within_2x("nobody stalls its lock", measure_pair(r, a, b, N, NULL, NULL), undisturbed);
 
-    /* fill: every TCP port claimed in the summary; pending intents stamped 1 (the
-     * earliest possible) on root's port, chained from its bucket */
+    /* every port but b claimed in the summary; 4096 fakes chained on a */
     static uint32_t ones[65536];
     for (int i = 0; i < 65536; i++)
         ones[i] = 1;
+    ones[b] = 0;
     pwrite(f.fd, ones, sizeof ones, (off_t)f.id.summary_off);
-    struct table_entry fake = {.id = 777, .uid = nobody_uid, .inode = 12345, .pid = 1,
-                               .proto = IPPROTO_TCP, .cls = BG_CLASS_EXCLUSIVE,
-                               .flags = TABLE_F_PENDING, .intent_ns = 1,
-                               .state = TABLE_STATE_LIVE};
-    fake.addr.family = AF_INET;
-    fake.addr.ip[10] = fake.addr.ip[11] = 0xff;
-    fake.addr.port = (uint16_t)port[0];
-    fake.netns = real.netns;   /* the namespace root binds in */
-    uint32_t cap = f.id.capacity, nb = f.id.nbuckets;
-    for (uint32_t i = 0; i < cap && i < 4096; i++) {
-        fake.id = 1000 + i;
-        fake.next = (i + 2 <= cap && i + 1 < 4096) ? i + 2 : 0;
-        put_entry(&f, i, &fake);
-    }
-    uint32_t *heads = calloc(nb, sizeof *heads);
-    for (uint32_t b = 0; b < nb; b++)
-        heads[b] = 1;
-    pwrite(f.fd, heads, nb * sizeof *heads, (off_t)f.id.bucket_off);
-    free(heads);
-    measure(r, port[0], N, &med, &max);
-    printf("FIGURE nobody fills (every port, 4096 chained pending intents stamped earliest): "
-           "median %.1f us (%.2fx), max %.1f us (intent bound %u ms)\n", med, med / base_med,
-           max, INTENT_MS);
-    /* The median, not the maximum: on a loaded machine any bind can be descheduled. */
-    ck_assert_msg(med < (INTENT_MS + 3) * 1000.0, "fill: median %.1f us", med);
+    struct fakes k = fakes_on(&f, real.netns, a, 4096);
+    /* fake bound, listening exclusive claims, unchanged: each costs one batched kernel
+     * check, then is remembered as false (one strike: never discredited) */
+    write_fakes(&k);
+    within_2x("nobody fills with 4096 fake bound listeners", measure_pair(r, a, b, N, NULL, NULL),
+              undisturbed);
 
-    /* the same fakes as bound, listening exclusive claims: each costs a kernel check the
-     * first time, then is remembered as false */
-    for (uint32_t i = 0; i < cap && i < 4096; i++) {
-        fake.id = 90000 + i;
-        fake.flags = TABLE_F_LISTENING;
-        fake.next = (i + 2 <= cap && i + 1 < 4096) ? i + 2 : 0;
-        put_entry(&f, i, &fake);
-    }
-    measure(r, port[0], N, &med, &max);
-    printf("FIGURE nobody fills with bound fake listeners: median %.1f us (%.2fx), max %.1f us\n",
-           med, med / base_med, max);
-    /* rewritten in a loop: new ids every time, so every bind pays one batched dump */
-    for (int round = 0; round < 50; round++) {
-        for (uint32_t i = 0; i < 64; i++) {
-            fake.id = 200000 + (uint64_t)round * 64 + i;
-            fake.next = i + 2;
-            put_entry(&f, i, &fake);
-        }
-        double one, one_max;
-        measure(r, port[0], 1, &one, &one_max);
-        med = round == 0 || one < med ? one : med;
-        max = round == 0 || one > max ? one : max;
-    }
-    printf("FIGURE nobody rewrites its fake listeners before every bind: min %.1f us, max "
-           "%.1f us\n", med, max);
-    ck_assert_msg(med < (INTENT_MS + 3) * 1000.0, "fake listeners: median %.1f us", med);
+    /* rewritten before every bind with new ids: each read is new, until the table has made
+     * more false claims than refuted.h allows in a window and is not read for its rest */
+    next_window();
+    within_2x("nobody rewrites 64 fake listeners before every bind",
+              measure_pair(r, a, b, N, rewrite_fakes, &k), undisturbed);
 
-    /* truncate to nothing, then to one page */
+    /* pending intents stamped 1, the earliest possible */
+    next_window();
+    k.e.flags = TABLE_F_PENDING;
+    k.e.intent_ns = 1;
+    k.count = 4096;
+    write_fakes(&k);
+    struct pair p = measure_pair(r, a, b, N, NULL, NULL);
+    within_2x("nobody fills (every port, 4096 pending intents stamped earliest)", p, undisturbed);
+    ck_assert_msg(p.max_a < (INTENT_MS + 3) * 1000.0 || p.max_a < 2 * base.max_a,
+                  "fill: max %.1f us past the intent bound", p.max_a);
+
+    /* truncate to nothing */
     ck_assert_int_eq(ftruncate(f.fd, 0), 0);
-    measure(r, port[0], N, &med, &max);
-    printf("FIGURE nobody truncates its table: median %.1f us (%.2fx), max %.1f us\n", med,
-           med / base_med, max);
-    ck_assert_msg(med < 2 * base_med + 20, "truncate: median %.1f vs %.1f", med, base_med);
+    within_2x("nobody truncates its table", measure_pair(r, a, b, N, NULL, NULL), undisturbed);
     close(f.fd);
     ck_assert_msg(proc_alive(r), "root's agent died");
+}
+END_TEST
+
+/* A table that keeps making false claims is not read for the rest of refuted.h's window:
+ * that costs its owner (nobody) bindguard's protection of its real socket for that long,
+ * says so in the log, and nobody else anything. Before and after the window, nobody's real
+ * exclusive UDP 0.0.0.0:Q refuses root's 127.0.0.1:Q with EACCES; during it, the kernel alone
+ * answers (EADDRINUSE). */
+START_TEST(lying_table_costs_only_its_owner)
+{
+    if (!need_root())
+        return;
+    int port[2];
+    proc_free_ports(port, 2);
+    int q = port[0], a = port[1];
+    struct proc *r = agent(false, INTENT_MS), *n = agent(true, INTENT_MS);
+    sock_bind(n, 0, "udp", "exclusive", "0.0.0.0", q, "ok");
+    sock_bind(r, 0, "udp", "reuseaddr", "127.0.0.1", q, "err EACCES");
+    struct file_table f = open_nobody_table();
+    struct table_entry real;
+    ck_assert_int_ge(find_on_port(&f, q, &real), 0);
+    struct fakes k = fakes_on(&f, real.netns, a, 64);
+    for (int i = 0; i < REFUTED_STRIKES + 2; i++) {
+        rewrite_fakes(&k);
+        sock_bind(r, 1, "tcp", "none", "127.0.0.1", a, "ok");
+        ask(r, "close 1");
+    }
+    sock_bind(r, 2, "udp", "reuseaddr", "127.0.0.1", q, "err EADDRINUSE");
+    char logged[4096] = "";
+    FILE *lf = fopen(log_path, "r");
+    size_t got = lf ? fread(logged, 1, sizeof logged - 1, lf) : 0;
+    logged[got] = '\0';
+    if (lf)
+        fclose(lf);
+    ck_assert_msg(strstr(logged, "false claims"), "log: %s", logged);
+    next_window();
+    sock_bind(r, 3, "udp", "reuseaddr", "127.0.0.1", q, "err EACCES");
+    close(f.fd);
+    printf("FIGURE nobody's table, after %d binds' worth of new false claims: not read for the "
+           "rest of %d ms (its real socket unprotected: EADDRINUSE from the kernel), then "
+           "judged again (EACCES)\n", REFUTED_STRIKES + 1, REFUTED_WINDOW_MS);
 }
 END_TEST
 
@@ -526,6 +624,7 @@ static Suite *suite(void)
     tcase_add_test(tc, cross_user_udp_hijack_refused);
     tcase_add_test(tc, list_and_gc_across_users);
     tcase_add_test(tc, attacks_cost_root_little);
+    tcase_add_test(tc, lying_table_costs_only_its_owner);
     tcase_add_test(tc, sigbus_host_survives_truncation);
     tcase_add_test(tc, race_exactly_one_winner);
     suite_add_tcase(s, tc);

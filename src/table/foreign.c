@@ -28,6 +28,14 @@
  * behind our back: a failed read re-lists at the next lookup, and every descriptor is
  * re-checked by device and inode at least this often. */
 #define RECHECK_NS (1000 * 1000000LL)
+/* The directory itself is looked at (one fstat) at most this often: a table created since
+ * is read from the first lookup after that, so a new user's table goes unseen for at most
+ * DIR_CHECK_NS plus the coarse clock's tick (doc/security.md). */
+#define DIR_CHECK_NS (FOREIGN_DIR_CHECK_MS * 1000000LL)
+/* A read of one key is reused for at most this long while the table looks unchanged on
+ * it (foreign.h); REUSED reads are kept, the oldest replaced. */
+#define REUSE_NS (FOREIGN_REUSE_MS * 1000000LL)
+#define REUSED   8
 
 struct ftable {
     int      fd;
@@ -51,6 +59,7 @@ static struct {
     uint64_t own_dev, own_ino;
     bool     listed, overflow;
     int64_t  checked_ns;     /* CLOCK_MONOTONIC of the last full descriptor check */
+    int64_t  dir_checked_ns; /* CLOCK_MONOTONIC of the last look at the directory */
     int      n;
     struct ftable t[FOREIGN_MAX_TABLES];
 } set = { .lock = PTHREAD_MUTEX_INITIALIZER, .dirfd = -1 };
@@ -261,6 +270,10 @@ int foreign_begin(const char *prefix, uint64_t own_dev, uint64_t own_ino)
         set.own_ino = own_ino;
     }
     recheck_descriptors();
+    int64_t now = mono_ns();
+    if (set.listed && now - set.dir_checked_ns < DIR_CHECK_NS)
+        return set.n;
+    set.dir_checked_ns = now;
     struct stat st;
     if (!stat_dir(&st) || dir_unchanged(&st))
         return set.n;
@@ -306,7 +319,13 @@ const char *foreign_path(int ti)
     return set.t[ti].path;
 }
 
-/* ---- reading ------------------------------------------------------------------------ */
+void foreign_id(int ti, uint64_t *dev, uint64_t *ino)
+{
+    *dev = set.t[ti].dev;
+    *ino = set.t[ti].ino;
+}
+
+/* ---- entries ------------------------------------------------------------------------ */
 
 static bool fields_ok(const struct table_entry *e, uint32_t owner)
 {
@@ -335,11 +354,105 @@ static bool read_slot(const struct ftable *f, uint32_t idx, struct table_entry *
     return false;
 }
 
+/* ---- reads reused ------------------------------------------------------------------ */
+
+/* What a table looked like on one key when it was read: its bucket's head link and the
+ * head entry's id. Owners link every new entry at its bucket's head with a new id, so an
+ * insert changes one of them; releases only take claims away. */
+struct shape {
+    uint64_t dev, ino, netns, head_id;
+    uint32_t head;
+    uint16_t port;
+    uint8_t  proto;
+};
+
+static struct {
+    struct shape shape;
+    int64_t  at_ns;              /* 0: empty */
+    size_t   max;
+    int      n;
+    uint32_t idx[FOREIGN_REUSE_HITS];
+    struct table_entry e[FOREIGN_REUSE_HITS];
+} reused[REUSED];
+
+static bool same_key(const struct shape *a, const struct shape *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->netns == b->netns &&
+           a->port == b->port && a->proto == b->proto;
+}
+
+/* A recent read of this key asking for as many entries, or -1. */
+static int reused_read(const struct shape *key, size_t max)
+{
+    int64_t now = mono_ns();
+    for (int i = 0; i < REUSED; i++)
+        if (reused[i].at_ns && now - reused[i].at_ns < REUSE_NS && reused[i].max == max &&
+            same_key(&reused[i].shape, key))
+            return i;
+    return -1;
+}
+
+/* Intents change in place (stamped, then bound): a read holding one is never reused. */
+static void keep_read(const struct shape *sh, size_t max, const struct table_entry *out,
+                      const uint32_t *idx, int n)
+{
+    if (max > FOREIGN_REUSE_HITS)
+        return;
+    for (int i = 0; i < n; i++)
+        if (out[i].flags & TABLE_F_PENDING)
+            return;
+    int at = reused_read(sh, max);   /* this key's earlier read, else the oldest */
+    if (at < 0) {
+        at = 0;
+        for (int i = 1; i < REUSED; i++)
+            if (reused[i].at_ns < reused[at].at_ns)
+                at = i;
+    }
+    reused[at].shape = *sh;
+    reused[at].at_ns = mono_ns() | 1;
+    reused[at].max = max;
+    reused[at].n = n;
+    memcpy(reused[at].e, out, sizeof *out * (size_t)n);
+    memcpy(reused[at].idx, idx, sizeof *idx * (size_t)n);
+}
+
+/* ---- reading ------------------------------------------------------------------------ */
+
+/* The key's bucket head and its entry's id into *sh; false if unreadable. */
+static bool read_head(const struct ftable *f, uint32_t b, struct shape *sh)
+{
+    struct table_entry head;
+    if (!pread_all(f->fd, &sh->head, sizeof sh->head, f->bucket_off + 4ull * b))
+        return false;
+    sh->head_id = 0;
+    if (sh->head == TABLE_LINK_NONE)
+        return true;
+    if (sh->head > f->capacity ||
+        !pread_all(f->fd, &head, sizeof head, f->entry_off + (uint64_t)(sh->head - 1) * sizeof head))
+        return false;
+    sh->head_id = head.id;
+    return true;
+}
+
 int foreign_find(int ti, uint64_t netns, uint8_t proto, uint16_t port,
                  struct table_entry *out, uint32_t *idx, size_t max)
 {
     struct ftable *f = &set.t[ti];
-    uint32_t used = 0, link = 0;
+    uint32_t b = table_bucket_of(f->nbuckets, netns, proto, port), used = 0;
+    struct shape sh = { .dev = f->dev, .ino = f->ino, .netns = netns, .port = port,
+                        .proto = proto };
+    /* Read recently: two reads say whether the table changed there since. A descriptor
+     * the host reused would not give the same shape, and goes the long way below. */
+    int r = reused_read(&sh, max);
+    if (r >= 0) {
+        if (read_head(f, b, &sh) && sh.head == reused[r].shape.head &&
+            sh.head_id == reused[r].shape.head_id) {
+            memcpy(out, reused[r].e, sizeof *out * (size_t)reused[r].n);
+            memcpy(idx, reused[r].idx, sizeof *idx * (size_t)reused[r].n);
+            return reused[r].n;
+        }
+        reused[r].at_ns = 0;
+    }
     /* The common case: one read says the table has nothing on this port. */
     if (!pread_all(f->fd, &used, sizeof used,
                    f->summary_off + 4ull * table_summary_slot(proto, port))) {
@@ -349,13 +462,13 @@ int foreign_find(int ti, uint64_t netns, uint8_t proto, uint16_t port,
     }
     if (used == 0)
         return 0;
-    uint32_t b = table_bucket_of(f->nbuckets, netns, proto, port);
     if (!still_ours(f)) {
         set.listed = false;
         return 0;
     }
-    if (!pread_all(f->fd, &link, sizeof link, f->bucket_off + 4ull * b))
+    if (!read_head(f, b, &sh))
         return 0;
+    uint32_t link = sh.head;
     int n = 0;
     /* One read per link; a second (read_slot) only for an entry on our key. A torn read
      * of another key's entry can only misdirect the walk: that hides its owner's sockets,
@@ -377,6 +490,7 @@ int foreign_find(int ti, uint64_t netns, uint8_t proto, uint16_t port,
         }
         link = e.next;
     }
+    keep_read(&sh, max, out, idx, n);
     return n;
 }
 

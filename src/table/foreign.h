@@ -3,14 +3,19 @@
  *
  * Never mapped (a truncation must not become SIGBUS) and never locked (their mutex lives
  * in a file someone else writes): every byte comes in by pread into our own memory.
- * Tables are found by listing the prefix's directory, cached until its mtime changes;
+ * Tables are found by listing the prefix's directory, cached until its mtime changes
+ * (looked at once per FOREIGN_DIR_CHECK_MS: a new table is seen within FOREIGN_VISIBLE_MS);
  * each is kept open (read-only, close-on-exec, on a high descriptor) and re-checked by
  * device and inode before anything read through it is used, since the host may close or
  * reuse any descriptor. A table speaks only for its file's owner: entries naming another
  * uid are dropped. Work per table per lookup is capped (FOREIGN_MAX_STEPS chain links, one
  * read each; an entry on the wanted key is read again and taken only if both reads agree
  * and its sequence count is even, at most FOREIGN_TORN_RETRIES tries), and the common case
- * costs one 4-byte pread of the table's per-port summary. What is read is a claim: only the kernel makes it a denial.
+ * costs one 4-byte pread of the table's per-port summary. A key read less than
+ * FOREIGN_REUSE_MS ago is answered from that read while the table looks unchanged there
+ * (same summary count, bucket head and head entry id: owners link every new entry at the
+ * head with a new id) and holds no intent (they change in place), so a table full of
+ * entries costs three preads per lookup, not a walk. What is read is a claim: only the kernel makes it a denial.
  *
  * Every call except foreign_begin must be made between foreign_begin and foreign_end (a
  * process-private lock: one thread at a time reads the set). */
@@ -26,6 +31,10 @@
 #define FOREIGN_MAX_TABLES   64   /* more are logged (foreign_overflow) and not read */
 #define FOREIGN_MAX_STEPS    32   /* chain links read per table per lookup */
 #define FOREIGN_TORN_RETRIES 3    /* reads of an entry that keeps changing, then skipped */
+#define FOREIGN_DIR_CHECK_MS 10   /* the directory's mtime is looked at at most this often */
+#define FOREIGN_VISIBLE_MS   (FOREIGN_DIR_CHECK_MS + 5)   /* + the coarse clock's tick */
+#define FOREIGN_REUSE_MS     20   /* a key's read reused while the table looks unchanged */
+#define FOREIGN_REUSE_HITS   8    /* reads asking for more entries are never reused */
 
 /* Refresh the set of tables under `prefix` (shm name or absolute path, as own.h) unless
  * the directory is unchanged, leaving out the file (own_dev, own_ino): this process's own
@@ -42,6 +51,7 @@ bool foreign_stale(void);
 bool foreign_overflow(void);
 uint32_t foreign_owner(int ti);          /* table ti's file owner */
 const char *foreign_path(int ti);        /* its path, for list and log lines */
+void foreign_id(int ti, uint64_t *dev, uint64_t *ino);   /* its file, stable across lists */
 
 /* Entries of table ti on (netns, proto, port), pending ones included, up to max (the
  * number stored is returned; 0 also when the table changed under its descriptor).
