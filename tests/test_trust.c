@@ -299,6 +299,59 @@ START_TEST(list_and_gc_across_users)
 }
 END_TEST
 
+/* nobody squats root's first table name (a copy of its own table under <prefix>.0: anyone
+ * may create files in /dev/shm), so root's table is <prefix>.0.1. list names both files;
+ * gc --rebuild of root's broken table removes <prefix>.0.1 and leaves nobody's file. */
+START_TEST(squatted_name_list_and_gc)
+{
+    if (!need_root())
+        return;
+    int port[2];
+    proc_free_ports(port, 2);
+    struct proc *n = agent(true, INTENT_MS);
+    sock_bind(n, 0, "tcp", "none", "127.0.0.1", port[0], "ok");
+    char own[300], squat[300], alt[300], env[300], cmd[1200];
+    nobody_file(own, sizeof own);
+    snprintf(squat, sizeof squat, "/dev/shm%s.0", prefix);
+    snprintf(alt, sizeof alt, "/dev/shm%s.0.1", prefix);
+    snprintf(cmd, sizeof cmd, "cp %s %s", own, squat);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(chown(squat, nobody_uid, nobody_gid), 0);
+    struct proc *r = agent(false, INTENT_MS);
+    sock_bind(r, 0, "tcp", "none", "127.0.0.1", port[1], "ok");
+    struct stat st;
+    ck_assert_msg(stat(alt, &st) == 0 && st.st_uid == 0, "root's table is not %s", alt);
+
+    snprintf(env, sizeof env, "BINDGUARD_TABLE=%s", prefix);
+    struct proc_how h = {.env = {env}};
+    struct proc *c = proc_spawn(&h, PROC_ARGV(harness_env("BG_CLI"), "list", "--json"));
+    ck_assert_int_eq(proc_finish(c, WAIT_MS), 0);
+    char want[400];
+    snprintf(want, sizeof want, "\"table\":\"%s\"", alt);
+    ck_assert_msg(strstr(c->obuf, want), "list: %s", c->obuf);
+    snprintf(want, sizeof want, "\"table\":\"%s\"", squat);
+    ck_assert_msg(strstr(c->obuf, want), "list: %s", c->obuf);
+
+    /* root's table made unusable: an ABI its readers refuse, the magic intact */
+    int fd = open(alt, O_RDWR);
+    uint32_t abi = 99;
+    ck_assert_int_eq(pwrite(fd, &abi, sizeof abi, offsetof(struct table_ident, abi)), 4);
+    close(fd);
+    c = proc_spawn(&h, PROC_ARGV(harness_env("BG_CLI"), "gc"));
+    int rc = proc_finish(c, WAIT_MS);
+    ck_assert_msg(rc == 1 && strstr(c->ebuf, "gc --rebuild"), "gc: rc %d: %s", rc, c->ebuf);
+    c = proc_spawn(&h, PROC_ARGV(harness_env("BG_CLI"), "gc", "--rebuild"));
+    rc = proc_finish(c, WAIT_MS);
+    snprintf(want, sizeof want, "removed %s", alt);
+    ck_assert_msg(rc == 0 && strstr(c->obuf, want), "gc --rebuild: rc %d: %s%s", rc, c->obuf,
+                  c->ebuf);
+    ck_assert_msg(stat(alt, &st) != 0, "%s still there", alt);
+    ck_assert_msg(stat(squat, &st) == 0 && st.st_uid == nobody_uid, "nobody's %s removed", squat);
+    printf("FIGURE nobody squats %s: root's table is %s; list shows both, gc --rebuild removes "
+           "only root's\n", squat, alt);
+}
+END_TEST
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -623,6 +676,7 @@ static Suite *suite(void)
     tcase_add_test(tc, forged_entries_never_deny_root);
     tcase_add_test(tc, cross_user_udp_hijack_refused);
     tcase_add_test(tc, list_and_gc_across_users);
+    tcase_add_test(tc, squatted_name_list_and_gc);
     tcase_add_test(tc, attacks_cost_root_little);
     tcase_add_test(tc, lying_table_costs_only_its_owner);
     tcase_add_test(tc, sigbus_host_survives_truncation);

@@ -165,8 +165,9 @@ int cli_run_and_wait(char **cmd, void (*in_child)(void *), void *arg);
 /* Open the configured table (never creating it: the commands only read) and watch its
  * mapping for truncation. NULL: why says why, errno ENOENT if there is no table. */
 struct table *cli_table_open(const struct bg_config *cfg, char *why, size_t len);
-/* The file a table name stands for, as table_open resolves it. */
-void cli_table_file(const char *name, char *buf, size_t len);
+/* The file this user's table under prefix is (own_file: squatted names skipped), or the
+ * prefix itself if there is none. */
+void cli_table_file(const char *prefix, char *buf, size_t len);
 
 /* Liveness is guard_liveness(); GUARD_UNKNOWN also stands for "another network
  * namespace", whose kernel we can't ask. */

@@ -21,9 +21,7 @@
 
 void cli_table_file(const char *prefix, char *buf, size_t len)
 {
-    char name[PATH_MAX];
-    if (!own_name(prefix, geteuid(), 0, name, sizeof name) ||
-        !table_file_path(name, buf, len, NULL, 0))
+    if (!own_file(prefix, buf, len))
         snprintf(buf, len, "%s", prefix);
 }
 

@@ -78,8 +78,8 @@ static bool may_remove(const char *path, const struct stat *st)
     return !(ds.st_mode & S_ISVTX) || me == 0 || st->st_uid == me || ds.st_uid == me;
 }
 
-/* A table that can't be used: with --rebuild, its file removed, if it is a table's; else
- * only advice that would work. */
+/* A table that can't be used: with --rebuild, its file removed, if it is a table's and
+ * ours (under whichever of own.h's names it has); else only advice that would work. */
 static int unusable(const struct bg_config *cfg, const char *why, bool rebuild, bool as_json)
 {
     char path[PATH_MAX], again[CONFIG_PATH_MAX + 64];
@@ -88,6 +88,11 @@ static int unusable(const struct bg_config *cfg, const char *why, bool rebuild, 
     if (!is_table_file(path, &st))
         return cli_fail("%s; bindguard removes only its own tables, so it leaves this file "
                         "alone: move it away, or name another table", why);
+    /* cli_table_file skips names squatted by others: a file of someone else's here was
+     * swapped in since, and is theirs to remove, root's gc included. */
+    if (st.st_uid != geteuid())
+        return cli_fail("%s; %s belongs to uid %u, so it is left alone", why, path,
+                        (unsigned)st.st_uid);
     bool named = strcmp(cfg->table, BINDGUARD_DEFAULT_TABLE) != 0;
     snprintf(again, sizeof again, "`bindguard gc --rebuild%s%s`", named ? " --table " : "",
              named ? cfg->table : "");

@@ -56,6 +56,20 @@ static struct table *own_get(const char *prefix, uint32_t slots, bool create, ch
     return NULL;
 }
 
+bool own_file(const char *prefix, char *path, size_t len)
+{
+    uid_t me = geteuid();
+    char name[PATH_MAX];
+    for (unsigned n = 0; n <= OWN_MAX_ALTERNATES; n++) {
+        if (!own_name(prefix, me, n, name, sizeof name) ||
+            !table_file_path(name, path, len, NULL, 0))
+            return false;
+        if (!squatted(name, me))
+            return true;
+    }
+    return false;
+}
+
 struct table *own_open(const char *prefix, uint32_t slots, char *why, size_t whylen,
                        char *squat, size_t squatlen)
 {

@@ -27,6 +27,11 @@ struct table *own_open(const char *prefix, uint32_t slots, char *why, size_t why
 struct table *own_attach(const char *prefix, char *why, size_t whylen, char *squat,
                          size_t squatlen);
 
+/* The file this process's table is, or would be created, under prefix: the first of
+ * own_name's candidates for geteuid() that no one else squats (own_open's walk, nothing
+ * opened). false if no name fits or every one is squatted. */
+bool own_file(const char *prefix, char *path, size_t len);
+
 /* The n-th candidate name of uid's table under prefix (n = 0: `<prefix>.<uid>`). false if
  * it does not fit. */
 bool own_name(const char *prefix, uid_t uid, unsigned n, char *buf, size_t len);
