@@ -6,8 +6,15 @@
  * between users are settled by published intents: the binder puts a PENDING entry in its
  * own table first (domains_publish), then reads the others; an earlier conflicting
  * foreign intent (stamp, then uid) is waited on up to `wait_ms` until it is bound (then
- * judged) or gone; one still pending after that is ignored, as is a later one. Foreign
- * linger entries are not judged (their socket is gone; nothing can confirm who wrote them).
+ * judged) or gone; one still pending after that is ignored, as is a later one and one
+ * stamped longer ago than `wait_ms` (a real binder holds its intent for microseconds).
+ * What the kernel refuted is remembered, and a table that keeps lying is not read for a
+ * while (refuted.h): a table full of false claims costs its readers a few preads.
+ * Not judged across users, because the kernel cannot confirm what decides their verdict:
+ * linger entries (the listener is gone; sock_diag shows its connections' specific local
+ * addresses, never the address or class the listener was bound with), and sockets bound
+ * to a wildcard and then connected (the kernel shows the connected local address, so the
+ * wildcard claim is refuted; the kernel itself still refuses binds conflicting with it).
  * bindguard's trouble (kernel unreachable, tables unreadable) never denies. */
 #ifndef BG_DOMAINS_H
 #define BG_DOMAINS_H
@@ -39,7 +46,9 @@ struct domains_result {
 };
 
 /* Under own's lock: record *want as an intent (PENDING, stamped after it is visible).
- * false if it could not be recorded (full): then judge without publishing. */
+ * false if it could not be recorded (full): then judge without publishing. A table
+ * younger than FOREIGN_VISIBLE_MS may not be seen by others yet: the first intent put in
+ * it waits until it is that old (once per table per process). */
 bool domains_publish(struct table *own, const struct table_entry *want, uint32_t *idx,
                      uint64_t *id, int64_t *stamp);
 

@@ -26,6 +26,7 @@
 
 #include "bindguard.h"
 #include "harness.h"
+#include "foreign.h"
 #include "proc.h"
 #include "refuted.h"
 #include "table.h"
@@ -568,6 +569,28 @@ START_TEST(lying_table_costs_only_its_owner)
 }
 END_TEST
 
+/* Readers look for new tables at most every FOREIGN_DIR_CHECK_MS; a user's first bind
+ * waits until its new table is FOREIGN_VISIBLE_MS old, so a reader that has just listed
+ * the directory still judges root's very next bind against it. */
+START_TEST(new_users_table_seen_at_once)
+{
+    if (!need_root())
+        return;
+    int port[2];
+    proc_free_ports(port, 2);
+    struct proc *r = agent(false, INTENT_MS), *n = agent(true, INTENT_MS);
+    sock_bind(r, 0, "tcp", "none", "127.0.0.1", 0, "ok");   /* root has a table */
+    ask(n, "sock 0 udp exclusive");                          /* nobody is running */
+    sock_bind(r, 1, "tcp", "none", "127.0.0.1", port[1], "ok");   /* root has just listed */
+    const char *line = ask(n, "bind 0 0.0.0.0 %d", port[0]);
+    ck_assert_msg(strncmp(line, "ok", 2) == 0, "nobody's bind: %s", line);
+    double us = atof(line + 3);
+    sock_bind(r, 2, "udp", "reuseaddr", "127.0.0.1", port[0], "err EACCES");
+    printf("FIGURE a new user's table: its first bind took %.0f us (waits until the table is "
+           "%d ms old), root's next bind judged against it\n", us, FOREIGN_VISIBLE_MS);
+}
+END_TEST
+
 /* A host that installs its own SIGBUS handler after its first bind (python's
  * faulthandler) survives nobody truncating its table. */
 START_TEST(sigbus_host_survives_truncation)
@@ -677,6 +700,7 @@ static Suite *suite(void)
     tcase_add_test(tc, cross_user_udp_hijack_refused);
     tcase_add_test(tc, list_and_gc_across_users);
     tcase_add_test(tc, squatted_name_list_and_gc);
+    tcase_add_test(tc, new_users_table_seen_at_once);
     tcase_add_test(tc, attacks_cost_root_little);
     tcase_add_test(tc, lying_table_costs_only_its_owner);
     tcase_add_test(tc, sigbus_host_survives_truncation);
