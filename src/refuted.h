@@ -1,6 +1,6 @@
 /* refuted - other users' claims the kernel said are false, remembered between binds so
- * that a table full of false claims costs its readers little (doc/design.md "Trust
- * domains").
+ * that a table full of false claims costs its readers little
+ * (doc/design.md "Trust domains").
  *
  * A claim is (table file, slot, entry id, inode, protocol, address, listening): its owner
  * gives every insert and every renewal a new id, so a claim refuted once stays false and
