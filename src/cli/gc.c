@@ -1,7 +1,8 @@
 /* gc - reap the entries whose sockets are gone; remove a table that can't be used.
  *
- * The only file bindguard ever removes is a port table: one that carries the table's
- * magic, checked on the file itself just before, and still the one under the name. */
+ * The only file bindguard ever removes is a port table of the caller's: one that carries
+ * the table's magic, checked on the file itself just before, owned by the caller, and
+ * still the one under the caller's table name (own_file: squatted names skipped). */
 #include "cli.h"
 
 #include <errno.h>
@@ -233,7 +234,8 @@ const struct cli_command cli_gc = {
     "  --rebuild      if the table is unusable (its lock held by a thread that no longer\n"
     "                 exists, failed validation, truncated), remove its file so that the\n"
     "                 next bind creates a fresh one. Without it, gc only says so and exits\n"
-    "                 1. A file that isn't a bindguard table is never removed.\n"
+    "                 1. A file that isn't a bindguard table, or isn't yours, is never\n"
+    "                 removed.\n"
     "  --json         one JSON object: {\"version\", \"table\", \"removed\", \"reaped\",\n"
     "                 \"live\", \"lingering\", \"unconfirmed\", \"unconfirmed_why\",\n"
     "                 \"rebuilt_chains\"} (a table removed by --rebuild: {\"version\",\n"

@@ -6,16 +6,18 @@
  * Tables are found by listing the prefix's directory, cached until its mtime changes
  * (looked at once per FOREIGN_DIR_CHECK_MS: a new table is seen within FOREIGN_VISIBLE_MS);
  * each is kept open (read-only, close-on-exec, on a high descriptor) and re-checked by
- * device and inode before anything read through it is used, since the host may close or
- * reuse any descriptor. A table speaks only for its file's owner: entries naming another
+ * device and inode before a walk reads through it (and all of them every second), since
+ * the host may close or reuse any descriptor. A table speaks only for its file's owner: entries naming another
  * uid are dropped. Work per table per lookup is capped (FOREIGN_MAX_STEPS chain links, one
  * read each; an entry on the wanted key is read again and taken only if both reads agree
  * and its sequence count is even, at most FOREIGN_TORN_RETRIES tries), and the common case
  * costs one 4-byte pread of the table's per-port summary. A key read less than
  * FOREIGN_REUSE_MS ago is answered from that read while the table looks unchanged there
- * (same summary count, bucket head and head entry id: owners link every new entry at the
- * head with a new id) and holds no intent (they change in place), so a table full of
- * entries costs three preads per lookup, not a walk. What is read is a claim: only the kernel makes it a denial.
+ * (same bucket head link and head entry id: owners link every new entry at the head with
+ * a new id) and the read held no intent (they change in place), so a table full of
+ * entries costs two preads per lookup, not a walk; an owner's in-place change of an
+ * entry further down (listen renewing its id) is seen up to FOREIGN_REUSE_MS late. What
+ * is read is a claim: only the kernel makes it a denial.
  *
  * Every call except foreign_begin must be made between foreign_begin and foreign_end (a
  * process-private lock: one thread at a time reads the set). */
