@@ -138,7 +138,8 @@ static bool await_intent(struct judging *j, struct reading *r, struct table_entr
         if (!earlier(e, j->want, j->stamp))
             return false;
     }
-    j->waited_out = r->lied = true;
+    j->waited_out = true;
+    r->lied |= j->wait_ns > 0;   /* not when nothing was waited for (`check`, wait 0) */
     return false;
 }
 
@@ -150,7 +151,7 @@ static bool intent_passes(struct judging *j, struct reading *r, struct table_ent
     if (!earlier(e, j->want, j->stamp))
         return true;
     if (e->intent_ns != 0 && j->now - e->intent_ns > j->wait_ns) {
-        r->lied = true;
+        r->lied |= j->wait_ns > 0;
         return true;
     }
     return !await_intent(j, r, e);
@@ -167,6 +168,8 @@ static void judge_table(struct judging *j, int ti)
     uint32_t idx[DOMAINS_MAX_HITS];
     int n = foreign_find(ti, want->netns, want->proto, want->addr.port, hits, idx,
                          DOMAINS_MAX_HITS);
+    int before = j->n;
+    bool pending = false;
     for (int i = 0; i < n; i++) {
         struct table_entry *e = &hits[i];
         r.at.idx = idx[i];
@@ -174,6 +177,7 @@ static void judge_table(struct judging *j, int ti)
          * but not the address or class it was bound with (domains.h). */
         if ((e->flags & TABLE_F_LINGER) || j->judge(e, want) == BG_SUCCESS)
             continue;
+        pending |= (e->flags & TABLE_F_PENDING) != 0;
         if ((e->flags & TABLE_F_PENDING) && intent_passes(j, &r, e))
             continue;
         enum bg_verdict v = j->judge(e, want);
@@ -181,6 +185,9 @@ static void judge_table(struct judging *j, int ti)
             !refuted_known(r.at.dev, r.at.ino, r.at.idx, e))
             keep(j, e, v, &r.at);
     }
+    /* Entries that decide nothing, rewritten between our reads: a walk each time. */
+    if (foreign_churned() && n > 0 && j->n == before && !pending)
+        r.lied = true;
     if (r.lied)
         refuted_strike(r.at.dev, r.at.ino, j->now);
 }

@@ -8,8 +8,10 @@
  * foreign intent (stamp, then uid) is waited on up to `wait_ms` until it is bound (then
  * judged) or gone; one still pending after that is ignored, as is a later one and one
  * stamped longer ago than `wait_ms` (a real binder holds its intent for microseconds).
- * What the kernel refuted is remembered, and a table that keeps lying is not read for a
- * while (refuted.h): a table full of false claims costs its readers a few preads.
+ * What the kernel refuted is remembered, and a table that keeps wasting its readers' time
+ * (false claims, stale or waited-out intents, entries that decide nothing rewritten
+ * between reads) is not read for a while (refuted.h): whatever a table holds, it costs its
+ * readers a few preads per bind.
  * Not judged across users, because the kernel cannot confirm what decides their verdict:
  * linger entries (the listener is gone; sock_diag shows its connections' specific local
  * addresses, never the address or class the listener was bound with), and sockets bound

@@ -4,9 +4,11 @@
  *
  * A claim is (table file, slot, entry id, inode, protocol, address, listening): its owner
  * gives every insert and every renewal a new id, so a claim refuted once stays false and
- * is not worth another sock_diag dump. An owner that keeps writing new false claims is
- * struck once per dump that found some: past REFUTED_STRIKES strikes within
- * REFUTED_WINDOW_MS its table is discredited (not judged) for the rest of that window.
+ * is not worth another sock_diag dump. A table is struck at most once per bind that found
+ * it wasting the binder's time (domains.c: claims refuted, an intent waited out or stale,
+ * entries that decide nothing rewritten since the last read): past REFUTED_STRIKES
+ * strikes within REFUTED_WINDOW_MS it is discredited (not judged) for the rest of that
+ * window.
  * That costs only the table's owner its protection, and only when its own table lied.
  * Not thread-safe: the caller serializes (domains: between foreign_begin and foreign_end). */
 #ifndef BG_REFUTED_H

@@ -58,6 +58,7 @@ static struct {
     struct timespec listed_at;   /* CLOCK_REALTIME when the list was taken */
     uint64_t own_dev, own_ino;
     bool     listed, overflow;
+    bool     churned;        /* the last foreign_find: changed since a read < REUSE_NS ago */
     int64_t  checked_ns;     /* CLOCK_MONOTONIC of the last full descriptor check */
     int64_t  dir_checked_ns; /* CLOCK_MONOTONIC of the last look at the directory */
     int      n;
@@ -304,6 +305,11 @@ bool foreign_stale(void)
     return !set.listed;
 }
 
+bool foreign_churned(void)
+{
+    return set.churned;
+}
+
 bool foreign_overflow(void)
 {
     return set.overflow;
@@ -444,6 +450,7 @@ int foreign_find(int ti, uint64_t netns, uint8_t proto, uint16_t port,
     /* Read recently: two reads say whether the table changed there since. A descriptor
      * the host reused would not give the same shape, and goes the long way below. */
     int r = reused_read(&sh, max);
+    set.churned = false;
     if (r >= 0) {
         if (read_head(f, b, &sh) && sh.head == reused[r].shape.head &&
             sh.head_id == reused[r].shape.head_id) {
@@ -452,6 +459,7 @@ int foreign_find(int ti, uint64_t netns, uint8_t proto, uint16_t port,
             return reused[r].n;
         }
         reused[r].at_ns = 0;
+        set.churned = true;
     }
     /* The common case: one read says the table has nothing on this port. */
     if (!pread_all(f->fd, &used, sizeof used,

@@ -49,6 +49,9 @@ void foreign_after_fork_child(void);
 /* Did a read since foreign_begin find a descriptor the host closed or reused? Then the
  * set is listed again by the next foreign_begin, and what was read may be incomplete. */
 bool foreign_stale(void);
+/* Had the table of the last foreign_find changed on its key since this process read it
+ * there less than FOREIGN_REUSE_MS before (a walk that a reused read would have saved)? */
+bool foreign_churned(void);
 /* Did the last refresh find more tables than FOREIGN_MAX_TABLES? */
 bool foreign_overflow(void);
 uint32_t foreign_owner(int ti);          /* table ti's file owner */
