@@ -157,6 +157,16 @@ static bool intent_passes(struct judging *j, struct reading *r, struct table_ent
     return !await_intent(j, r, e);
 }
 
+/* Strike table (dev, ino) of uid's; the strike that discredits it is logged (once). */
+static void strike(uint64_t dev, uint64_t ino, uint32_t uid, int64_t now)
+{
+    if (refuted_strike(dev, ino, now))
+        log_once(LOG_TOPIC_DOMAINS, "uid %u's port table made more than %d false claims "
+                 "within %d ms; it is not read for the rest of that time (only uid %u's "
+                 "sockets lose bindguard's protection)", (unsigned)uid, REFUTED_STRIKES,
+                 REFUTED_WINDOW_MS, (unsigned)uid);
+}
+
 static void judge_table(struct judging *j, int ti)
 {
     const struct table_entry *want = j->want;
@@ -189,7 +199,7 @@ static void judge_table(struct judging *j, int ti)
     if (foreign_churned() && n > 0 && j->n == before && !pending)
         r.lied = true;
     if (r.lied)
-        refuted_strike(r.at.dev, r.at.ino, j->now);
+        strike(r.at.dev, r.at.ino, foreign_owner(ti), j->now);
 }
 
 /* After the kernel's answers, back under the set's lock: remember what it refuted, and
@@ -206,11 +216,8 @@ static void remember_refuted(const struct judging *j, const struct kernel_claim 
         for (int k = 0; k < i; k++)
             first &= claims[k].answer != KERNEL_GONE || j->at[k].dev != j->at[i].dev ||
                      j->at[k].ino != j->at[i].ino;
-        if (first && refuted_strike(j->at[i].dev, j->at[i].ino, j->now))
-            log_once(LOG_TOPIC_DOMAINS, "uid %u's port table made more than %d false claims "
-                     "within %d ms; it is not read for the rest of that time (only uid %u's "
-                     "sockets lose bindguard's protection)", (unsigned)j->cand[i].uid,
-                     REFUTED_STRIKES, REFUTED_WINDOW_MS, (unsigned)j->cand[i].uid);
+        if (first)
+            strike(j->at[i].dev, j->at[i].ino, j->cand[i].uid, j->now);
     }
     foreign_end();
 }
