@@ -161,8 +161,8 @@ static bool intent_passes(struct judging *j, struct reading *r, struct table_ent
 static void strike(uint64_t dev, uint64_t ino, uint32_t uid, int64_t now)
 {
     if (refuted_strike(dev, ino, now))
-        log_once(LOG_TOPIC_DOMAINS, "uid %u's port table made more than %d false claims "
-                 "within %d ms; it is not read for the rest of that time (only uid %u's "
+        log_once(LOG_TOPIC_DOMAINS, "uid %u's port table made false claims (refuted, stale "
+                 "intents, churn) more than %d times within %d ms; it is not read for the rest of that time (only uid %u's "
                  "sockets lose bindguard's protection)", (unsigned)uid, REFUTED_STRIKES,
                  REFUTED_WINDOW_MS, (unsigned)uid);
 }
