@@ -49,7 +49,7 @@ struct table_entry {
     uint8_t  n_share;     /* valid entries of share_uids (wsk) */
     uint32_t share_uids[TABLE_MAX_SHARE];
     char     comm[TABLE_COMM_LEN];  /* NUL-terminated within the array, when read back */
-    /* table-private, maintained by table.c: */
+    /* table-private, maintained by src/table/: */
     uint32_t next;        /* chain link */
     uint32_t state;       /* free / live; written last on insert */
     uint32_t seq;         /* odd while the owner rewrites the entry (foreign readers) */
@@ -173,7 +173,7 @@ struct table_header {
     _Alignas(64) pthread_mutex_t lock;
 };
 
-/* Details of the functions above, as table.c implements them:
+/* Details of the functions above:
  * - table_open: slots 0 means TABLE_DEFAULT_SLOTS, others are clamped to
  *   [TABLE_MIN_SLOTS, TABLE_MAX_SLOTS]. A creator builds the table under a temporary name
  *   and link(2)s it into place, so a half-built table is never visible under `name`.
