@@ -1,10 +1,11 @@
 /* test_kernel - sock_diag answers against real sockets in this network namespace, and
- * the reply parser against crafted replies no real kernel sends. For the latter the
- * module's source is included, so its static functions can be called directly (this
- * object then defines the kernel_* functions itself; the library's copy is not linked). */
+ * the reply parser against crafted replies no real kernel sends (through src/os/diag.h,
+ * the wire format's own interface). */
 #include "harness.h"
-#include "kernel.c"
+#include "diag.h"
+#include "kernel.h"
 
+#include <linux/sock_diag.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -606,9 +607,9 @@ static struct nlmsghdr *put_sock(uint16_t flags, uint32_t seq, uint16_t port)
 
 static int walk(bool *ended)
 {
-    struct query q = {.family = AF_INET6, .proto = IPPROTO_TCP, .port = PORT, .seq = SEQ};
+    struct diag_query q = {.family = AF_INET6, .proto = IPPROTO_TCP, .port = PORT, .seq = SEQ};
     *ended = false;
-    return walk_datagram(cr.buf, cr.len, &q, remember, NULL, ended);
+    return diag_walk_datagram(cr.buf, cr.len, &q, remember, NULL, ended);
 }
 
 static void crafted_setup(void)
@@ -622,7 +623,7 @@ START_TEST(reply_dump_parts)
     put_sock(NLM_F_MULTI, SEQ, PORT);
     put_sock(NLM_F_MULTI, SEQ, PORT + 1);      /* another port: re-checked, not visited */
     put_sock(NLM_F_MULTI, SEQ + 1, PORT);      /* another request's answer: ignored */
-    ck_assert_int_eq(walk(&ended), MORE);
+    ck_assert_int_eq(walk(&ended), DIAG_MORE);
     ck_assert(!ended);
     ck_assert_int_eq(cr.visits, 1);
     ck_assert_uint_eq(cr.seen.inode, 42);
@@ -710,12 +711,10 @@ END_TEST
 START_TEST(request_layout)
 {
     struct bg_addr a = {.port = PORT, .family = AF_INET};
-    memcpy(a.ip, v4mapped_prefix, sizeof v4mapped_prefix);
-    a.ip[12] = 127;
-    a.ip[15] = 1;
+    address_set_v4(&a, (const uint8_t[4]){127, 0, 0, 1});
     struct diag_request r;
-    struct query q = {.family = AF_INET, .proto = IPPROTO_TCP, .port = PORT, .exact = &a, .seq = 9};
-    ck_assert_uint_eq(build_request(&q, &r), NLMSG_LENGTH(sizeof r.req));
+    struct diag_query q = {.family = AF_INET, .proto = IPPROTO_TCP, .port = PORT, .exact = &a, .seq = 9};
+    ck_assert_uint_eq(diag_build_request(&q, &r), NLMSG_LENGTH(sizeof r.req));
     ck_assert_uint_eq(r.nh.nlmsg_flags, NLM_F_REQUEST);
     ck_assert_uint_eq(r.nh.nlmsg_seq, 9);
     ck_assert_uint_eq(r.req.id.idiag_cookie[0], INET_DIAG_NOCOOKIE);
@@ -724,16 +723,16 @@ START_TEST(request_layout)
     ck_assert_uint_eq(r.req.id.idiag_dport | r.req.id.idiag_dst[0], 0);
 
     q.proto = IPPROTO_UDP;   /* the local side moves to dst/dport */
-    build_request(&q, &r);
+    diag_build_request(&q, &r);
     ck_assert_uint_eq(r.req.id.idiag_dport, htons(PORT));
     ck_assert_uint_eq(r.req.id.idiag_dst[0], htonl(INADDR_LOOPBACK));
     ck_assert_uint_eq(r.req.id.idiag_sport | r.req.id.idiag_src[0], 0);
 
     q.exact = NULL;
-    q.states = BIT(TCP_LISTEN);
-    ck_assert_uint_eq(build_request(&q, &r), sizeof r);
+    q.states = DIAG_BIT(TCP_LISTEN);
+    ck_assert_uint_eq(diag_build_request(&q, &r), sizeof r);
     ck_assert_uint_eq(r.nh.nlmsg_flags, NLM_F_REQUEST | NLM_F_DUMP);
-    ck_assert_uint_eq(r.req.idiag_states, BIT(TCP_LISTEN));
+    ck_assert_uint_eq(r.req.idiag_states, DIAG_BIT(TCP_LISTEN));
     ck_assert_uint_eq(r.bc_attr.nla_type, INET_DIAG_REQ_BYTECODE);
     ck_assert_uint_eq(r.bc[0].code, INET_DIAG_BC_S_EQ);
     ck_assert_uint_eq(r.bc[1].no, PORT);

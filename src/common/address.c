@@ -13,10 +13,10 @@ _Static_assert(sizeof(struct bg_addr) == 24, "bg_addr is stored in the table as 
 
 static const uint8_t v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
-static void set_v4(struct bg_addr *a, const struct in_addr *in)
+void address_set_v4(struct bg_addr *a, const void *ip4)
 {
     memcpy(a->ip, v4mapped_prefix, sizeof v4mapped_prefix);
-    memcpy(a->ip + 12, &in->s_addr, 4);
+    memcpy(a->ip + 12, ip4, 4);
 }
 
 /* The shortest address Linux binds: an IPv6 one without sin6_scope_id (RFC 2133's
@@ -57,7 +57,7 @@ int address_from_sockaddr(const struct sockaddr *sa, socklen_t len, int sock_fam
     out->family = (uint8_t)sock_family;
     if (sock_family == AF_INET) {
         const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-        set_v4(out, &sin->sin_addr);
+        address_set_v4(out, &sin->sin_addr.s_addr);
         out->port = ntohs(sin->sin_port);
         return 0;
     }
@@ -166,7 +166,7 @@ static int parse_v4_host(const char *s, const char *end, struct bg_addr *out)
     struct in_addr in;
     if (inet_pton(AF_INET, host, &in) != 1)
         return -1;
-    set_v4(out, &in);
+    address_set_v4(out, &in.s_addr);
     out->family = AF_INET;
     return 0;
 }
