@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "parse.h"
+
 /* The rule book spells these out, having no libc (rules/types.h). */
 _Static_assert((int)BG_AF_INET == AF_INET && (int)BG_AF_INET6 == AF_INET6, "address families");
 _Static_assert((int)BG_PROTO_TCP == IPPROTO_TCP && (int)BG_PROTO_UDP == IPPROTO_UDP, "protocols");
@@ -113,23 +115,6 @@ int address_format(const struct bg_addr *a, char *buf, size_t len)
     return snprintf(buf, len, "[%s]:%u", ip, (unsigned)a->port);
 }
 
-/* Whole string of decimal digits, at most max; no sign, no blanks, not empty. */
-static int parse_decimal(const char *s, unsigned long max, unsigned long *out)
-{
-    if (*s < '0' || *s > '9')
-        return -1;
-    unsigned long v = 0;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return -1;
-        v = v * 10 + (unsigned long)(*s - '0');
-        if (v > max)
-            return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 /* "[v6]" or "[v6%scope]" at s, up to end (exclusive). */
 static int parse_v6_host(const char *s, const char *end, struct bg_addr *out)
 {
@@ -140,17 +125,17 @@ static int parse_v6_host(const char *s, const char *end, struct bg_addr *out)
     memcpy(host, s + 1, n - 2);
     host[n - 2] = '\0';
     char *pct = strchr(host, '%');
-    unsigned long scope = 0;
+    uint32_t scope = 0;
     if (pct) {
         *pct = '\0';
-        if (parse_decimal(pct + 1, UINT32_MAX, &scope) != 0)
+        if (!parse_u32_str(pct + 1, 0, UINT32_MAX, &scope))
             return -1;
     }
     struct in6_addr in6;
     if (inet_pton(AF_INET6, host, &in6) != 1)
         return -1;
     memcpy(out->ip, &in6, 16);
-    out->scope_id = (uint32_t)scope;
+    out->scope_id = scope;
     out->family = AF_INET6;
     return 0;
 }
@@ -177,8 +162,8 @@ int address_parse(const char *s, struct bg_addr *out)
         return -1;
     /* The last colon separates the port; an IPv6 host's own colons sit inside []. */
     const char *colon = strrchr(s, ':');
-    unsigned long port;
-    if (!colon || parse_decimal(colon + 1, 65535, &port) != 0)
+    uint32_t port;
+    if (!colon || !parse_u32_str(colon + 1, 0, 65535, &port))
         return -1;
     struct bg_addr a;
     memset(&a, 0, sizeof a);

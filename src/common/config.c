@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "bindguard.h"
+#include "parse.h"
 #include "text.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -26,9 +27,6 @@
 #define WARN_LINE_MAX   512
 
 #define DEFAULT_PROFILE  "ws2003"
-#define DEFAULT_SLOTS    65536u
-#define MIN_SLOTS        16u
-#define MAX_SLOTS        4194304u
 #define DEFAULT_LOCK_MS  1000u
 #define MIN_LOCK_MS      1u
 #define MAX_LOCK_MS      60000u
@@ -101,22 +99,10 @@ static void bad(struct ctx *x, const char *env, const char *value, const char *v
         x->warn(line);
 }
 
-/* ASCII only: strcasecmp follows the locale, and under tr_TR "AUDIT" is not "audit". */
-static bool ascii_caseeq(const char *a, const char *b)
-{
-    for (; *a && *b; a++, b++) {
-        char ca = *a >= 'A' && *a <= 'Z' ? (char)(*a - 'A' + 'a') : *a;
-        char cb = *b >= 'A' && *b <= 'Z' ? (char)(*b - 'A' + 'a') : *b;
-        if (ca != cb)
-            return false;
-    }
-    return *a == *b;
-}
-
 static const struct word *word_find(const struct word *w, size_t n, const char *s)
 {
     for (size_t i = 0; i < n; i++)
-        if (ascii_caseeq(w[i].name, s))
+        if (parse_caseeq(w[i].name, s))
             return &w[i];
     return NULL;
 }
@@ -156,25 +142,6 @@ static int word_var(struct ctx *x, const char *env, const struct word *w, size_t
     return def;
 }
 
-/* Decimal digits only, exactly `len` of them: no sign, no space, no base prefix. */
-static bool parse_u32(const char *s, size_t len, uint32_t min, uint32_t max, uint32_t *out)
-{
-    uint64_t v = 0;
-    if (len == 0)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (uint64_t)(s[i] - '0');
-        if (v > max)
-            return false;
-    }
-    if (v < min)
-        return false;
-    *out = (uint32_t)v;
-    return true;
-}
-
 static uint32_t num_var(struct ctx *x, const char *env, uint32_t min, uint32_t max,
                         uint32_t def)
 {
@@ -191,22 +158,6 @@ static uint32_t num_var(struct ctx *x, const char *env, uint32_t min, uint32_t m
     return def;
 }
 
-/* A ".." component could walk the table or log file out of the directory the operator
- * reviewed; an empty or "." last component names a directory, not a file. */
-static bool sane_components(const char *s)
-{
-    const char *p = s;
-    for (;;) {
-        const char *end = strchr(p, '/');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (n == 2 && p[0] == '.' && p[1] == '.')
-            return false;
-        if (!end)
-            return n > 0 && !(n == 1 && p[0] == '.');
-        p = end + 1;
-    }
-}
-
 static bool fits(const char *s)
 {
     return strlen(s) <= CONFIG_PATH_MAX - 1;
@@ -214,17 +165,12 @@ static bool fits(const char *s)
 
 static bool valid_abs_path(const char *s)
 {
-    return s[0] == '/' && fits(s) && sane_components(s + 1);
+    return fits(s) && parse_abs_file_path(s);
 }
 
-/* "/name" or "name" (a POSIX shm name), or an absolute path with at least one directory. */
 static bool valid_table(const char *s)
 {
-    if (!fits(s))
-        return false;
-    if (s[0] == '/')
-        return sane_components(s + 1);
-    return !strchr(s, '/') && sane_components(s);
+    return fits(s) && parse_table_name(s) == NULL;
 }
 
 static void copy_str(char *dst, const char *src)
@@ -331,8 +277,8 @@ int config_parse(struct bg_config *c, const char *(*get)(const char *name),
     c->force_exclusive = word_var(&x, BINDGUARD_ENV_FORCE_EXCLUSIVE, bool_words,
                                   ARRAY_LEN(bool_words), 0) != 0;
     parse_table(&x, c);
-    c->table_slots = num_var(&x, BINDGUARD_ENV_TABLE_SLOTS, MIN_SLOTS, MAX_SLOTS,
-                             DEFAULT_SLOTS);
+    c->table_slots = num_var(&x, BINDGUARD_ENV_TABLE_SLOTS, CONFIG_MIN_SLOTS,
+                             CONFIG_MAX_SLOTS, CONFIG_DEFAULT_SLOTS);
     c->lock_timeout_ms = num_var(&x, BINDGUARD_ENV_LOCK_TIMEOUT_MS, MIN_LOCK_MS, MAX_LOCK_MS,
                                  DEFAULT_LOCK_MS);
     c->intent_wait_ms = num_var(&x, BINDGUARD_ENV_INTENT_WAIT_MS, 0, MAX_INTENT_MS,

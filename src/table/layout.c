@@ -6,12 +6,17 @@
 #include <string.h>
 #include <pthread.h>
 
+#include "config.h"
 #include "why.h"
 
 #define ALIGN_PARTS 64u
 
 _Static_assert(sizeof(struct table_ident) == 64, "ident fills one cache line");
 _Static_assert(TABLE_MAX_SLOTS < UINT32_MAX - 1, "links are index + 1 in 32 bits");
+/* The environment's limits (config.h) are the table's. */
+_Static_assert(CONFIG_MAX_SHARE == TABLE_MAX_SHARE, "share uids");
+_Static_assert(CONFIG_DEFAULT_SLOTS == TABLE_DEFAULT_SLOTS && CONFIG_MIN_SLOTS == TABLE_MIN_SLOTS
+               && CONFIG_MAX_SLOTS == TABLE_MAX_SLOTS, "slots");
 
 static uint64_t round_up(uint64_t v, uint64_t a)
 {
