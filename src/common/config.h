@@ -23,6 +23,7 @@ enum bg_log       { BG_LOG_STDERR, BG_LOG_SYSLOG, BG_LOG_OFF, BG_LOG_FILE };
 #define CONFIG_MIN_SLOTS     16u
 #define CONFIG_MAX_SLOTS     4194304u
 #define CONFIG_PATH_MAX      256
+#define CONFIG_LINE_MAX      512   /* a warning line of config_parse, NUL included */
 
 struct bg_config {
     const struct bg_profile *profile;
