@@ -89,3 +89,32 @@ void table_abandon(struct table *t)
     if (pthread_mutex_unlock(&t->h->lock) == 0)
         __atomic_store_n(&t->held, 0, __ATOMIC_RELEASE);
 }
+
+int table_lock_or_orphaned(struct table *t, unsigned timeout_ms)
+{
+    int err = table_lock(t, timeout_ms);
+    /* It may have let go just now: one more try, then say so. */
+    if (err == ETIMEDOUT && table_lock_orphaned(t) && (err = table_lock(t, 0)) == ETIMEDOUT)
+        err = ENOTRECOVERABLE;
+    return err;
+}
+
+const char *table_lock_trouble(int err)
+{
+    switch (err) {
+    case ETIMEDOUT:
+        return "lock held too long";
+    case ENOTRECOVERABLE:
+        return "lock held by a thread that no longer exists (or that lives in another pid "
+               "namespace)";
+    case EDEADLK:
+        return "lock word already names this thread's id (a raw clone() child using its "
+               "parent's, or an id shared across pid namespaces)";
+    case EFAULT:
+        return "table shrank while being read (truncated?)";
+    case ENOMEM:
+        return "out of memory";
+    default:
+        return "table failed validation";
+    }
+}

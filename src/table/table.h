@@ -86,6 +86,13 @@ int  table_lock(struct table *t, unsigned timeout_ms);
 void table_unlock(struct table *t);
 /* After ETIMEDOUT: the mutex names a thread that no longer exists. */
 bool table_lock_orphaned(const struct table *t);
+/* table_lock, except that a lock still held by a thread that no longer exists once the
+ * wait is over gets one more try without waiting, then ENOTRECOVERABLE: waiting will
+ * never help. */
+int  table_lock_or_orphaned(struct table *t, unsigned timeout_ms);
+/* Why a table can't be used now, for an error of table_lock_or_orphaned (or EFAULT: the
+ * table shrank during the work, ENOMEM), as one phrase: "lock held too long". */
+const char *table_lock_trouble(int err);
 /* After work on the table was cut short (SIGBUS: fault.h): ask the next holder to
  * rebuild, and let go of the lock if this thread holds it, so that others don't wait out
  * their bound. May fault itself: call it through fault_call. */
