@@ -7,22 +7,22 @@
 #include <string.h>
 
 
-struct table_entry *table_at(struct table *t, uint32_t idx)
+struct table_entry *table_slot_entry(struct table *t, uint32_t idx)
 {
     if (idx >= t->capacity || !entry_live(&t->entries[idx]))
         return NULL;
     return &t->entries[idx];
 }
 
-struct table_entry *table_get(struct table *t, uint32_t idx, uint64_t id)
+struct table_entry *table_entry_by_id(struct table *t, uint32_t idx, uint64_t id)
 {
-    struct table_entry *e = table_at(t, idx);
+    struct table_entry *e = table_slot_entry(t, idx);
     return e && e->id == id ? e : NULL;
 }
 
 /* Take a slot: the head of the free list, else the next never-used one. EIO when the
  * free list or the high-water mark do not make sense. */
-static int slot_pop(struct table *t, uint32_t *idx)
+static int slot_pop_free(struct table *t, uint32_t *idx)
 {
     struct table_header *h = t->h;
     uint32_t hwm = h->hwm, head = h->free_head;
@@ -44,15 +44,15 @@ static int slot_pop(struct table *t, uint32_t *idx)
     return 0;
 }
 
-static int slot_take(struct table *t, uint32_t *idx)
+static int slot_allocate(struct table *t, uint32_t *idx)
 {
-    int r = slot_pop(t, idx);
+    int r = slot_pop_free(t, idx);
     if (r != EIO)
         return r;
     /* We hold the lock, so repairing here is as safe as in table_lock, and it keeps
      * claims working on a table someone scribbled on. */
     table_rebuild(t);
-    r = slot_pop(t, idx);
+    r = slot_pop_free(t, idx);
     return r == EIO ? ENOSPC : r;
 }
 
@@ -65,7 +65,7 @@ static int claim(struct table *t, const struct table_entry *e, int stop, uint32_
     if (!fields_ok(&c))
         return EINVAL;
     uint32_t idx;
-    int r = slot_take(t, &idx);
+    int r = slot_allocate(t, &idx);
     if (r != 0)
         return r;
     struct table_header *h = t->h;
@@ -108,7 +108,7 @@ int table_claim_partial(struct table *t, const struct table_entry *e, enum table
  * reclaims the slot) -> on the free list -> uncounted. */
 static bool release(struct table *t, uint32_t idx, uint64_t id, bool stop)
 {
-    struct table_entry *e = table_get(t, idx, id);
+    struct table_entry *e = table_entry_by_id(t, idx, id);
     if (!e)
         return false;
     uint32_t *at = table_link_to(t, bucket_of(t, e), idx);
@@ -133,7 +133,7 @@ static bool release(struct table *t, uint32_t idx, uint64_t id, bool stop)
 
 bool table_set_flags(struct table *t, uint32_t idx, uint64_t id, uint8_t set, uint8_t clear)
 {
-    struct table_entry *e = table_get(t, idx, id);
+    struct table_entry *e = table_entry_by_id(t, idx, id);
     if (!e)
         return false;
     seq_begin(e);
@@ -144,7 +144,7 @@ bool table_set_flags(struct table *t, uint32_t idx, uint64_t id, uint8_t set, ui
 
 uint64_t table_renew(struct table *t, uint32_t idx, uint64_t id)
 {
-    struct table_entry *e = table_get(t, idx, id);
+    struct table_entry *e = table_entry_by_id(t, idx, id);
     if (!e)
         return 0;
     struct table_header *h = t->h;
@@ -158,7 +158,7 @@ uint64_t table_renew(struct table *t, uint32_t idx, uint64_t id)
 
 bool table_set_intent(struct table *t, uint32_t idx, uint64_t id, int64_t ns)
 {
-    struct table_entry *e = table_get(t, idx, id);
+    struct table_entry *e = table_entry_by_id(t, idx, id);
     if (!e)
         return false;
     seq_begin(e);
@@ -183,7 +183,7 @@ void table_each(struct table *t, bool (*fn)(struct table_entry *e, uint32_t idx,
     /* The entry array, not the chains: listing must show what a rebuild would keep, even
      * when a chain is broken. */
     for (uint32_t i = 0, hwm = hwm_of(t); i < hwm; i++) {
-        struct table_entry *e = table_at(t, i);
+        struct table_entry *e = table_slot_entry(t, i);
         if (e && !fn(e, i, arg))
             return;
     }
