@@ -67,6 +67,16 @@ int cli_say(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
  * programs run under bindguard read it. false: one line printed. */
 bool cli_set_default_class(const char *value);
 
+/* ---- explain.c: options explain and matrix share -------------------------------- */
+
+struct cli_rule_opts {
+    bool json, different_user;
+};
+/* --json, --different-user, --profile and --help; -1 at the end of the options, else
+ * the exit status to return. */
+int cli_rule_options(const struct cli_command *self, int argc, char **argv,
+                     struct cli_rule_opts *o);
+
 /* ---- env.c: the BINDGUARD_* environment ------------------------------------------ */
 
 /* The configuration, once the command has judged the environment itself (after its
