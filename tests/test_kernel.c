@@ -2,8 +2,10 @@
  * the reply parser against crafted replies no real kernel sends (through src/os/diag.h,
  * the wire format's own interface). */
 #include "harness.h"
+#include "bindprobe.h"
 #include "diag.h"
 #include "kernel.h"
+#include "sys.h"
 
 #include <linux/sock_diag.h>
 #include <arpa/inet.h>
@@ -748,6 +750,38 @@ static void raise_fd_limit(void)
     }
 }
 
+START_TEST(bind_probe)
+{
+    /* A loopback bind goes through and its port reads back; errno is left alone. */
+    struct bg_addr lo = {.family = AF_INET};
+    address_set_v4(&lo, (const uint8_t[4]){127, 0, 0, 1});
+    int fd = -1;
+    errno = EINTR;
+    ck_assert_int_eq(bindprobe(&lo, IPPROTO_TCP, BINDPROBE_REUSEADDR | BINDPROBE_LISTEN, &fd),
+                     0);
+    ck_assert_int_eq(errno, EINTR);
+    ck_assert_int_ge(fd, 0);
+    uint16_t port = bindprobe_port(fd);
+    ck_assert_uint_ne(port, 0);
+    /* The same port again without sharing options: the kernel's own EADDRINUSE. */
+    struct bg_addr again = lo;
+    again.port = port;
+    ck_assert_int_eq(bindprobe(&again, IPPROTO_TCP, 0, NULL), EADDRINUSE);
+    sys_close(fd);
+    /* An address this host does not have (TEST-NET-1): EADDRNOTAVAIL, what guard.c asks. */
+    struct bg_addr far = {.family = AF_INET};
+    address_set_v4(&far, (const uint8_t[4]){192, 0, 2, 1});
+    ck_assert_int_eq(bindprobe(&far, IPPROTO_UDP, 0, NULL), EADDRNOTAVAIL);
+    /* A v4-mapped address on a V6ONLY socket: Linux's EINVAL, not a bind. */
+    struct bg_addr mapped = lo;
+    mapped.family = AF_INET6;
+    mapped.v6only = 1;
+    ck_assert_int_eq(bindprobe(&mapped, IPPROTO_UDP, 0, NULL), EINVAL);
+    struct bg_addr none = {.family = 99};
+    ck_assert_int_ne(bindprobe(&none, IPPROTO_TCP, 0, NULL), 0);
+}
+END_TEST
+
 int main(void)
 {
     raise_fd_limit();
@@ -776,6 +810,7 @@ int main(void)
     tcase_add_test(tc, netlink_unavailable);
     tcase_add_test(tc, bad_arguments);
     tcase_add_test(tc, among_many_sockets);
+    tcase_add_test(tc, bind_probe);
     suite_add_tcase(s, tc);
     TCase *replies = tcase_create("replies");
     tcase_add_checked_fixture(replies, crafted_setup, NULL);

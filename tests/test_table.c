@@ -312,6 +312,8 @@ START_TEST(test_names)
     expect_refused("", "empty name", NULL);
     expect_refused("/", "bare slash", NULL);
     expect_refused("some/relative/path", "relative path", "relative");
+    expect_refused("/dev/shm/../tmp/x", "dot-dot component", "'..'");
+    expect_refused("/dev/shm/", "a directory", "directory");
     expect_refused("/nonexistent-bg-dir/table", "missing directory", NULL);
 
     struct table *a = open_new("names", 100, name);
