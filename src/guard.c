@@ -24,6 +24,7 @@
 #include "foreign.h"
 #include "holder.h"
 #include "kernel.h"
+#include "libc.h"
 #include "log.h"
 #include "options.h"
 #include "policy.h"
@@ -38,7 +39,6 @@
 #define MAX_ROUNDS    4    /* judge/confirm/reap rounds before letting the kernel decide */
 
 static const struct bg_config *cfg;
-static struct guard_real real;
 
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 static struct table *table;
@@ -50,10 +50,9 @@ static bool table_dead;
  * can only cost protection: other namespaces' kernels never confirm our entries. */
 static __thread uint64_t tls_netns __attribute__((tls_model("initial-exec")));
 
-void guard_init(const struct bg_config *c, const struct guard_real *r)
+void guard_init(const struct bg_config *c)
 {
     cfg = c;
-    real = *r;
 }
 
 /* getpid() is a system call (glibc stopped caching it), and an allowed bind must stay
@@ -469,7 +468,7 @@ static bool kernel_bound_already(const struct bind_call *c)
 
 static void call_real(struct bind_call *c)
 {
-    c->r = real.bind(c->fd, c->sa, c->len);
+    c->r = libc_bind(c->fd, c->sa, c->len);
     c->err = errno;
     c->answered = true;
 }
@@ -490,7 +489,7 @@ static bool real_bind_ok(struct bind_call *c)
 static void emulate_sharing(int fd)
 {
     int on = 1;
-    real.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+    libc_setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
 }
 
 /* Emulate, after a successful listen: every connection goes to the group's first
@@ -504,7 +503,7 @@ static void emulate_first_listener(int fd, const struct fd_state *s)
         return;
     struct sock_filter first_socket[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
     struct sock_fprog prog = { 1, first_socket };
-    real.setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog);
+    libc_setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog);
 }
 
 static bool claim_entry(struct bind_call *c, uint32_t *idx)
@@ -795,14 +794,14 @@ int guard_bind(int fd, struct fd_state *s, const struct sockaddr *sa, socklen_t 
     struct bind_call c = { .fd = fd, .s = s, .sa = sa, .len = len };
     if ((s->flags & FD_KERNEL_BOUND) || !describe_want(fd, s, sa, len, &c.w) ||
         !(c.t = guard_table()))
-        return real.bind(fd, sa, len);
+        return libc_bind(fd, sa, len);
     notice_replaced(c.t);
     tls_lock_deadline_ms = monotonic_ms() + cfg->lock_timeout_ms;
     if (!fault_call(judged_bind, &c))
         table_faulted(c.t);
     tls_lock_deadline_ms = 0;
     if (!c.answered)
-        return real.bind(fd, sa, len);
+        return libc_bind(fd, sa, len);
     errno = c.r == 0 ? entry_errno : c.err;
     return c.r;
 }
@@ -909,7 +908,7 @@ static void apply_change(uint32_t idx, uint64_t id, uint8_t set_flags, bool rele
 struct state_change {
     struct table *t;
     struct fd_state *s;
-    int (*call)(int fd, int arg);
+    int (*call)(int fd, int arg);   /* libc_listen or libc_shutdown */
     int fd, arg;
     uint8_t set_flags;
     int r, err;
@@ -963,10 +962,10 @@ static int call_changing_state(int fd, struct fd_state *s, int (*call)(int, int)
     return c.r;
 }
 
-int guard_listen(int fd, struct fd_state *s, int backlog, int (*call)(int, int))
+int guard_listen(int fd, struct fd_state *s, int backlog)
 {
     bool first = !(s->flags & FD_LISTENING);
-    int r = call_changing_state(fd, s, call, backlog, first ? TABLE_F_LISTENING : 0);
+    int r = call_changing_state(fd, s, libc_listen, backlog, first ? TABLE_F_LISTENING : 0);
     if (r != 0)
         return r;
     int saved = errno;
@@ -981,11 +980,11 @@ int guard_listen(int fd, struct fd_state *s, int backlog, int (*call)(int, int))
     return 0;
 }
 
-int guard_shutdown(int fd, struct fd_state *s, int how, int (*call)(int, int))
+int guard_shutdown(int fd, struct fd_state *s, int how)
 {
     if (s->proto != IPPROTO_TCP)  /* a UDP socket stays in its hash: nothing to see */
-        return call(fd, how);
-    return call_changing_state(fd, s, call, how, 0);
+        return libc_shutdown(fd, how);
+    return call_changing_state(fd, s, libc_shutdown, how, 0);
 }
 
 void guard_accepted(int fd, struct fd_state *s)

@@ -1,8 +1,8 @@
 /* guard - the bind flow (doc/design.md "What happens on bind"), between fd state, table,
  * kernel and policy.
  *
- * Called by the interposer with the real functions it resolved; holds the rules of the
- * flow (judge, confirm, record, release) so that interpose.c stays glue. Every trouble
+ * Called by the interposer; holds the rules of the flow (judge, confirm, record, release)
+ * so that interpose.c stays glue, and reaches libc through libc.h. Every trouble
  * inside bindguard returns GUARD_PASS: the caller makes the real call and the kernel
  * decides. */
 #ifndef BG_GUARD_H
@@ -19,13 +19,7 @@
 #include "policy.h"
 #include "table.h"
 
-/* The real libc functions (resolved by the interposer). */
-struct guard_real {
-    int (*bind)(int, const struct sockaddr *, socklen_t);
-    int (*setsockopt)(int, int, int, const void *, socklen_t);
-};
-
-void guard_init(const struct bg_config *cfg, const struct guard_real *real);
+void guard_init(const struct bg_config *cfg);
 
 /* bind() on a tracked fd. Returns the bind result with errno set as the program sees it
  * (judged, or the kernel's). */
@@ -54,11 +48,11 @@ struct guard_refusal {
  * -1 when the table can't be judged (the reason has been logged). */
 int guard_check(struct table *t, const struct table_entry *want, struct guard_refusal *r);
 
-/* listen() and shutdown() of a tracked fd: the real call `call` (made here, under the
- * table lock when the socket is recorded: a binder confirming it meanwhile must never
- * see it between two states), and its bookkeeping. Return and errno are the call's. */
-int guard_listen(int fd, struct fd_state *s, int backlog, int (*call)(int, int));
-int guard_shutdown(int fd, struct fd_state *s, int how, int (*call)(int, int));
+/* listen() and shutdown() of a tracked fd: libc's call (made here, under the table lock
+ * when the socket is recorded: a binder confirming it meanwhile must never see it
+ * between two states), and its bookkeeping. Return and errno are the call's. */
+int guard_listen(int fd, struct fd_state *s, int backlog);
+int guard_shutdown(int fd, struct fd_state *s, int how);
 void guard_accepted(int fd, struct fd_state *s);    /* after a successful real accept */
 /* Before the real close of a tracked fd (also dup2/dup3 over it, close_range). */
 void guard_release(int fd, struct fd_state *s);

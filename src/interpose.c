@@ -1,15 +1,12 @@
-/* interpose - the wrapped libc entry points. Glue only: the rules live in guard, options,
- * policy, address and table.
+/* interpose - the wrapped libc entry points: the exported names a preloaded program
+ * calls. Glue only: the rules live in guard, options, policy, address and table, and
+ * libc's own functions are reached through libc.h.
  *
  * Every process the library is preloaded into pays for its load, and most never make an
  * inet socket: the constructor only keeps the environment and resolves close(). The
  * configuration is parsed on the first inet socket() (the only way a descriptor becomes
- * tracked), and each other real function is resolved with dlsym(RTLD_NEXT) on its first
- * call. A call that arrives while this thread is inside dlsym (which may allocate, and an
- * allocator may close or open descriptors) goes to the raw system call, never back into
- * dlsym. A thread-local flag sends calls made from inside bindguard (or a signal handler
- * interrupting it) straight to the real function. */
-#include <dlfcn.h>
+ * tracked). Calls made from inside bindguard (or a signal handler interrupting it) go
+ * straight to libc (inside.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -20,7 +17,6 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "bg_config.h"
@@ -28,7 +24,9 @@
 #include "fault.h"
 #include "fdstate.h"
 #include "guard.h"
+#include "inside.h"
 #include "kernel.h"
+#include "libc.h"
 #include "log.h"
 #include "options.h"
 
@@ -41,100 +39,16 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-typedef int spawn_fn(pid_t *, const char *, const posix_spawn_file_actions_t *,
-                     const posix_spawnattr_t *, char *const[], char *const[]);
-
-static struct {
-    int (*socket)(int, int, int);
-    int (*bind)(int, const struct sockaddr *, socklen_t);
-    int (*listen)(int, int);
-    int (*shutdown)(int, int);
-    int (*accept)(int, struct sockaddr *, socklen_t *);
-    int (*accept4)(int, struct sockaddr *, socklen_t *, int);
-    int (*setsockopt)(int, int, int, const void *, socklen_t);
-    int (*getsockopt)(int, int, int, void *, socklen_t *);
-    ssize_t (*sendmsg)(int, const struct msghdr *, int);
-    int (*close)(int);
-    int (*close_range)(unsigned, unsigned, int);
-    void (*closefrom)(int);
-    int (*dup)(int);
-    int (*dup2)(int, int);
-    int (*dup3)(int, int, int);
-    int (*fcntl)(int, int, ...);
-    int (*fcntl64)(int, int, ...);
-    pid_t (*fork)(void);
-    pid_t (*_Fork)(void);
-    spawn_fn *posix_spawn, *posix_spawnp;
-    int (*setns)(int, int);
-    int (*unshare)(int);
-    int (*sigaction)(int, const struct sigaction *, struct sigaction *);
-    sighandler_t (*signal)(int, sighandler_t);
-} real;
-
 static bool active;  /* configured and not BINDGUARD_MODE=off */
-static __thread int busy __attribute__((tls_model("initial-exec")));
-static __thread int in_dlsym __attribute__((tls_model("initial-exec")));
 
-/* What a slot of `real` holds once dlsym found nothing (a libc without _Fork). */
-static char absent;
-
-/* Look one real function up; NULL: use the raw system call, this time (inside dlsym
- * already) or for good (libc lacks it). Threads racing here store the same answer. */
-__attribute__((noinline)) static void *resolve(void **slot, const char *name)
-{
-    if (in_dlsym)
-        return NULL;
-    in_dlsym++;
-    void *fn = dlsym(RTLD_NEXT, name);
-    in_dlsym--;
-    __atomic_store_n(slot, fn ? fn : (void *)&absent, __ATOMIC_RELEASE);
-    return fn;
-}
-
-static inline void *real_fn(void **slot, const char *name)
-{
-    void *fn = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-    if (__builtin_expect(fn == NULL, 0))
-        return resolve(slot, name);
-    return fn == (void *)&absent ? NULL : fn;
-}
-
-/* The real function, resolving it on first use; NULL means "use the raw system call".
- * Where it is not NULL, real.name holds the same function. */
-#define REAL(name) ((__typeof__(real.name))real_fn((void **)&real.name, #name))
-
-/* The real bind/setsockopt for guard, with the same fallbacks as the wrappers. */
-static int real_bind(int fd, const struct sockaddr *sa, socklen_t len)
-{
-    return REAL(bind) ? real.bind(fd, sa, len) : (int)syscall(SYS_bind, fd, sa, len);
-}
-
-static int real_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
-{
-    return REAL(setsockopt) ? real.setsockopt(fd, level, name, val, len)
-                            : (int)syscall(SYS_setsockopt, fd, level, name, val, len);
-}
-
-static int real_listen(int fd, int backlog)
-{
-    return REAL(listen) ? real.listen(fd, backlog) : (int)syscall(SYS_listen, fd, backlog);
-}
-
-static int real_shutdown(int fd, int how)
-{
-    return REAL(shutdown) ? real.shutdown(fd, how) : (int)syscall(SYS_shutdown, fd, how);
-}
-
-/* Writable data, not a literal: literals live in .rodata, a page nothing else reads at
- * load, and its first read is a page fault that costs more than the whole constructor. */
-static char close_name[] = "close";
+__thread int inside_depth __attribute__((tls_model("initial-exec")));
 
 /* All a process pays at load. close() is resolved now because programs call it from
  * signal handlers, where dlsym must not run (it takes the loader's lock). */
 __attribute__((constructor)) static void bindguard_load(void)
 {
     config_keep_environment();
-    real_fn((void **)&real.close, close_name);
+    libc_resolve_at_load();
 }
 
 static pthread_once_t configured = PTHREAD_ONCE_INIT;
@@ -143,8 +57,7 @@ static void configure(void)
 {
     const struct bg_config *cfg = config_get();
     log_setup(cfg->log, cfg->log_path);
-    struct guard_real r = { real_bind, real_setsockopt };
-    guard_init(cfg, &r);
+    guard_init(cfg);
     options_init(cfg);
     __atomic_store_n(&active, cfg->mode != BG_MODE_OFF, __ATOMIC_RELEASE);
 }
@@ -153,24 +66,19 @@ static void configure(void)
  * handler that interrupted bindguard itself, maybe inside configure). */
 static bool configured_active(void)
 {
-    if (busy)
+    if (inside_bindguard())
         return __atomic_load_n(&active, __ATOMIC_ACQUIRE);
-    busy++;
-    pthread_once(&configured, configure);
-    busy--;
+    INSIDE_BINDGUARD(pthread_once(&configured, configure));
     return __atomic_load_n(&active, __ATOMIC_ACQUIRE);
 }
 
 /* The tracked state of fd, if bindguard should act on this call at all. */
 static struct fd_state *managed(int fd)
 {
-    if (busy || !__atomic_load_n(&active, __ATOMIC_ACQUIRE))
+    if (inside_bindguard() || !__atomic_load_n(&active, __ATOMIC_ACQUIRE))
         return NULL;
     return fdstate_get(fd);
 }
-
-/* Bookkeeping after a successful call must not leak a changed errno to the program. */
-#define KEEP_ERRNO(stmt) do { int saved_ = errno; busy++; stmt; busy--; errno = saved_; } while (0)
 
 static bool is_managed_socket(int domain, int type, int protocol)
 {
@@ -197,8 +105,7 @@ static void track_socket(int fd, int domain, int type)
 EXPORT int socket(int domain, int type, int protocol)
 {
     unsigned long forks = guard_fork_generation();
-    int fd = REAL(socket) ? real.socket(domain, type, protocol)
-                          : (int)syscall(SYS_socket, domain, type, protocol);
+    int fd = libc_socket(domain, type, protocol);
     if (fd < 0)
         return fd;
     /* The kernel backend judges this process's binds: once, not twice. */
@@ -211,7 +118,7 @@ EXPORT int socket(int domain, int type, int protocol)
     errno = saved;
     if (!on)
         return fd;
-    KEEP_ERRNO(track_socket(fd, domain, type));
+    INSIDE_BINDGUARD_KEEP_ERRNO(track_socket(fd, domain, type));
     if (guard_fork_generation() != forks)  /* a child may have it too */
         guard_mark_fd_shared(fd);
     return fd;
@@ -221,10 +128,9 @@ EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
 {
     struct fd_state *s = managed(fd);
     if (!s)
-        return real_bind(fd, sa, len);
-    busy++;
-    int r = guard_bind(fd, s, sa, len);
-    busy--;
+        return libc_bind(fd, sa, len);
+    int r;
+    INSIDE_BINDGUARD(r = guard_bind(fd, s, sa, len));
     return r;
 }
 
@@ -232,10 +138,9 @@ EXPORT int listen(int fd, int backlog)
 {
     struct fd_state *s = managed(fd);
     if (!s)
-        return real_listen(fd, backlog);
-    busy++;
-    int r = guard_listen(fd, s, backlog, real_listen);
-    busy--;
+        return libc_listen(fd, backlog);
+    int r;
+    INSIDE_BINDGUARD(r = guard_listen(fd, s, backlog));
     return r;
 }
 
@@ -243,10 +148,9 @@ EXPORT int shutdown(int fd, int how)
 {
     struct fd_state *s = managed(fd);
     if (!s)
-        return real_shutdown(fd, how);
-    busy++;
-    int r = guard_shutdown(fd, s, how, real_shutdown);
-    busy--;
+        return libc_shutdown(fd, how);
+    int r;
+    INSIDE_BINDGUARD(r = guard_shutdown(fd, s, how));
     return r;
 }
 
@@ -257,35 +161,31 @@ static int after_accept(int listener, int fd)
     fdstate_forget(fd);
     struct fd_state *s = managed(listener);
     if (s)
-        KEEP_ERRNO(guard_accepted(listener, s));
+        INSIDE_BINDGUARD_KEEP_ERRNO(guard_accepted(listener, s));
     return fd;
 }
 
 EXPORT int accept(int fd, struct sockaddr *sa, socklen_t *len)
 {
-    int r = REAL(accept) ? real.accept(fd, sa, len) : (int)syscall(SYS_accept4, fd, sa, len, 0);
-    return after_accept(fd, r);
+    return after_accept(fd, libc_accept(fd, sa, len));
 }
 
 EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
 {
-    int r = REAL(accept4) ? real.accept4(fd, sa, len, flags)
-                          : (int)syscall(SYS_accept4, fd, sa, len, flags);
-    return after_accept(fd, r);
+    return after_accept(fd, libc_accept4(fd, sa, len, flags));
 }
 
 EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
     struct fd_state *s = managed(fd);
     if (!s)
-        return real_setsockopt(fd, level, name, val, len);
+        return libc_setsockopt(fd, level, name, val, len);
     bool handled;
-    busy++;
-    int r = options_set(fd, s, level, name, val, len, &handled);
-    busy--;
+    int r;
+    INSIDE_BINDGUARD(r = options_set(fd, s, level, name, val, len, &handled));
     if (handled)
         return r;
-    r = real_setsockopt(fd, level, name, val, len);
+    r = libc_setsockopt(fd, level, name, val, len);
     if (r == 0)
         options_mirror(fd, s, level, name, val, len);
     return r;
@@ -296,14 +196,12 @@ EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
     struct fd_state *s = managed(fd);
     if (s) {
         bool handled;
-        busy++;
-        int r = options_get(s, level, name, val, len, &handled);
-        busy--;
+        int r;
+        INSIDE_BINDGUARD(r = options_get(s, level, name, val, len, &handled));
         if (handled)
             return r;
     }
-    return REAL(getsockopt) ? real.getsockopt(fd, level, name, val, len)
-                            : (int)syscall(SYS_getsockopt, fd, level, name, val, len);
+    return libc_getsockopt(fd, level, name, val, len);
 }
 
 /* A socket sent over SCM_RIGHTS may outlive our last descriptor of it. */
@@ -324,8 +222,7 @@ static void note_passed_fds(const struct msghdr *m)
 
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 {
-    ssize_t r = REAL(sendmsg) ? real.sendmsg(fd, m, flags)
-                              : (ssize_t)syscall(SYS_sendmsg, fd, m, flags);
+    ssize_t r = libc_sendmsg(fd, m, flags);
     if (r >= 0 && m && m->msg_controllen && __atomic_load_n(&active, __ATOMIC_ACQUIRE))
         note_passed_fds(m);
     return r;
@@ -339,11 +236,11 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
  * untracked fd stays a load and a branch in front of the real call. */
 __attribute__((noinline)) static void release_tracked(int fd, struct fd_state *s)
 {
-    if (busy) {
+    if (inside_bindguard()) {
         s->tracked = 0;
         return;
     }
-    KEEP_ERRNO(guard_release(fd, s));
+    INSIDE_BINDGUARD_KEEP_ERRNO(guard_release(fd, s));
 }
 
 static inline void release(int fd)
@@ -356,7 +253,7 @@ static inline void release(int fd)
 EXPORT int close(int fd)
 {
     release(fd);
-    return REAL(close) ? real.close(fd) : (int)syscall(SYS_close, fd);
+    return libc_close(fd);
 }
 
 static void release_range(unsigned first, unsigned last)
@@ -372,30 +269,26 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
     if (first <= last && !(flags & ~(int)(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) &&
         !(flags & CLOSE_RANGE_CLOEXEC))
         release_range(first, last);
-    return REAL(close_range) ? real.close_range(first, last, flags)
-                             : (int)syscall(SYS_close_range, first, last, flags);
+    return libc_close_range(first, last, flags);
 }
 
 EXPORT void closefrom(int lowfd)
 {
     if (lowfd >= 0)
         release_range((unsigned)lowfd, ~0u);
-    if (REAL(closefrom))
-        real.closefrom(lowfd);
-    else
-        syscall(SYS_close_range, (unsigned)lowfd, ~0u, 0);
+    libc_closefrom(lowfd);
 }
 
 static int after_dup(int from, int to)
 {
     if (to >= 0 && __atomic_load_n(&active, __ATOMIC_ACQUIRE))
-        KEEP_ERRNO(fdstate_dup(from, to));
+        INSIDE_BINDGUARD_KEEP_ERRNO(fdstate_dup(from, to));
     return to;
 }
 
 EXPORT int dup(int fd)
 {
-    return after_dup(fd, REAL(dup) ? real.dup(fd) : (int)syscall(SYS_dup, fd));
+    return after_dup(fd, libc_dup(fd));
 }
 
 /* dup2/dup3 close `to` first when it is open: release its entry once that succeeded. */
@@ -409,13 +302,12 @@ static int dup_over(int from, int to, int r)
 
 EXPORT int dup2(int from, int to)
 {
-    return dup_over(from, to, REAL(dup2) ? real.dup2(from, to) : (int)syscall(SYS_dup2, from, to));
+    return dup_over(from, to, libc_dup2(from, to));
 }
 
 EXPORT int dup3(int from, int to, int flags)
 {
-    return dup_over(from, to, REAL(dup3) ? real.dup3(from, to, flags)
-                                         : (int)syscall(SYS_dup3, from, to, flags));
+    return dup_over(from, to, libc_dup3(from, to, flags));
 }
 
 static int after_fcntl(int fd, int cmd, int r)
@@ -433,8 +325,7 @@ EXPORT int fcntl(int fd, int cmd, ...)
     va_start(ap, cmd);
     void *arg = va_arg(ap, void *);
     va_end(ap);
-    int r = REAL(fcntl) ? real.fcntl(fd, cmd, arg) : (int)syscall(SYS_fcntl, fd, cmd, arg);
-    return after_fcntl(fd, cmd, r);
+    return after_fcntl(fd, cmd, libc_fcntl(fd, cmd, arg));
 }
 
 #ifdef HAVE_FCNTL64
@@ -444,8 +335,7 @@ EXPORT int fcntl64(int fd, int cmd, ...)
     va_start(ap, cmd);
     void *arg = va_arg(ap, void *);
     va_end(ap);
-    int r = REAL(fcntl64) ? real.fcntl64(fd, cmd, arg) : (int)syscall(SYS_fcntl, fd, cmd, arg);
-    return after_fcntl(fd, cmd, r);
+    return after_fcntl(fd, cmd, libc_fcntl64(fd, cmd, arg));
 }
 #endif
 
@@ -453,60 +343,59 @@ EXPORT int fcntl64(int fd, int cmd, ...)
 
 /* The fork and spawn hooks run configured or not: they cost nothing while no socket is
  * tracked, and a socket() configuring the shim meanwhile must see the fork generation. */
-static pid_t forked(pid_t (*real_fork)(void))
+static pid_t forked(pid_t (*libc_forker)(void))
 {
     guard_before_fork();
-    pid_t pid = real_fork ? real_fork() : (pid_t)syscall(SYS_fork);
-    KEEP_ERRNO(guard_after_fork(pid == 0));
+    pid_t pid = libc_forker();
+    INSIDE_BINDGUARD_KEEP_ERRNO(guard_after_fork(pid == 0));
     return pid;
 }
 
 EXPORT pid_t fork(void)
 {
-    return forked(REAL(fork));
+    return forked(libc_fork);
 }
 
 #ifdef HAVE__FORK
 /* glibc's fork without atfork handlers; fork() itself does not come through here. */
 EXPORT pid_t _Fork(void)
 {
-    pid_t (*real_fork)(void) = REAL(_Fork);
-    if (!real_fork) {  /* only a libc without _Fork gets here: no caller can expect one */
-        errno = ENOSYS;
-        return -1;
-    }
-    return forked(real_fork);
+    if (!LIBC_FN(_Fork))
+        return libc__Fork();  /* ENOSYS: nothing forked, nothing to mark */
+    return forked(libc__Fork);
 }
 #endif
 
-static int spawned(spawn_fn *real_spawn, pid_t *pid, const char *file,
+static int spawned(libc_spawn_fn *libc_spawner, pid_t *pid, const char *file,
                    const posix_spawn_file_actions_t *actions, const posix_spawnattr_t *attr,
                    char *const argv[], char *const envp[])
 {
-    if (!real_spawn)
-        return ENOSYS;
-    KEEP_ERRNO(guard_around_spawn(actions != NULL));
-    int r = real_spawn(pid, file, actions, attr, argv, envp);
+    INSIDE_BINDGUARD_KEEP_ERRNO(guard_around_spawn(actions != NULL));
+    int r = libc_spawner(pid, file, actions, attr, argv, envp);
     /* again: a socket another thread made meanwhile */
-    KEEP_ERRNO(guard_around_spawn(actions != NULL));
+    INSIDE_BINDGUARD_KEEP_ERRNO(guard_around_spawn(actions != NULL));
     return r;
 }
 
 EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
                        const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-    return spawned(REAL(posix_spawn), pid, path, actions, attr, argv, envp);
+    if (!LIBC_FN(posix_spawn))
+        return ENOSYS;
+    return spawned(libc_posix_spawn, pid, path, actions, attr, argv, envp);
 }
 
 EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
                         const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-    return spawned(REAL(posix_spawnp), pid, file, actions, attr, argv, envp);
+    if (!LIBC_FN(posix_spawnp))
+        return ENOSYS;
+    return spawned(libc_posix_spawnp, pid, file, actions, attr, argv, envp);
 }
 
 EXPORT int setns(int fd, int nstype)
 {
-    int r = REAL(setns) ? real.setns(fd, nstype) : (int)syscall(SYS_setns, fd, nstype);
+    int r = libc_setns(fd, nstype);
     if (r == 0)
         guard_forget_netns();
     return r;
@@ -514,7 +403,7 @@ EXPORT int setns(int fd, int nstype)
 
 EXPORT int unshare(int flags)
 {
-    int r = REAL(unshare) ? real.unshare(flags) : (int)syscall(SYS_unshare, flags);
+    int r = libc_unshare(flags);
     if (r == 0)
         guard_forget_netns();
     return r;
@@ -522,22 +411,18 @@ EXPORT int unshare(int flags)
 
 /* --- the program's own SIGBUS handler -------------------------------------------------- */
 
-/* glibc's names for the real functions while our lookup is under way. */
-extern int __sigaction(int, const struct sigaction *, struct sigaction *);
-extern sighandler_t bsd_signal(int, sighandler_t);
-
 /* A SIGBUS handler set after ours would make a truncated table kill the program
- * (fault.h): say so, and fault.c looks at the next table access. Our own calls (busy)
- * don't count. */
+ * (fault.h): say so, and fault.c looks at the next table access. Our own calls (inside
+ * bindguard) don't count. */
 static void noticed_disposition(int sig, bool sets)
 {
-    if (sig == SIGBUS && sets && !busy)
+    if (sig == SIGBUS && sets && !inside_bindguard())
         fault_disposition_changed();
 }
 
 EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
-    int r = REAL(sigaction) ? real.sigaction(sig, act, old) : __sigaction(sig, act, old);
+    int r = libc_sigaction(sig, act, old);
     if (r == 0)
         noticed_disposition(sig, act != NULL);
     return r;
@@ -545,7 +430,7 @@ EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old
 
 EXPORT sighandler_t signal(int sig, sighandler_t handler)
 {
-    sighandler_t r = REAL(signal) ? real.signal(sig, handler) : bsd_signal(sig, handler);
+    sighandler_t r = libc_signal(sig, handler);
     if (r != SIG_ERR)
         noticed_disposition(sig, true);
     return r;
