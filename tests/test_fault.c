@@ -16,7 +16,9 @@
 #include "config.h"
 #include "fault.h"
 #include "fdstate.h"
+#include "bindflow.h"
 #include "guard.h"
+#include "lifecycle.h"
 #include "harness.h"
 #include "log.h"
 
@@ -118,7 +120,7 @@ static int guarded_bind(int fd, int port)
 {
     struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return guard_bind(fd, fdstate_get(fd), (struct sockaddr *)&sin, sizeof sin);
+    return bindflow_bind(fd, fdstate_get(fd), (struct sockaddr *)&sin, sizeof sin);
 }
 
 /* The whole bind flow on a table that is truncated while a binding is recorded in it. */
@@ -139,7 +141,7 @@ START_TEST(guard_survives_truncated_table)
     ck_assert_int_eq(truncate(path, 0), 0);
 
     /* Release touches the vanished table: no crash; binds go to the kernel. */
-    guard_release(a, fdstate_get(a));
+    lifecycle_release(a, fdstate_get(a));
     close(a);
     int b = tracked_socket(), c = tracked_socket();
     struct sockaddr_in sin;

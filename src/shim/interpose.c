@@ -23,12 +23,15 @@
 #include "config.h"
 #include "fault.h"
 #include "fdstate.h"
+#include "bindflow.h"
 #include "guard.h"
 #include "inside.h"
 #include "kernel.h"
+#include "lifecycle.h"
 #include "libc.h"
 #include "log.h"
 #include "options.h"
+#include "process.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -104,7 +107,7 @@ static void track_socket(int fd, int domain, int type)
 
 EXPORT int socket(int domain, int type, int protocol)
 {
-    unsigned long forks = guard_fork_generation();
+    unsigned long forks = process_fork_generation();
     int fd = libc_socket(domain, type, protocol);
     if (fd < 0)
         return fd;
@@ -119,8 +122,8 @@ EXPORT int socket(int domain, int type, int protocol)
     if (!on)
         return fd;
     INSIDE_BINDGUARD_KEEP_ERRNO(track_socket(fd, domain, type));
-    if (guard_fork_generation() != forks)  /* a child may have it too */
-        guard_mark_fd_shared(fd);
+    if (process_fork_generation() != forks)  /* a child may have it too */
+        process_mark_shared(fd);
     return fd;
 }
 
@@ -130,7 +133,7 @@ EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
     if (!s)
         return libc_bind(fd, sa, len);
     int r;
-    INSIDE_BINDGUARD(r = guard_bind(fd, s, sa, len));
+    INSIDE_BINDGUARD(r = bindflow_bind(fd, s, sa, len));
     return r;
 }
 
@@ -140,7 +143,7 @@ EXPORT int listen(int fd, int backlog)
     if (!s)
         return libc_listen(fd, backlog);
     int r;
-    INSIDE_BINDGUARD(r = guard_listen(fd, s, backlog));
+    INSIDE_BINDGUARD(r = lifecycle_listen(fd, s, backlog));
     return r;
 }
 
@@ -150,7 +153,7 @@ EXPORT int shutdown(int fd, int how)
     if (!s)
         return libc_shutdown(fd, how);
     int r;
-    INSIDE_BINDGUARD(r = guard_shutdown(fd, s, how));
+    INSIDE_BINDGUARD(r = lifecycle_shutdown(fd, s, how));
     return r;
 }
 
@@ -161,7 +164,7 @@ static int after_accept(int listener, int fd)
     fdstate_forget(fd);
     struct fd_state *s = managed(listener);
     if (s)
-        INSIDE_BINDGUARD_KEEP_ERRNO(guard_accepted(listener, s));
+        INSIDE_BINDGUARD_KEEP_ERRNO(lifecycle_accepted(listener, s));
     return fd;
 }
 
@@ -215,7 +218,7 @@ static void note_passed_fds(const struct msghdr *m)
         for (size_t i = 0; i < n; i++) {
             int fd;
             __builtin_memcpy(&fd, p + i * sizeof fd, sizeof fd);
-            guard_mark_fd_shared(fd);
+            process_mark_shared(fd);
         }
     }
 }
@@ -240,7 +243,7 @@ __attribute__((noinline)) static void release_tracked(int fd, struct fd_state *s
         s->tracked = 0;
         return;
     }
-    INSIDE_BINDGUARD_KEEP_ERRNO(guard_release(fd, s));
+    INSIDE_BINDGUARD_KEEP_ERRNO(lifecycle_release(fd, s));
 }
 
 static inline void release(int fd)
@@ -345,9 +348,9 @@ EXPORT int fcntl64(int fd, int cmd, ...)
  * tracked, and a socket() configuring the shim meanwhile must see the fork generation. */
 static pid_t forked(pid_t (*libc_forker)(void))
 {
-    guard_before_fork();
+    process_before_fork();
     pid_t pid = libc_forker();
-    INSIDE_BINDGUARD_KEEP_ERRNO(guard_after_fork(pid == 0));
+    INSIDE_BINDGUARD_KEEP_ERRNO(process_after_fork(pid == 0));
     return pid;
 }
 
@@ -370,10 +373,9 @@ static int spawned(libc_spawn_fn *libc_spawner, pid_t *pid, const char *file,
                    const posix_spawn_file_actions_t *actions, const posix_spawnattr_t *attr,
                    char *const argv[], char *const envp[])
 {
-    INSIDE_BINDGUARD_KEEP_ERRNO(guard_around_spawn(actions != NULL));
+    INSIDE_BINDGUARD_KEEP_ERRNO(process_spawn_starting(actions != NULL));
     int r = libc_spawner(pid, file, actions, attr, argv, envp);
-    /* again: a socket another thread made meanwhile */
-    INSIDE_BINDGUARD_KEEP_ERRNO(guard_around_spawn(actions != NULL));
+    INSIDE_BINDGUARD_KEEP_ERRNO(process_spawn_finished(actions != NULL));
     return r;
 }
 
@@ -397,7 +399,7 @@ EXPORT int setns(int fd, int nstype)
 {
     int r = libc_setns(fd, nstype);
     if (r == 0)
-        guard_forget_netns();
+        bindflow_forget_netns();
     return r;
 }
 
@@ -405,7 +407,7 @@ EXPORT int unshare(int flags)
 {
     int r = libc_unshare(flags);
     if (r == 0)
-        guard_forget_netns();
+        bindflow_forget_netns();
     return r;
 }
 
