@@ -1,6 +1,7 @@
 /* interpose - the wrapped libc entry points: the exported names a preloaded program
- * calls. Glue only: the rules live in guard, options, policy, address and table, and
- * libc's own functions are reached through libc.h.
+ * calls, and nothing else. Glue only: the rules live in the shim's modules (bindflow,
+ * lifecycle, options, process) and below, and libc's own functions are reached through
+ * libc.h.
  *
  * Every process the library is preloaded into pays for its load, and most never make an
  * inet socket: the constructor only keeps the environment and resolves close(). The
@@ -9,9 +10,6 @@
  * straight to libc (inside.h). */
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -19,17 +17,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "active.h"
 #include "bg_config.h"
+#include "bindflow.h"
 #include "config.h"
 #include "fault.h"
 #include "fdstate.h"
-#include "bindflow.h"
-#include "guard.h"
 #include "inside.h"
 #include "kernel.h"
-#include "lifecycle.h"
 #include "libc.h"
-#include "log.h"
+#include "lifecycle.h"
 #include "options.h"
 #include "process.h"
 
@@ -42,67 +39,12 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-static bool active;  /* configured and not BINDGUARD_MODE=off */
-
-__thread int inside_depth __attribute__((tls_model("initial-exec")));
-
 /* All a process pays at load. close() is resolved now because programs call it from
  * signal handlers, where dlsym must not run (it takes the loader's lock). */
 __attribute__((constructor)) static void bindguard_load(void)
 {
     config_keep_environment();
     libc_resolve_at_load();
-}
-
-static pthread_once_t configured = PTHREAD_ONCE_INIT;
-
-static void configure(void)
-{
-    const struct bg_config *cfg = config_get();
-    log_setup(cfg->log, cfg->log_path);
-    guard_init(cfg);
-    options_init(cfg);
-    __atomic_store_n(&active, cfg->mode != BG_MODE_OFF, __ATOMIC_RELEASE);
-}
-
-/* Configure on the first inet socket; false: leave this one untracked (off, or a signal
- * handler that interrupted bindguard itself, maybe inside configure). */
-static bool configured_active(void)
-{
-    if (inside_bindguard())
-        return __atomic_load_n(&active, __ATOMIC_ACQUIRE);
-    INSIDE_BINDGUARD(pthread_once(&configured, configure));
-    return __atomic_load_n(&active, __ATOMIC_ACQUIRE);
-}
-
-/* The tracked state of fd, if bindguard should act on this call at all. */
-static struct fd_state *managed(int fd)
-{
-    if (inside_bindguard() || !__atomic_load_n(&active, __ATOMIC_ACQUIRE))
-        return NULL;
-    return fdstate_get(fd);
-}
-
-static bool is_managed_socket(int domain, int type, int protocol)
-{
-    int kind = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (domain != AF_INET && domain != AF_INET6)
-        return false;
-    if (kind == SOCK_STREAM)
-        return protocol == 0 || protocol == IPPROTO_TCP;
-    if (kind == SOCK_DGRAM)
-        return protocol == 0 || protocol == IPPROTO_UDP;
-    return false;
-}
-
-static void track_socket(int fd, int domain, int type)
-{
-    struct fd_state *s = fdstate_track(fd);
-    if (!s)
-        return;
-    s->family = (uint8_t)domain;
-    s->proto = (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
-    __atomic_store_n(&s->tracked, 1, __ATOMIC_RELEASE);
 }
 
 EXPORT int socket(int domain, int type, int protocol)
@@ -112,16 +54,13 @@ EXPORT int socket(int domain, int type, int protocol)
     if (fd < 0)
         return fd;
     /* The kernel backend judges this process's binds: once, not twice. */
-    if (!is_managed_socket(domain, type, protocol) || kernel_backend_enforces(fd)) {
+    if (!active_is_tracked_kind(domain, type, protocol) || kernel_backend_enforces(fd)) {
         fdstate_forget(fd);  /* the number may have been closed behind our back */
         return fd;
     }
-    int saved = errno;
-    bool on = configured_active();
-    errno = saved;
-    if (!on)
+    if (!active_configure())
         return fd;
-    INSIDE_BINDGUARD_KEEP_ERRNO(track_socket(fd, domain, type));
+    active_track(fd, domain, type);
     if (process_fork_generation() != forks)  /* a child may have it too */
         process_mark_shared(fd);
     return fd;
@@ -129,7 +68,7 @@ EXPORT int socket(int domain, int type, int protocol)
 
 EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
 {
-    struct fd_state *s = managed(fd);
+    struct fd_state *s = active_record(fd);
     if (!s)
         return libc_bind(fd, sa, len);
     int r;
@@ -139,7 +78,7 @@ EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
 
 EXPORT int listen(int fd, int backlog)
 {
-    struct fd_state *s = managed(fd);
+    struct fd_state *s = active_record(fd);
     if (!s)
         return libc_listen(fd, backlog);
     int r;
@@ -149,7 +88,7 @@ EXPORT int listen(int fd, int backlog)
 
 EXPORT int shutdown(int fd, int how)
 {
-    struct fd_state *s = managed(fd);
+    struct fd_state *s = active_record(fd);
     if (!s)
         return libc_shutdown(fd, how);
     int r;
@@ -159,10 +98,10 @@ EXPORT int shutdown(int fd, int how)
 
 static int after_accept(int listener, int fd)
 {
-    if (fd < 0 || !__atomic_load_n(&active, __ATOMIC_ACQUIRE))
+    if (fd < 0 || !active_now())
         return fd;
     fdstate_forget(fd);
-    struct fd_state *s = managed(listener);
+    struct fd_state *s = active_record(listener);
     if (s)
         INSIDE_BINDGUARD_KEEP_ERRNO(lifecycle_accepted(listener, s));
     return fd;
@@ -180,7 +119,7 @@ EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
 
 EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
-    struct fd_state *s = managed(fd);
+    struct fd_state *s = active_record(fd);
     if (!s)
         return libc_setsockopt(fd, level, name, val, len);
     bool handled;
@@ -196,7 +135,7 @@ EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t le
 
 EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
-    struct fd_state *s = managed(fd);
+    struct fd_state *s = active_record(fd);
     if (s) {
         bool handled;
         int r;
@@ -207,27 +146,11 @@ EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
     return libc_getsockopt(fd, level, name, val, len);
 }
 
-/* A socket sent over SCM_RIGHTS may outlive our last descriptor of it. */
-static void note_passed_fds(const struct msghdr *m)
-{
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR((struct msghdr *)m, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        const unsigned char *p = CMSG_DATA(c);
-        for (size_t i = 0; i < n; i++) {
-            int fd;
-            __builtin_memcpy(&fd, p + i * sizeof fd, sizeof fd);
-            process_mark_shared(fd);
-        }
-    }
-}
-
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 {
     ssize_t r = libc_sendmsg(fd, m, flags);
-    if (r >= 0 && m && m->msg_controllen && __atomic_load_n(&active, __ATOMIC_ACQUIRE))
-        note_passed_fds(m);
+    if (r >= 0 && m && m->msg_controllen && active_now())
+        process_note_passed(m);
     return r;
 }
 
@@ -237,7 +160,7 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
  * interrupted bindguard itself only forgets the fd (the kernel confirms the entry later)
  * instead of waiting for a lock its own thread holds. Out of line, so that close() of an
  * untracked fd stays a load and a branch in front of the real call. */
-__attribute__((noinline)) static void release_tracked(int fd, struct fd_state *s)
+__attribute__((noinline)) static void tracked_closes(int fd, struct fd_state *s)
 {
     if (inside_bindguard()) {
         s->tracked = 0;
@@ -246,24 +169,24 @@ __attribute__((noinline)) static void release_tracked(int fd, struct fd_state *s
     INSIDE_BINDGUARD_KEEP_ERRNO(lifecycle_release(fd, s));
 }
 
-static inline void release(int fd)
+static inline void before_descriptor_closes(int fd)
 {
     struct fd_state *s = fdstate_get(fd);
     if (__builtin_expect(s != NULL, 0))
-        release_tracked(fd, s);
+        tracked_closes(fd, s);
 }
 
 EXPORT int close(int fd)
 {
-    release(fd);
+    before_descriptor_closes(fd);
     return libc_close(fd);
 }
 
-static void release_range(unsigned first, unsigned last)
+static void before_range_closes(unsigned first, unsigned last)
 {
     unsigned limit = (unsigned)fdstate_limit();
     for (unsigned fd = first; fd < limit && fd <= last; fd++)
-        release((int)fd);
+        before_descriptor_closes((int)fd);
 }
 
 EXPORT int close_range(unsigned first, unsigned last, int flags)
@@ -271,20 +194,20 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
     /* Only a call the kernel will accept closes anything; CLOEXEC closes at exec. */
     if (first <= last && !(flags & ~(int)(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) &&
         !(flags & CLOSE_RANGE_CLOEXEC))
-        release_range(first, last);
+        before_range_closes(first, last);
     return libc_close_range(first, last, flags);
 }
 
 EXPORT void closefrom(int lowfd)
 {
     if (lowfd >= 0)
-        release_range((unsigned)lowfd, ~0u);
+        before_range_closes((unsigned)lowfd, ~0u);
     libc_closefrom(lowfd);
 }
 
 static int after_dup(int from, int to)
 {
-    if (to >= 0 && __atomic_load_n(&active, __ATOMIC_ACQUIRE))
+    if (to >= 0 && active_now())
         INSIDE_BINDGUARD_KEEP_ERRNO(fdstate_dup(from, to));
     return to;
 }
@@ -299,7 +222,7 @@ static int dup_over(int from, int to, int r)
 {
     if (r < 0 || from == to)
         return r;
-    release(to);
+    before_descriptor_closes(to);
     return after_dup(from, r);
 }
 

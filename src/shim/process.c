@@ -3,6 +3,7 @@
 #include "process.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "fdstate.h"
@@ -95,3 +96,17 @@ void process_mark_shared(int fd)
     }
 }
 
+void process_note_passed(const struct msghdr *m)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR((struct msghdr *)m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const unsigned char *p = CMSG_DATA(c);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            __builtin_memcpy(&fd, p + i * sizeof fd, sizeof fd);
+            process_mark_shared(fd);
+        }
+    }
+}

@@ -33,5 +33,8 @@ unsigned long process_fork_generation(void);
 
 /* fd was sent over SCM_RIGHTS: its socket may have other holders now. */
 void process_mark_shared(int fd);
+/* After a successful sendmsg of m: mark every descriptor it passed (SCM_RIGHTS). */
+struct msghdr;
+void process_note_passed(const struct msghdr *m);
 
 #endif
