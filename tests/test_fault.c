@@ -134,7 +134,7 @@ START_TEST(guard_survives_truncated_table)
 
     int a = tracked_socket();
     ck_assert_int_eq(guarded_bind(a, 0), 0);
-    ck_assert(fdstate_get(a)->flags & FD_BOUND);  /* recorded in the table */
+    ck_assert(fdstate_get(a)->flags & FD_HAS_ENTRY);  /* recorded in the table */
 
     char path[160];
     snprintf(path, sizeof path, "/dev/shm%s.%u", table_name, (unsigned)geteuid());

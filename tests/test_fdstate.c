@@ -27,7 +27,7 @@ END_TEST
 
 START_TEST(track_forget)
 {
-    struct fd_state *s = track(7, FD_BOUND, 42);
+    struct fd_state *s = track(7, FD_HAS_ENTRY, 42);
     ck_assert_ptr_eq(fdstate_get(7), s);
     ck_assert_int_ge(fdstate_limit(), 8);
     fdstate_forget(7);
@@ -51,7 +51,7 @@ END_TEST
 
 START_TEST(dup_marks_both_and_counts_local_holders)
 {
-    track(10, FD_BOUND, 99);
+    track(10, FD_HAS_ENTRY, 99);
     fdstate_dup(10, 11);
     struct fd_state *a = fdstate_get(10), *b = fdstate_get(11);
     ck_assert_ptr_nonnull(b);
@@ -66,7 +66,7 @@ START_TEST(dup_marks_both_and_counts_local_holders)
     ck_assert_uint_eq(b->opts & FD_OPT_REUSEADDR, FD_OPT_REUSEADDR);
     ck_assert_uint_eq(b->entry_id, 100);
     /* Another socket is not an alias, whatever its entry says. */
-    track(12, FD_BOUND, 100);
+    track(12, FD_HAS_ENTRY, 100);
     fdstate_forget(11);
     ck_assert(!fdstate_has_alias(10));
     fdstate_forget(12);

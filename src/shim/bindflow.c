@@ -212,7 +212,7 @@ static void record(struct bind_call *c)
     c->s->entry_idx = idx;
     c->s->entry_id = e->id;
     c->s->inode = c->w.e.inode;
-    c->s->flags |= FD_BOUND;
+    c->s->flags |= FD_HAS_ENTRY;
     fdstate_sync_aliases(c->fd);
 }
 

@@ -122,7 +122,7 @@ int fdstate_find_inode(uint32_t inode)
     int limit = __atomic_load_n(&tracked_limit, __ATOMIC_RELAXED);
     for (int fd = 0; fd < limit; fd++) {
         const struct fd_state *s = fdstate_get(fd);
-        if (s && (s->flags & FD_BOUND) && s->inode == inode)
+        if (s && (s->flags & FD_HAS_ENTRY) && s->inode == inode)
             return fd;
     }
     return -1;

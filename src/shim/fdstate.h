@@ -20,7 +20,7 @@ enum {
 
 /* fd_state.flags */
 enum {
-    FD_BOUND     = 1u << 0,  /* has a table entry (entry_idx/entry_id valid) */
+    FD_HAS_ENTRY = 1u << 0,  /* has a table entry (entry_idx/entry_id valid) */
     FD_SHARED    = 1u << 1,  /* may be held by another process (fork, SCM_RIGHTS, exec) */
     FD_DUPED     = 1u << 2,  /* another descriptor here may refer to the same socket */
     FD_LISTENING = 1u << 3,

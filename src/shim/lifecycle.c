@@ -93,7 +93,7 @@ static int call_changing_state(int fd, struct fd_state *s, int (*call)(int, int)
 {
     int entry_errno = errno;  /* a success leaves errno as the program had it */
     struct state_change c = { NULL, s, call, fd, arg, set_flags, -1, 0, false };
-    if ((s->flags & FD_BOUND) && (c.t = ourtable_get()) && !fault_call(change_state, &c))
+    if ((s->flags & FD_HAS_ENTRY) && (c.t = ourtable_get()) && !fault_call(change_state, &c))
         ourtable_faulted(c.t);
     if (!c.answered) {
         errno = entry_errno;
@@ -134,7 +134,7 @@ void lifecycle_accepted(int fd, struct fd_state *s)
         return;
     s->flags |= FD_ACCEPTED;
     fdstate_sync_aliases(fd);
-    if ((s->flags & FD_BOUND) && (s->opts & FD_OPT_EXCLUSIVE))
+    if ((s->flags & FD_HAS_ENTRY) && (s->opts & FD_OPT_EXCLUSIVE))
         apply_change(s->entry_idx, s->entry_id, TABLE_F_ACCEPTED, false);
 }
 
@@ -143,7 +143,7 @@ void lifecycle_accepted(int fd, struct fd_state *s)
  * confirms it on the next conflicting bind and reaps it once the socket is really gone. */
 void lifecycle_release(int fd, struct fd_state *s)
 {
-    bool mine_alone = (s->flags & FD_BOUND) && !(s->flags & FD_SHARED) &&
+    bool mine_alone = (s->flags & FD_HAS_ENTRY) && !(s->flags & FD_SHARED) &&
                       !((s->flags & FD_DUPED) && fdstate_has_alias(fd));
     bool linger = s->proto == IPPROTO_TCP && (s->opts & FD_OPT_EXCLUSIVE) &&
                   (s->flags & FD_ACCEPTED);
