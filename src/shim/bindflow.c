@@ -170,7 +170,6 @@ static bool bound_by_libc(struct bind_call *c)
         return false;
     c->s->flags |= FD_KERNEL_BOUND;
     c->s->cls = c->w.e.cls;
-    fdstate_sync_aliases(c->fd);
     return true;
 }
 
@@ -213,7 +212,6 @@ static void record(struct bind_call *c)
     c->s->entry_id = e->id;
     c->s->inode = c->w.e.inode;
     c->s->flags |= FD_HAS_ENTRY;
-    fdstate_sync_aliases(c->fd);
 }
 
 static void drop_intent(struct bind_call *c)

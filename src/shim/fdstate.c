@@ -1,32 +1,99 @@
-/* fdstate - per-process socket descriptor records, a flat chunked array by fd.
+/* fdstate - one record per tracked socket, and the fd -> record index (fdstate.h).
  *
- * Chunks come from mmap, not malloc: close() may run in a signal handler or inside an
- * allocator, and must not re-enter one. A chunk, once published, is never freed, so a
- * reader that loaded its pointer can always dereference it. */
+ * Index chunks and records come from mmap, not malloc: close() may run in a signal
+ * handler or inside an allocator, and must not re-enter one. Chunks, once published,
+ * are never freed, so a reader that loaded a pointer can always dereference it. A
+ * record is free when its count of descriptors is 0; taking one is a compare-and-swap
+ * of that count from 0 to 1, so no lock is held anywhere (signal handlers included). A
+ * free record is in no index slot, so fdstate_get never returns it. */
 #include "fdstate.h"
 
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 
-struct fd_state *fdstate_chunks[FDSTATE_MAX_FD >> FDSTATE_CHUNK_SHIFT];
+struct fd_state **fdstate_index[FDSTATE_MAX_FD >> FDSTATE_CHUNK_SHIFT];
 static int tracked_limit;  /* highest tracked fd + 1, only grows */
 
-static struct fd_state *chunk_for(int fd)
+/* The record pool: chunks of records, the first pool_used of them in use. */
+#define POOL_CHUNK  1024
+#define POOL_CHUNKS (FDSTATE_MAX_FD / POOL_CHUNK)
+static struct fd_state *pool[POOL_CHUNKS];
+static unsigned pool_used;
+static unsigned pool_hint;  /* where a free record was last seen */
+
+/* The chunk at *slot, mapping it if it is not there yet. Two threads may race to create
+ * the same chunk: one wins, the other unmaps. */
+static void *chunk_at(void **slot, size_t size)
 {
-    struct fd_state **slot = &fdstate_chunks[fd >> FDSTATE_CHUNK_SHIFT];
-    struct fd_state *chunk = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    void *chunk = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
     if (chunk)
         return chunk;
-    void *fresh = mmap(NULL, FDSTATE_CHUNK * sizeof(struct fd_state), PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *fresh = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (fresh == MAP_FAILED)
         return NULL;
-    /* Two threads may race to create the same chunk: one wins, the other unmaps. */
-    if (__atomic_compare_exchange_n(slot, &chunk, (struct fd_state *)fresh, false,
-                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+    if (__atomic_compare_exchange_n(slot, &chunk, fresh, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE))
         return fresh;
-    munmap(fresh, FDSTATE_CHUNK * sizeof(struct fd_state));
+    munmap(fresh, size);
     return chunk;
+}
+
+static struct fd_state *pool_record(unsigned idx)
+{
+    struct fd_state *chunk = __atomic_load_n(&pool[idx / POOL_CHUNK], __ATOMIC_ACQUIRE);
+    return &chunk[idx % POOL_CHUNK];
+}
+
+static bool take_free(struct fd_state *r)
+{
+    uint32_t free_refs = 0;
+    return __atomic_compare_exchange_n(&r->refs, &free_refs, 1, false, __ATOMIC_ACQUIRE,
+                                       __ATOMIC_RELAXED);
+}
+
+/* A free record, its count of descriptors now 1; NULL when memory is short. */
+static struct fd_state *claim_record(void)
+{
+    for (;;) {
+        unsigned used = __atomic_load_n(&pool_used, __ATOMIC_ACQUIRE);
+        unsigned n = used * POOL_CHUNK;
+        unsigned start = __atomic_load_n(&pool_hint, __ATOMIC_RELAXED);
+        for (unsigned i = 0; i < n; i++) {
+            unsigned idx = (start + i) % n;
+            struct fd_state *r = pool_record(idx);
+            if (__atomic_load_n(&r->refs, __ATOMIC_RELAXED) == 0 && take_free(r)) {
+                __atomic_store_n(&pool_hint, (idx + 1) % n, __ATOMIC_RELAXED);
+                return r;
+            }
+        }
+        if (used == POOL_CHUNKS)
+            return NULL;
+        struct fd_state *chunk = chunk_at((void **)&pool[used],
+                                          POOL_CHUNK * sizeof(struct fd_state));
+        if (!chunk)
+            return NULL;
+        for (unsigned i = 0; i < POOL_CHUNK; i++)  /* the same values for every racer */
+            __atomic_store_n(&chunk[i].pool_idx, used * POOL_CHUNK + i, __ATOMIC_RELAXED);
+        __atomic_compare_exchange_n(&pool_used, &used, used + 1, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_RELAXED);
+    }
+}
+
+/* Drop one descriptor's reference; true if it was the last. */
+static bool unref(struct fd_state *r)
+{
+    if (__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return false;
+    __atomic_store_n(&pool_hint, r->pool_idx, __ATOMIC_RELAXED);
+    return true;
+}
+
+static struct fd_state **index_slot(int fd)
+{
+    struct fd_state **chunk = chunk_at((void **)&fdstate_index[fd >> FDSTATE_CHUNK_SHIFT],
+                                       FDSTATE_CHUNK * sizeof(struct fd_state *));
+    return chunk ? &chunk[fd & (FDSTATE_CHUNK - 1)] : NULL;
 }
 
 static void raise_limit(int fd)
@@ -38,83 +105,72 @@ static void raise_limit(int fd)
         ;
 }
 
+/* Point fd's slot at r (NULL: nothing); drop the reference the slot held before. */
+static void set_slot(struct fd_state **slot, struct fd_state *r)
+{
+    struct fd_state *old = __atomic_exchange_n(slot, r, __ATOMIC_ACQ_REL);
+    if (old)
+        unref(old);
+}
+
 struct fd_state *fdstate_track(int fd)
 {
     if ((unsigned)fd >= FDSTATE_MAX_FD)
         return NULL;
-    struct fd_state *chunk = chunk_for(fd);
-    if (!chunk)
+    struct fd_state **slot = index_slot(fd);
+    struct fd_state *r = slot ? claim_record() : NULL;
+    if (!r)
         return NULL;
-    static uint64_t next_sock_id;
-    struct fd_state *s = &chunk[fd & (FDSTATE_CHUNK - 1)];
-    memset(s, 0, sizeof *s);
-    s->entry_idx = UINT32_MAX;
-    s->sock_id = __atomic_add_fetch(&next_sock_id, 1, __ATOMIC_RELAXED);
+    /* Cleared from `tracked` on: refs is ours already, and pool_idx stays. */
+    memset(&r->tracked, 0, sizeof *r - offsetof(struct fd_state, tracked));
+    r->entry_idx = UINT32_MAX;
+    set_slot(slot, r);
     raise_limit(fd);
-    return s;
+    return r;
 }
 
-void fdstate_forget(int fd)
+bool fdstate_forget(int fd)
 {
-    struct fd_state *s = fdstate_get(fd);
-    if (s)
-        s->tracked = 0;
+    if ((unsigned)fd >= FDSTATE_MAX_FD)
+        return false;
+    struct fd_state **chunk =
+        __atomic_load_n(&fdstate_index[fd >> FDSTATE_CHUNK_SHIFT], __ATOMIC_ACQUIRE);
+    if (!chunk)
+        return false;
+    struct fd_state *old = __atomic_exchange_n(&chunk[fd & (FDSTATE_CHUNK - 1)], NULL,
+                                               __ATOMIC_ACQ_REL);
+    return old && unref(old);
 }
 
 void fdstate_dup(int from, int to)
 {
-    struct fd_state *src = fdstate_get(from);
-    if (!src || from == to) {
-        if (from != to)
-            fdstate_forget(to);
+    if (from == to)
+        return;
+    struct fd_state *r = fdstate_get(from);
+    uint32_t refs = r ? __atomic_load_n(&r->refs, __ATOMIC_RELAXED) : 0;
+    /* A reference is taken only while the record is in use: a `from` closed meanwhile
+     * leaves `to` untracked. */
+    while (refs && !__atomic_compare_exchange_n(&r->refs, &refs, refs + 1, false,
+                                                __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+        ;
+    if (!refs) {
+        fdstate_forget(to);
         return;
     }
-    struct fd_state copy = *src;
-    struct fd_state *dst = fdstate_track(to);
-    if (!dst)
+    struct fd_state **slot = (unsigned)to < FDSTATE_MAX_FD ? index_slot(to) : NULL;
+    if (!slot) {
+        unref(r);  /* not the last: `from` still holds it */
+        fdstate_forget(to);
         return;
-    copy.flags |= FD_DUPED;
-    src->flags |= FD_DUPED;
-    *dst = copy;
-}
-
-/* Call fn on every other tracked descriptor of fd's socket; stop when it returns true. */
-static bool each_alias(int fd, bool (*fn)(struct fd_state *alias, const struct fd_state *s),
-                       const struct fd_state *s)
-{
-    int limit = __atomic_load_n(&tracked_limit, __ATOMIC_RELAXED);
-    for (int other = 0; other < limit; other++) {
-        struct fd_state *a = fdstate_get(other);
-        if (other != fd && a && a->sock_id == s->sock_id && fn(a, s))
-            return true;
     }
-    return false;
-}
-
-static bool found(struct fd_state *alias, const struct fd_state *s)
-{
-    (void)alias;
-    (void)s;
-    return true;
-}
-
-static bool copy_into(struct fd_state *alias, const struct fd_state *s)
-{
-    *alias = *s;
-    return false;
+    set_slot(slot, r);
+    raise_limit(to);
 }
 
 bool fdstate_has_alias(int fd)
 {
     struct fd_state *s = fdstate_get(fd);
-    return s && each_alias(fd, found, s);
-}
-
-void fdstate_sync_aliases(int fd)
-{
-    struct fd_state *s = fdstate_get(fd);
-    if (s && (s->flags & FD_DUPED))
-        each_alias(fd, copy_into, s);
+    return s && __atomic_load_n(&s->refs, __ATOMIC_RELAXED) > 1;
 }
 
 int fdstate_find_inode(uint32_t inode)

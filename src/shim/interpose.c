@@ -103,7 +103,7 @@ static int after_accept(int listener, int fd)
     fdstate_forget(fd);
     struct fd_state *s = active_record(listener);
     if (s)
-        INSIDE_BINDGUARD_KEEP_ERRNO(lifecycle_accepted(listener, s));
+        INSIDE_BINDGUARD_KEEP_ERRNO(lifecycle_accepted(s));
     return fd;
 }
 
@@ -124,12 +124,12 @@ EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t le
         return libc_setsockopt(fd, level, name, val, len);
     bool handled;
     int r;
-    INSIDE_BINDGUARD(r = options_set(fd, s, level, name, val, len, &handled));
+    INSIDE_BINDGUARD(r = options_set(s, level, name, val, len, &handled));
     if (handled)
         return r;
     r = libc_setsockopt(fd, level, name, val, len);
     if (r == 0)
-        options_mirror(fd, s, level, name, val, len);
+        options_mirror(s, level, name, val, len);
     return r;
 }
 
@@ -163,7 +163,7 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 __attribute__((noinline)) static void tracked_closes(int fd, struct fd_state *s)
 {
     if (inside_bindguard()) {
-        s->tracked = 0;
+        fdstate_forget(fd);
         return;
     }
     INSIDE_BINDGUARD_KEEP_ERRNO(lifecycle_release(fd, s));

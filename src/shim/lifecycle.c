@@ -80,7 +80,6 @@ static void change_state(void *arg)
     uint64_t id = renew_entry(c->t, c->s);
     if (id) {
         c->s->entry_id = id;
-        fdstate_sync_aliases(c->fd);
         if (c->r == 0 && c->set_flags)
             table_set_flags(c->t, c->s->entry_idx, id, c->set_flags, 0);
     }
@@ -113,7 +112,6 @@ int lifecycle_listen(int fd, struct fd_state *s, int backlog)
     s->flags |= FD_KERNEL_BOUND;  /* listen binds an unbound socket to a port */
     if (first) {
         s->flags |= FD_LISTENING;
-        fdstate_sync_aliases(fd);
         if (guard_config()->emulate)
             emulate_first_listener(fd, s);
     }
@@ -128,12 +126,11 @@ int lifecycle_shutdown(int fd, struct fd_state *s, int how)
     return call_changing_state(fd, s, libc_shutdown, how, 0);
 }
 
-void lifecycle_accepted(int fd, struct fd_state *s)
+void lifecycle_accepted(struct fd_state *s)
 {
     if (s->flags & FD_ACCEPTED)
         return;
     s->flags |= FD_ACCEPTED;
-    fdstate_sync_aliases(fd);
     if ((s->flags & FD_HAS_ENTRY) && (s->opts & FD_OPT_EXCLUSIVE))
         apply_change(s->entry_idx, s->entry_id, TABLE_F_ACCEPTED, false);
 }
@@ -143,11 +140,11 @@ void lifecycle_accepted(int fd, struct fd_state *s)
  * confirms it on the next conflicting bind and reaps it once the socket is really gone. */
 void lifecycle_release(int fd, struct fd_state *s)
 {
-    bool mine_alone = (s->flags & FD_HAS_ENTRY) && !(s->flags & FD_SHARED) &&
-                      !((s->flags & FD_DUPED) && fdstate_has_alias(fd));
+    bool entry_ours = (s->flags & FD_HAS_ENTRY) && !(s->flags & FD_SHARED);
     bool linger = s->proto == IPPROTO_TCP && (s->opts & FD_OPT_EXCLUSIVE) &&
                   (s->flags & FD_ACCEPTED);
-    s->tracked = 0;
-    if (mine_alone)
-        apply_change(s->entry_idx, s->entry_id, linger ? TABLE_F_LINGER : 0, !linger);
+    uint32_t idx = s->entry_idx;
+    uint64_t id = s->entry_id;
+    if (fdstate_forget(fd) && entry_ours)  /* s may be reused from here on */
+        apply_change(idx, id, linger ? TABLE_F_LINGER : 0, !linger);
 }

@@ -15,9 +15,9 @@
  * socket its group's first listener. */
 int lifecycle_listen(int fd, struct fd_state *s, int backlog);
 int lifecycle_shutdown(int fd, struct fd_state *s, int how);
-/* After a successful accept on listener fd: an explicit exclusive listener that served
+/* After a successful accept on listener s: an explicit exclusive listener that served
  * a connection lingers after its close. */
-void lifecycle_accepted(int fd, struct fd_state *s);
+void lifecycle_accepted(struct fd_state *s);
 /* Before libc closes fd (close, dup2/dup3 over it, close_range): forget fd, and drop its
  * socket's entry (or turn it into a linger entry) when this was the last descriptor of
  * a socket this process alone holds. */

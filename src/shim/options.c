@@ -83,14 +83,12 @@ static int set_exclusive(struct fd_state *s, const void *val, socklen_t len)
     return 0;
 }
 
-int options_set(int fd, struct fd_state *s, int level, int name, const void *val,
+int options_set(struct fd_state *s, int level, int name, const void *val,
                 socklen_t len, bool *handled)
 {
     *handled = true;
     if (is_exclusive_opt(level, name)) {
-        int r = set_exclusive(s, val, len);
-        fdstate_sync_aliases(fd);
-        return r;
+        return set_exclusive(s, val, len);
     }
     /* The reverse order of the same conflict, checked before the kernel sees it. */
     if ((s->opts & FD_OPT_EXCLUSIVE) && shares_if_set(s, level, name) && val &&
@@ -111,14 +109,13 @@ static unsigned mirrored_opt(int level, int name)
     return 0;
 }
 
-void options_mirror(int fd, struct fd_state *s, int level, int name, const void *val,
+void options_mirror(struct fd_state *s, int level, int name, const void *val,
                     socklen_t len)
 {
     unsigned bit = mirrored_opt(level, name);
     if (!bit || !val || len < sizeof(int))
         return;
     s->opts = int_on(val) ? (s->opts | bit) : (s->opts & ~bit);
-    fdstate_sync_aliases(fd);
 }
 
 static int answer_int(int v, void *val, socklen_t *len)

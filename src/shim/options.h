@@ -21,12 +21,12 @@ struct bg_sockopts options_of(const struct fd_state *s);
 
 /* Before the real setsockopt/getsockopt. `handled` says whether the call was answered
  * here (SO_EXCLUSIVEADDRUSE) rather than by the kernel. */
-int options_set(int fd, struct fd_state *s, int level, int name, const void *val,
+int options_set(struct fd_state *s, int level, int name, const void *val,
                 socklen_t len, bool *handled);
 int options_get(struct fd_state *s, int level, int name, void *val,
                 socklen_t *len, bool *handled);
 /* After a successful real setsockopt: mirror SO_REUSEADDR/SO_REUSEPORT/IPV6_V6ONLY. */
-void options_mirror(int fd, struct fd_state *s, int level, int name, const void *val,
+void options_mirror(struct fd_state *s, int level, int name, const void *val,
                     socklen_t len);
 
 #endif

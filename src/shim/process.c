@@ -90,10 +90,8 @@ void process_spawn_finished(bool all)
 void process_mark_shared(int fd)
 {
     struct fd_state *s = fdstate_get(fd);
-    if (s) {
+    if (s)
         mark_shared(fd, s, NULL);
-        fdstate_sync_aliases(fd);
-    }
 }
 
 void process_note_passed(const struct msghdr *m)
