@@ -122,7 +122,7 @@ static void log_refusal(const struct table_entry *want, const struct denier *d, 
 
 /* --- binding ------------------------------------------------------------------------- */
 
-/* One bind() call being judged. `answered` says r/err are final (the real bind ran, or
+/* One bind() call being judged. `answered` says r/err are final (libc's bind ran, or
  * bindguard refused): if the table vanishes under us after that, the answer stands. */
 struct bind_call {
     int fd;

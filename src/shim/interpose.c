@@ -159,7 +159,7 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 /* Before fd stops referring to its socket. Safe in a signal handler: a handler that
  * interrupted bindguard itself only forgets the fd (the kernel confirms the entry later)
  * instead of waiting for a lock its own thread holds. Out of line, so that close() of an
- * untracked fd stays a load and a branch in front of the real call. */
+ * untracked fd stays a load and a branch in front of libc's call. */
 __attribute__((noinline)) static void tracked_closes(int fd, struct fd_state *s)
 {
     if (inside_bindguard()) {

@@ -43,7 +43,7 @@ static void apply_change(uint32_t idx, uint64_t id, uint8_t set_flags, bool rele
 }
 
 /* listen() or shutdown() of a recorded socket: what sock_diag reports of it changes, so
- * the real call runs under the table lock and renews the entry's id there (see
+ * libc's call runs under the table lock and renews the entry's id there (see
  * apply_confirmations in judge.c); the flag to add on success is set under the same
  * lock. */
 struct state_change {
@@ -86,7 +86,7 @@ static void change_state(void *arg)
     table_unlock(c->t);
 }
 
-/* The real call, under the lock when the socket has an entry; errno as the call left it. */
+/* libc's call, under the lock when the socket has an entry; errno as the call left it. */
 static int call_changing_state(int fd, struct fd_state *s, int (*call)(int, int), int arg,
                                uint8_t set_flags)
 {

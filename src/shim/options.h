@@ -19,7 +19,7 @@ void options_init(const struct bg_config *cfg);
 /* What the program set on s, as the rule book's class input (rules/class.h). */
 struct bg_sockopts options_of(const struct fd_state *s);
 
-/* Before the real setsockopt/getsockopt. `handled` says whether the call was answered
+/* Before libc's setsockopt/getsockopt. `handled` says whether the call was answered
  * here (SO_EXCLUSIVEADDRUSE) rather than by the kernel. */
 int options_set(struct fd_state *s, int level, int name, const void *val,
                 socklen_t len, bool *handled);
