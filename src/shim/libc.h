@@ -205,13 +205,16 @@ static inline pid_t libc__Fork(void)
     return f();
 }
 
+/* posix_spawn and posix_spawnp take the same arguments: the one looked up, or ENOSYS. */
+#define LIBC_SPAWN(name, pid, file, actions, attr, argv, envp)                          \
+    (LIBC_FN(name) ? libc_symbols.name(pid, file, actions, attr, argv, envp) : ENOSYS)
+
 static inline int libc_posix_spawn(pid_t *pid, const char *path,
                                    const posix_spawn_file_actions_t *actions,
                                    const posix_spawnattr_t *attr, char *const argv[],
                                    char *const envp[])
 {
-    libc_spawn_fn *f = LIBC_FN(posix_spawn);
-    return f ? f(pid, path, actions, attr, argv, envp) : ENOSYS;
+    return LIBC_SPAWN(posix_spawn, pid, path, actions, attr, argv, envp);
 }
 
 static inline int libc_posix_spawnp(pid_t *pid, const char *file,
@@ -219,8 +222,7 @@ static inline int libc_posix_spawnp(pid_t *pid, const char *file,
                                     const posix_spawnattr_t *attr, char *const argv[],
                                     char *const envp[])
 {
-    libc_spawn_fn *f = LIBC_FN(posix_spawnp);
-    return f ? f(pid, file, actions, attr, argv, envp) : ENOSYS;
+    return LIBC_SPAWN(posix_spawnp, pid, file, actions, attr, argv, envp);
 }
 
 static inline int libc_setns(int fd, int nstype)
