@@ -109,7 +109,7 @@ static const char *test_env(const char *name)
 static int tracked_socket(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct fd_state *s = fdstate_track(fd);
+    struct sock_record *s = fdstate_track(fd);
     s->family = AF_INET;
     s->proto = IPPROTO_TCP;
     s->tracked = 1;

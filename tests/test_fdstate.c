@@ -5,9 +5,9 @@
 #include "fdstate.h"
 #include "harness.h"
 
-static struct fd_state *track(int fd, uint8_t flags, uint64_t id)
+static struct sock_record *track(int fd, uint8_t flags, uint64_t id)
 {
-    struct fd_state *s = fdstate_track(fd);
+    struct sock_record *s = fdstate_track(fd);
     ck_assert_ptr_nonnull(s);
     s->flags = flags;
     s->entry_id = id;
@@ -27,7 +27,7 @@ END_TEST
 
 START_TEST(track_forget)
 {
-    struct fd_state *s = track(7, FD_HAS_ENTRY, 42);
+    struct sock_record *s = track(7, FD_HAS_ENTRY, 42);
     ck_assert_ptr_eq(fdstate_get(7), s);
     ck_assert_int_ge(fdstate_limit(), 8);
     fdstate_forget(7);
@@ -51,9 +51,9 @@ END_TEST
 
 START_TEST(dup_shares_one_record)
 {
-    struct fd_state *a = track(10, FD_HAS_ENTRY, 99);
+    struct sock_record *a = track(10, FD_HAS_ENTRY, 99);
     fdstate_dup(10, 11);
-    struct fd_state *b = fdstate_get(11);
+    struct sock_record *b = fdstate_get(11);
     ck_assert_ptr_eq(b, a);  /* one socket, one record */
     ck_assert_uint_eq(a->refs, 2);
     ck_assert(fdstate_has_alias(10));
@@ -62,7 +62,7 @@ START_TEST(dup_shares_one_record)
     a->opts |= FD_OPT_REUSEADDR;
     ck_assert_uint_eq(fdstate_get(11)->opts & FD_OPT_REUSEADDR, FD_OPT_REUSEADDR);
     /* Another socket is not an alias, whatever its entry says. */
-    struct fd_state *c = track(12, FD_HAS_ENTRY, 99);
+    struct sock_record *c = track(12, FD_HAS_ENTRY, 99);
     ck_assert_ptr_ne(c, a);
     ck_assert(!fdstate_has_alias(12));
     /* Only the last descriptor's forget says so. */
@@ -78,7 +78,7 @@ START_TEST(dup_shares_one_record)
     fdstate_dup(13, 12);
     ck_assert_ptr_null(fdstate_get(12));
     /* dup over a number holding another socket drops that socket's reference */
-    struct fd_state *d = track(14, 0, 0), *e = track(15, 0, 0);
+    struct sock_record *d = track(14, 0, 0), *e = track(15, 0, 0);
     fdstate_dup(14, 15);
     ck_assert_ptr_eq(fdstate_get(15), d);
     ck_assert_uint_eq(e->refs, 0);  /* free again */
@@ -91,10 +91,10 @@ END_TEST
  * the pool, and nothing of the old socket leaks into the new one. */
 START_TEST(records_are_reused_cleared)
 {
-    struct fd_state *a = track(30, FD_HAS_ENTRY | FD_SHARED, 7);
+    struct sock_record *a = track(30, FD_HAS_ENTRY | FD_SHARED, 7);
     a->opts = FD_OPT_EXCLUSIVE;
     ck_assert(fdstate_forget(30));
-    struct fd_state *b = fdstate_track(31);
+    struct sock_record *b = fdstate_track(31);
     ck_assert_ptr_eq(b, a);
     ck_assert_int_eq(b->flags, 0);
     ck_assert_int_eq(b->opts, 0);
@@ -107,7 +107,7 @@ START_TEST(records_are_reused_cleared)
 }
 END_TEST
 
-static void count(int fd, struct fd_state *s, void *arg)
+static void count(int fd, struct sock_record *s, void *arg)
 {
     (void)fd;
     (void)s;
@@ -144,7 +144,7 @@ START_TEST(concurrent_chunk_creation)
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
     for (int fd = 100000; fd < 100000 + 8192; fd++) {
-        struct fd_state *s = fdstate_get(fd);
+        struct sock_record *s = fdstate_get(fd);
         ck_assert_ptr_nonnull(s);
         ck_assert_uint_eq(s->entry_id, (uint64_t)fd);
     }

@@ -46,7 +46,7 @@ bool active_is_tracked_kind(int domain, int type, int protocol)
 
 static void track(int fd, int domain, int type)
 {
-    struct fd_state *s = fdstate_track(fd);
+    struct sock_record *s = fdstate_track(fd);
     if (!s)
         return;
     s->family = (uint8_t)domain;

@@ -22,7 +22,7 @@ static inline bool active_now(void)
 
 /* fd's record, if bindguard should act on this call at all: active, not inside
  * bindguard already, and fd a tracked socket. */
-static inline struct fd_state *active_record(int fd)
+static inline struct sock_record *active_record(int fd)
 {
     if (inside_bindguard() || !active_now())
         return 0;

@@ -47,7 +47,7 @@ void bindflow_forget_netns(void)
 
 /* The class the rule book gives the options the program set (rules/class.h;
  * doc/design.md "Option mapping"). */
-static enum bg_class class_of(const struct fd_state *s)
+static enum bg_class class_of(const struct sock_record *s)
 {
     struct bg_classing c = config_classing(guard_config());
     struct bg_sockopts o = options_of(s);
@@ -60,8 +60,8 @@ struct want {
     bool explicit_port;
 };
 
-static bool describe_want(int fd, struct fd_state *s, const struct sockaddr *sa, socklen_t len,
-                          struct want *w)
+static bool describe_want(int fd, struct sock_record *s, const struct sockaddr *sa,
+                          socklen_t len, struct want *w)
 {
     bool v6only = false;
     if (s->family == AF_INET6) {
@@ -126,7 +126,7 @@ static void log_refusal(const struct table_entry *want, const struct denier *d, 
  * bindguard refused): if the table vanishes under us after that, the answer stands. */
 struct bind_call {
     int fd;
-    struct fd_state *s;
+    struct sock_record *s;
     const struct sockaddr *sa;
     socklen_t len;
     struct table *t;
@@ -139,7 +139,7 @@ struct bind_call {
 };
 
 /* The address the kernel has the socket bound to (port 0: not bound yet). */
-static bool bound_address(int fd, const struct fd_state *s, bool v6only, struct bg_addr *out)
+static bool bound_address(int fd, const struct sock_record *s, bool v6only, struct bg_addr *out)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
@@ -368,7 +368,7 @@ static void judged_bind(void *arg)
         bind_ephemeral(c);
 }
 
-int bindflow_bind(int fd, struct fd_state *s, const struct sockaddr *sa, socklen_t len)
+int bindflow_bind(int fd, struct sock_record *s, const struct sockaddr *sa, socklen_t len)
 {
     int entry_errno = errno;  /* a successful bind leaves errno as the program had it */
     struct bind_call c = { .fd = fd, .s = s, .sa = sa, .len = len };

@@ -15,7 +15,7 @@
 /* bind() on tracked fd with record s. Returns the bind's result with errno as the
  * program sees it: the refusal's (EADDRINUSE, EACCES), or libc's bind's; a success
  * leaves errno as it was. */
-int bindflow_bind(int fd, struct fd_state *s, const struct sockaddr *sa, socklen_t len);
+int bindflow_bind(int fd, struct sock_record *s, const struct sockaddr *sa, socklen_t len);
 
 /* This thread's network namespace may have changed (setns, unshare): forget the key
  * binds are recorded under. */

@@ -18,7 +18,7 @@ void emulate_sharing(int fd)
  * listening socket is in its group: attached earlier, the program gives the socket a
  * private group, and the kernel then refuses it a place in the shared one at bind or at
  * listen. Attached now, it becomes the whole group's program. */
-void emulate_first_listener(int fd, const struct fd_state *s)
+void emulate_first_listener(int fd, const struct sock_record *s)
 {
     if (s->proto != IPPROTO_TCP)
         return;

@@ -13,6 +13,6 @@
 void emulate_sharing(int fd);
 /* After a socket's first successful listen: every connection goes to the group's first
  * listener, as on Windows. */
-void emulate_first_listener(int fd, const struct fd_state *s);
+void emulate_first_listener(int fd, const struct sock_record *s);
 
 #endif

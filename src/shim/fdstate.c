@@ -12,13 +12,13 @@
 #include <string.h>
 #include <sys/mman.h>
 
-struct fd_state **fdstate_index[FDSTATE_MAX_FD >> FDSTATE_CHUNK_SHIFT];
+struct sock_record **fdstate_index[FDSTATE_MAX_FD >> FDSTATE_CHUNK_SHIFT];
 static int tracked_limit;  /* highest tracked fd + 1, only grows */
 
 /* The record pool: chunks of records, the first pool_used of them in use. */
 #define POOL_CHUNK  1024
 #define POOL_CHUNKS (FDSTATE_MAX_FD / POOL_CHUNK)
-static struct fd_state *pool[POOL_CHUNKS];
+static struct sock_record *pool[POOL_CHUNKS];
 static unsigned pool_used;
 static unsigned pool_hint;  /* where a free record was last seen */
 
@@ -39,13 +39,13 @@ static void *chunk_at(void **slot, size_t size)
     return chunk;
 }
 
-static struct fd_state *pool_record(unsigned idx)
+static struct sock_record *pool_record(unsigned idx)
 {
-    struct fd_state *chunk = __atomic_load_n(&pool[idx / POOL_CHUNK], __ATOMIC_ACQUIRE);
+    struct sock_record *chunk = __atomic_load_n(&pool[idx / POOL_CHUNK], __ATOMIC_ACQUIRE);
     return &chunk[idx % POOL_CHUNK];
 }
 
-static bool take_free(struct fd_state *r)
+static bool take_free(struct sock_record *r)
 {
     uint32_t free_refs = 0;
     return __atomic_compare_exchange_n(&r->refs, &free_refs, 1, false, __ATOMIC_ACQUIRE,
@@ -53,7 +53,7 @@ static bool take_free(struct fd_state *r)
 }
 
 /* A free record, its count of descriptors now 1; NULL when memory is short. */
-static struct fd_state *claim_record(void)
+static struct sock_record *claim_record(void)
 {
     for (;;) {
         unsigned used = __atomic_load_n(&pool_used, __ATOMIC_ACQUIRE);
@@ -61,7 +61,7 @@ static struct fd_state *claim_record(void)
         unsigned start = __atomic_load_n(&pool_hint, __ATOMIC_RELAXED);
         for (unsigned i = 0; i < n; i++) {
             unsigned idx = (start + i) % n;
-            struct fd_state *r = pool_record(idx);
+            struct sock_record *r = pool_record(idx);
             if (__atomic_load_n(&r->refs, __ATOMIC_RELAXED) == 0 && take_free(r)) {
                 __atomic_store_n(&pool_hint, (idx + 1) % n, __ATOMIC_RELAXED);
                 return r;
@@ -69,8 +69,8 @@ static struct fd_state *claim_record(void)
         }
         if (used == POOL_CHUNKS)
             return NULL;
-        struct fd_state *chunk = chunk_at((void **)&pool[used],
-                                          POOL_CHUNK * sizeof(struct fd_state));
+        struct sock_record *chunk = chunk_at((void **)&pool[used],
+                                          POOL_CHUNK * sizeof(struct sock_record));
         if (!chunk)
             return NULL;
         for (unsigned i = 0; i < POOL_CHUNK; i++)  /* the same values for every racer */
@@ -81,7 +81,7 @@ static struct fd_state *claim_record(void)
 }
 
 /* Drop one descriptor's reference; true if it was the last. */
-static bool unref(struct fd_state *r)
+static bool unref(struct sock_record *r)
 {
     if (__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return false;
@@ -89,10 +89,10 @@ static bool unref(struct fd_state *r)
     return true;
 }
 
-static struct fd_state **index_slot(int fd)
+static struct sock_record **index_slot(int fd)
 {
-    struct fd_state **chunk = chunk_at((void **)&fdstate_index[fd >> FDSTATE_CHUNK_SHIFT],
-                                       FDSTATE_CHUNK * sizeof(struct fd_state *));
+    struct sock_record **chunk = chunk_at((void **)&fdstate_index[fd >> FDSTATE_CHUNK_SHIFT],
+                                       FDSTATE_CHUNK * sizeof(struct sock_record *));
     return chunk ? &chunk[fd & (FDSTATE_CHUNK - 1)] : NULL;
 }
 
@@ -106,23 +106,23 @@ static void raise_limit(int fd)
 }
 
 /* Point fd's slot at r (NULL: nothing); drop the reference the slot held before. */
-static void set_slot(struct fd_state **slot, struct fd_state *r)
+static void set_slot(struct sock_record **slot, struct sock_record *r)
 {
-    struct fd_state *old = __atomic_exchange_n(slot, r, __ATOMIC_ACQ_REL);
+    struct sock_record *old = __atomic_exchange_n(slot, r, __ATOMIC_ACQ_REL);
     if (old)
         unref(old);
 }
 
-struct fd_state *fdstate_track(int fd)
+struct sock_record *fdstate_track(int fd)
 {
     if ((unsigned)fd >= FDSTATE_MAX_FD)
         return NULL;
-    struct fd_state **slot = index_slot(fd);
-    struct fd_state *r = slot ? claim_record() : NULL;
+    struct sock_record **slot = index_slot(fd);
+    struct sock_record *r = slot ? claim_record() : NULL;
     if (!r)
         return NULL;
     /* Cleared from `tracked` on: refs is ours already, and pool_idx stays. */
-    memset(&r->tracked, 0, sizeof *r - offsetof(struct fd_state, tracked));
+    memset(&r->tracked, 0, sizeof *r - offsetof(struct sock_record, tracked));
     r->entry_idx = UINT32_MAX;
     set_slot(slot, r);
     raise_limit(fd);
@@ -133,11 +133,11 @@ bool fdstate_forget(int fd)
 {
     if ((unsigned)fd >= FDSTATE_MAX_FD)
         return false;
-    struct fd_state **chunk =
+    struct sock_record **chunk =
         __atomic_load_n(&fdstate_index[fd >> FDSTATE_CHUNK_SHIFT], __ATOMIC_ACQUIRE);
     if (!chunk)
         return false;
-    struct fd_state *old = __atomic_exchange_n(&chunk[fd & (FDSTATE_CHUNK - 1)], NULL,
+    struct sock_record *old = __atomic_exchange_n(&chunk[fd & (FDSTATE_CHUNK - 1)], NULL,
                                                __ATOMIC_ACQ_REL);
     return old && unref(old);
 }
@@ -146,7 +146,7 @@ void fdstate_dup(int from, int to)
 {
     if (from == to)
         return;
-    struct fd_state *r = fdstate_get(from);
+    struct sock_record *r = fdstate_get(from);
     uint32_t refs = r ? __atomic_load_n(&r->refs, __ATOMIC_RELAXED) : 0;
     /* A reference is taken only while the record is in use: a `from` closed meanwhile
      * leaves `to` untracked. */
@@ -157,7 +157,7 @@ void fdstate_dup(int from, int to)
         fdstate_forget(to);
         return;
     }
-    struct fd_state **slot = (unsigned)to < FDSTATE_MAX_FD ? index_slot(to) : NULL;
+    struct sock_record **slot = (unsigned)to < FDSTATE_MAX_FD ? index_slot(to) : NULL;
     if (!slot) {
         unref(r);  /* not the last: `from` still holds it */
         fdstate_forget(to);
@@ -169,7 +169,7 @@ void fdstate_dup(int from, int to)
 
 bool fdstate_has_alias(int fd)
 {
-    struct fd_state *s = fdstate_get(fd);
+    struct sock_record *s = fdstate_get(fd);
     return s && __atomic_load_n(&s->refs, __ATOMIC_RELAXED) > 1;
 }
 
@@ -177,18 +177,18 @@ int fdstate_find_inode(uint32_t inode)
 {
     int limit = __atomic_load_n(&tracked_limit, __ATOMIC_RELAXED);
     for (int fd = 0; fd < limit; fd++) {
-        const struct fd_state *s = fdstate_get(fd);
+        const struct sock_record *s = fdstate_get(fd);
         if (s && (s->flags & FD_HAS_ENTRY) && s->inode == inode)
             return fd;
     }
     return -1;
 }
 
-void fdstate_each(void (*fn)(int fd, struct fd_state *s, void *arg), void *arg)
+void fdstate_each(void (*fn)(int fd, struct sock_record *s, void *arg), void *arg)
 {
     int limit = __atomic_load_n(&tracked_limit, __ATOMIC_RELAXED);
     for (int fd = 0; fd < limit; fd++) {
-        struct fd_state *s = fdstate_get(fd);
+        struct sock_record *s = fdstate_get(fd);
         if (s)
             fn(fd, s, arg);
     }

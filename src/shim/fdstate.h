@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* fd_state.opts: what the program set (as Windows would see it) */
+/* sock_record.opts: what the program set (as Windows would see it) */
 enum {
     FD_OPT_REUSEADDR = 1u << 0,
     FD_OPT_REUSEPORT = 1u << 1,
@@ -25,7 +25,7 @@ enum {
     FD_OPT_V6ONLY    = 1u << 3,
 };
 
-/* fd_state.flags */
+/* sock_record.flags */
 enum {
     FD_HAS_ENTRY = 1u << 0,  /* has a table entry (entry_idx/entry_id valid) */
     FD_SHARED    = 1u << 1,  /* may be held by another process (fork, SCM_RIGHTS, exec) */
@@ -35,7 +35,7 @@ enum {
 };
 
 /* The record of one socket. */
-struct fd_state {
+struct sock_record {
     uint32_t refs;      /* descriptors here that refer to it; 0: free */
     uint32_t pool_idx;  /* its place in the record pool */
     uint8_t  tracked;   /* 1 once the record describes a live tracked socket */
@@ -52,12 +52,12 @@ struct fd_state {
 #define FDSTATE_MAX_FD (1 << 20)
 
 /* The record of a tracked fd, or NULL (untracked, out of range). */
-static inline struct fd_state *fdstate_get(int fd);
+static inline struct sock_record *fdstate_get(int fd);
 /* A cleared record for a new socket at fd, indexed there (whatever fd had before is
  * forgotten); the caller fills it and then sets `tracked` (release order). NULL if fd is
  * out of range or memory is short: then fd stays untracked and bindguard does not judge
  * it. */
-struct fd_state *fdstate_track(int fd);
+struct sock_record *fdstate_track(int fd);
 /* fd no longer refers to its socket (closed, or its number reused by a call we know
  * about). true if that was the socket's last descriptor here: the caller read what it
  * needed of the record before, and must not touch it after. */
@@ -71,24 +71,24 @@ bool fdstate_has_alias(int fd);
  * O(tracked range). */
 int fdstate_find_inode(uint32_t inode);
 /* Call fn on every tracked fd (a socket with several descriptors: once for each). */
-void fdstate_each(void (*fn)(int fd, struct fd_state *s, void *arg), void *arg);
+void fdstate_each(void (*fn)(int fd, struct sock_record *s, void *arg), void *arg);
 /* Highest fd number that may be tracked, +1 (0 if none). */
 int fdstate_limit(void);
 
 /* --- inline fast path ------------------------------------------------------------- */
 #define FDSTATE_CHUNK_SHIFT 10
 #define FDSTATE_CHUNK       (1 << FDSTATE_CHUNK_SHIFT)
-extern struct fd_state **fdstate_index[FDSTATE_MAX_FD >> FDSTATE_CHUNK_SHIFT];
+extern struct sock_record **fdstate_index[FDSTATE_MAX_FD >> FDSTATE_CHUNK_SHIFT];
 
-static inline struct fd_state *fdstate_get(int fd)
+static inline struct sock_record *fdstate_get(int fd)
 {
     if ((unsigned)fd >= FDSTATE_MAX_FD)
         return 0;
-    struct fd_state **chunk =
+    struct sock_record **chunk =
         __atomic_load_n(&fdstate_index[fd >> FDSTATE_CHUNK_SHIFT], __ATOMIC_ACQUIRE);
     if (!chunk)
         return 0;
-    struct fd_state *s = __atomic_load_n(&chunk[fd & (FDSTATE_CHUNK - 1)], __ATOMIC_ACQUIRE);
+    struct sock_record *s = __atomic_load_n(&chunk[fd & (FDSTATE_CHUNK - 1)], __ATOMIC_ACQUIRE);
     return s && __atomic_load_n(&s->tracked, __ATOMIC_ACQUIRE) ? s : 0;
 }
 

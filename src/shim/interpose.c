@@ -68,7 +68,7 @@ EXPORT int socket(int domain, int type, int protocol)
 
 EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
 {
-    struct fd_state *s = active_record(fd);
+    struct sock_record *s = active_record(fd);
     if (!s)
         return libc_bind(fd, sa, len);
     int r;
@@ -78,7 +78,7 @@ EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
 
 EXPORT int listen(int fd, int backlog)
 {
-    struct fd_state *s = active_record(fd);
+    struct sock_record *s = active_record(fd);
     if (!s)
         return libc_listen(fd, backlog);
     int r;
@@ -88,7 +88,7 @@ EXPORT int listen(int fd, int backlog)
 
 EXPORT int shutdown(int fd, int how)
 {
-    struct fd_state *s = active_record(fd);
+    struct sock_record *s = active_record(fd);
     if (!s)
         return libc_shutdown(fd, how);
     int r;
@@ -101,7 +101,7 @@ static int after_accept(int listener, int fd)
     if (fd < 0 || !active_now())
         return fd;
     fdstate_forget(fd);
-    struct fd_state *s = active_record(listener);
+    struct sock_record *s = active_record(listener);
     if (s)
         INSIDE_BINDGUARD_KEEP_ERRNO(lifecycle_accepted(s));
     return fd;
@@ -119,7 +119,7 @@ EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
 
 EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
-    struct fd_state *s = active_record(fd);
+    struct sock_record *s = active_record(fd);
     if (!s)
         return libc_setsockopt(fd, level, name, val, len);
     bool handled;
@@ -135,7 +135,7 @@ EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t le
 
 EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
-    struct fd_state *s = active_record(fd);
+    struct sock_record *s = active_record(fd);
     if (s) {
         bool handled;
         int r;
@@ -160,7 +160,7 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
  * interrupted bindguard itself only forgets the fd (the kernel confirms the entry later)
  * instead of waiting for a lock its own thread holds. Out of line, so that close() of an
  * untracked fd stays a load and a branch in front of libc's call. */
-__attribute__((noinline)) static void tracked_closes(int fd, struct fd_state *s)
+__attribute__((noinline)) static void tracked_closes(int fd, struct sock_record *s)
 {
     if (inside_bindguard()) {
         fdstate_forget(fd);
@@ -171,7 +171,7 @@ __attribute__((noinline)) static void tracked_closes(int fd, struct fd_state *s)
 
 static inline void before_descriptor_closes(int fd)
 {
-    struct fd_state *s = fdstate_get(fd);
+    struct sock_record *s = fdstate_get(fd);
     if (__builtin_expect(s != NULL, 0))
         tracked_closes(fd, s);
 }

@@ -48,7 +48,7 @@ static void apply_change(uint32_t idx, uint64_t id, uint8_t set_flags, bool rele
  * lock. */
 struct state_change {
     struct table *t;
-    struct fd_state *s;
+    struct sock_record *s;
     int (*call)(int fd, int arg);   /* libc_listen or libc_shutdown */
     int fd, arg;
     uint8_t set_flags;
@@ -60,7 +60,7 @@ struct state_change {
  * forked parent or child) may have renewed it first, leaving s with an old id; the slot
  * still holding this socket's inode (alive: we hold it, so the number is not reused)
  * says the entry is ours all the same, or the two-dump race would be open again. */
-static uint64_t renew_entry(struct table *t, struct fd_state *s)
+static uint64_t renew_entry(struct table *t, struct sock_record *s)
 {
     uint64_t id = table_renew(t, s->entry_idx, s->entry_id);
     const struct table_entry *e = id ? NULL : table_at(t, s->entry_idx);
@@ -87,7 +87,7 @@ static void change_state(void *arg)
 }
 
 /* libc's call, under the lock when the socket has an entry; errno as the call left it. */
-static int call_changing_state(int fd, struct fd_state *s, int (*call)(int, int), int arg,
+static int call_changing_state(int fd, struct sock_record *s, int (*call)(int, int), int arg,
                                uint8_t set_flags)
 {
     int entry_errno = errno;  /* a success leaves errno as the program had it */
@@ -102,7 +102,7 @@ static int call_changing_state(int fd, struct fd_state *s, int (*call)(int, int)
     return c.r;
 }
 
-int lifecycle_listen(int fd, struct fd_state *s, int backlog)
+int lifecycle_listen(int fd, struct sock_record *s, int backlog)
 {
     bool first = !(s->flags & FD_LISTENING);
     int r = call_changing_state(fd, s, libc_listen, backlog, first ? TABLE_F_LISTENING : 0);
@@ -119,14 +119,14 @@ int lifecycle_listen(int fd, struct fd_state *s, int backlog)
     return 0;
 }
 
-int lifecycle_shutdown(int fd, struct fd_state *s, int how)
+int lifecycle_shutdown(int fd, struct sock_record *s, int how)
 {
     if (s->proto != IPPROTO_TCP)  /* a UDP socket stays in its hash: nothing to see */
         return libc_shutdown(fd, how);
     return call_changing_state(fd, s, libc_shutdown, how, 0);
 }
 
-void lifecycle_accepted(struct fd_state *s)
+void lifecycle_accepted(struct sock_record *s)
 {
     if (s->flags & FD_ACCEPTED)
         return;
@@ -138,7 +138,7 @@ void lifecycle_accepted(struct fd_state *s)
 /* The entry turns into a linger entry if the socket served connections as an explicit
  * exclusive listener. A socket another process may hold keeps its entry; the kernel
  * confirms it on the next conflicting bind and reaps it once the socket is really gone. */
-void lifecycle_release(int fd, struct fd_state *s)
+void lifecycle_release(int fd, struct sock_record *s)
 {
     bool entry_ours = (s->flags & FD_HAS_ENTRY) && !(s->flags & FD_SHARED);
     bool linger = s->proto == IPPROTO_TCP && (s->opts & FD_OPT_EXCLUSIVE) &&

@@ -13,14 +13,14 @@
  * binder confirming it meanwhile must never see it between two states), renewing the
  * entry's id there; listen also marks the entry listening, and under emulate makes the
  * socket its group's first listener. */
-int lifecycle_listen(int fd, struct fd_state *s, int backlog);
-int lifecycle_shutdown(int fd, struct fd_state *s, int how);
+int lifecycle_listen(int fd, struct sock_record *s, int backlog);
+int lifecycle_shutdown(int fd, struct sock_record *s, int how);
 /* After a successful accept on listener s: an explicit exclusive listener that served
  * a connection lingers after its close. */
-void lifecycle_accepted(struct fd_state *s);
+void lifecycle_accepted(struct sock_record *s);
 /* Before libc closes fd (close, dup2/dup3 over it, close_range): forget fd, and drop its
  * socket's entry (or turn it into a linger entry) when this was the last descriptor of
  * a socket this process alone holds. */
-void lifecycle_release(int fd, struct fd_state *s);
+void lifecycle_release(int fd, struct sock_record *s);
 
 #endif

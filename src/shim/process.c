@@ -26,7 +26,7 @@ pid_t process_pid(void)
     return pid;
 }
 
-static void mark_shared(int fd, struct fd_state *s, void *arg)
+static void mark_shared(int fd, struct sock_record *s, void *arg)
 {
     (void)fd;
     (void)arg;
@@ -61,7 +61,7 @@ void process_after_fork(bool in_child)
         fdstate_each(mark_shared, NULL);
 }
 
-static void mark_inherited(int fd, struct fd_state *s, void *all)
+static void mark_inherited(int fd, struct sock_record *s, void *all)
 {
     int flags = *(bool *)all ? 0 : sys_fd_flags(fd);
     if (flags >= 0 && !(flags & FD_CLOEXEC))
@@ -89,7 +89,7 @@ void process_spawn_finished(bool all)
 
 void process_mark_shared(int fd)
 {
-    struct fd_state *s = fdstate_get(fd);
+    struct sock_record *s = fdstate_get(fd);
     if (s)
         mark_shared(fd, s, NULL);
 }
