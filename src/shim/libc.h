@@ -11,7 +11,9 @@
  *   instead, never re-entering dlsym; libc__Fork and libc_posix_spawn* have no raw
  *   equivalent and report ENOSYS;
  * - safe from any thread; libc_close() is also safe in a signal handler once
- *   libc_resolve_at_load() ran (dlsym takes the loader's lock: never from a handler). */
+ *   libc_resolve_at_load() ran (dlsym takes the loader's lock: never from a handler).
+ * The wrappers are inline, and most of this file: close() of an untracked descriptor
+ * must stay a load and a branch in front of libc's. */
 #ifndef BG_LIBC_H
 #define BG_LIBC_H
 
