@@ -63,11 +63,8 @@ static _Noreturn void fail(const char *fmt, const char *arg)
 static void find_library(const char *env, const char *name, const char *const *dirs,
                          char *buf, size_t len)
 {
-    const char *v = getenv(env);
     char tried[PATH_MAX];
-    if (v && *v)
-        snprintf(buf, len, "%s", v);
-    else if (!preload_find(name, dirs, buf, len, tried, sizeof tried))
+    if (!preload_find_or_env(env, name, dirs, buf, len, tried, sizeof tried))
         fail("no %s; set the variable named in bench/meson.build", name);
 }
 

@@ -85,7 +85,7 @@ static void claim_release(void *arg, uint32_t i)
     struct table_entry e = entry(2, (uint16_t)(1 + i % KEYS));
     uint32_t idx;
     if (table_claim(arg, &e, &idx) == 0)
-        table_release(arg, idx, table_at(arg, idx)->id);
+        table_release(arg, idx, table_slot_entry(arg, idx)->id);
 }
 
 static void find_hit(void *arg, uint32_t i)

@@ -650,6 +650,7 @@ START_TEST(bad_arguments_exit_2_with_one_line)
         {"run", "--default", "maybe", "--", "true"},
         {"run", "--bogus", "--", "true"},
         {"run", "--table", "relative/path", "--", "true"},
+        {"run", "--table", "/dev/shm/../x", "--", "true"},
         {"shell", "--profile"},
         {"audit"},
         {"audit", "--audit", "--", "true"},

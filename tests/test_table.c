@@ -135,7 +135,7 @@ static int find_n(struct table *t, uint64_t netns, uint8_t proto, uint16_t port)
 
 static uint64_t id_at(struct table *t, uint32_t idx)
 {
-    struct table_entry *e = table_at(t, idx);
+    struct table_entry *e = table_slot_entry(t, idx);
     ck_assert_ptr_nonnull(e);
     return e->id;
 }
@@ -177,7 +177,7 @@ static int hold_lock(void *arg)
     struct table_entry done = entry(1, IPPROTO_TCP, 1000), part = entry(1, IPPROTO_TCP, 2000);
     if (table_claim(t, &done, &r.done_idx) != 0)
         return 11;
-    r.done_id = table_at(t, r.done_idx)->id;
+    r.done_id = table_slot_entry(t, r.done_idx)->id;
     if (h->what == HOLD_CLAIM_FIELDS || h->what == HOLD_CLAIM_PUBLISHED) {
         enum table_stop at = h->what == HOLD_CLAIM_FIELDS ? TABLE_STOP_FIELDS
                                                            : TABLE_STOP_PUBLISHED;
@@ -186,7 +186,7 @@ static int hold_lock(void *arg)
     } else if (h->what == HOLD_RELEASING) {
         if (table_claim(t, &part, &r.part_idx) != 0)
             return 13;
-        r.part_id = table_at(t, r.part_idx)->id;
+        r.part_id = table_slot_entry(t, r.part_idx)->id;
         if (!table_release_partial(t, r.part_idx, r.part_id))
             return 14;
     }
@@ -312,6 +312,8 @@ START_TEST(test_names)
     expect_refused("", "empty name", NULL);
     expect_refused("/", "bare slash", NULL);
     expect_refused("some/relative/path", "relative path", "relative");
+    expect_refused("/dev/shm/../tmp/x", "dot-dot component", "'..'");
+    expect_refused("/dev/shm/", "a directory", "directory");
     expect_refused("/nonexistent-bg-dir/table", "missing directory", NULL);
 
     struct table *a = open_new("names", 100, name);
@@ -359,21 +361,21 @@ START_TEST(test_insert_find_remove)
     ck_assert_int_eq(table_find(t, 1, IPPROTO_TCP, 80, idx, 1), 2);  /* more than max */
     ck_assert_int_eq(find_n(t, 1, IPPROTO_TCP, 81), 1);
 
-    struct table_entry *e = table_at(t, c);
+    struct table_entry *e = table_slot_entry(t, c);
     ck_assert_ptr_nonnull(e);
     ck_assert_uint_eq(e->addr.port, 81);
     ck_assert_str_eq(e->comm, "test_table");
     ck_assert_uint_ne(e->id, 0);
     ck_assert_uint_ne(id_at(t, a), id_at(t, b));
-    ck_assert_ptr_eq(table_get(t, c, e->id), e);
-    ck_assert_ptr_null(table_at(t, 63));               /* never used */
-    ck_assert_ptr_null(table_at(t, 64));               /* out of range */
-    ck_assert_ptr_null(table_at(t, TABLE_NO_INDEX));
+    ck_assert_ptr_eq(table_entry_by_id(t, c, e->id), e);
+    ck_assert_ptr_null(table_slot_entry(t, 63));               /* never used */
+    ck_assert_ptr_null(table_slot_entry(t, 64));               /* out of range */
+    ck_assert_ptr_null(table_slot_entry(t, TABLE_NO_INDEX));
 
     ck_assert(table_release(t, a, id_at(t, a)));
     ck_assert_int_eq(table_find(t, 1, IPPROTO_TCP, 80, idx, 4), 1);
     ck_assert_uint_eq(idx[0], b);
-    ck_assert_ptr_null(table_at(t, a));
+    ck_assert_ptr_null(table_slot_entry(t, a));
     ck_assert(table_release(t, b, id_at(t, b)));
     ck_assert_int_eq(find_n(t, 1, IPPROTO_TCP, 80), 0);
     ck_assert_int_eq(find_n(t, 1, IPPROTO_TCP, 81), 1);
@@ -406,7 +408,7 @@ START_TEST(test_release_stale_id)
     ck_assert_uint_eq(b, a);                           /* the slot is reused ... */
     ck_assert_uint_gt(id_at(t, b), old);               /* ... under a new id */
     ck_assert(!table_release(t, b, old));              /* the old owner cannot free it */
-    ck_assert_ptr_null(table_get(t, b, old));
+    ck_assert_ptr_null(table_entry_by_id(t, b, old));
     ck_assert_int_eq(find_n(t, 1, IPPROTO_UDP, 54), 1);
     assert_consistent(t);
     table_unlock(t);
@@ -510,7 +512,7 @@ START_TEST(test_each_and_comm)
     memset(e.comm, 'x', sizeof e.comm);                /* no NUL at all */
     uint32_t i = claim_ok(t, e);
     char buf[64];
-    table_entry_comm(table_at(t, i), buf, sizeof buf);
+    table_entry_comm(table_slot_entry(t, i), buf, sizeof buf);
     ck_assert_uint_eq(strlen(buf), TABLE_COMM_LEN - 1);  /* claim terminates it */
     table_entry_comm(&e, buf, sizeof buf);
     ck_assert_uint_eq(strlen(buf), TABLE_COMM_LEN);     /* bounded even without a NUL */
@@ -539,7 +541,7 @@ START_TEST(test_owner_killed)
     ck_assert_msg(dt < 1000, "recovery took %.0f ms", dt);
     ck_assert_uint_eq(table_header(t)->repairs, 1);
     assert_consistent(t);
-    ck_assert_ptr_nonnull(table_get(t, h.done_idx, h.done_id));  /* finished claims stay */
+    ck_assert_ptr_nonnull(table_entry_by_id(t, h.done_idx, h.done_id));  /* finished claims stay */
     table_unlock(t);
     lock_ok(t);                                        /* and the mutex is usable again */
     ck_assert_uint_eq(table_header(t)->repairs, 1);
@@ -601,7 +603,7 @@ static int churn(void *arg)
         if (n < 32 && (n == 0 || rng() % 3)) {
             struct table_entry e = entry(1 + rng() % 3, IPPROTO_TCP, (uint16_t)(rng() % 40));
             if (table_claim(t, &e, &idx[n]) == 0) {
-                ids[n] = table_at(t, idx[n])->id;
+                ids[n] = table_slot_entry(t, idx[n])->id;
                 n++;
             }
         } else {
@@ -885,7 +887,7 @@ START_TEST(test_hostile_contents)
             }
             found += (unsigned)n;
             for (int i = 0; i < n && i < 16; i++)
-                ck_assert_ptr_nonnull(table_at(t, idx[i]));
+                ck_assert_ptr_nonnull(table_slot_entry(t, idx[i]));
         }
         unsigned sum = 0;
         table_each(t, touch_all, &sum);
@@ -917,7 +919,7 @@ static struct table *two_in_a_bucket(char *name, uint32_t *a, uint32_t *b, uint6
     *ns_b = colliding_netns(t, 1, IPPROTO_TCP, IPPROTO_TCP, 80);
     *a = claim_ok(t, entry(1, IPPROTO_TCP, 80));
     *b = claim_ok(t, entry(*ns_b, IPPROTO_TCP, 80));
-    ck_assert_uint_eq(table_at(t, *b)->next, TABLE_LINK(*a));
+    ck_assert_uint_eq(table_slot_entry(t, *b)->next, TABLE_LINK(*a));
     assert_consistent(t);
     return t;
 }
@@ -938,14 +940,14 @@ START_TEST(test_check_and_rebuild_chains)
 
     /* A cycle: find refuses (no hang), an explicit rebuild repairs. */
     struct table *t = two_in_a_bucket(name, &a, &b, &ns_b);
-    table_at(t, a)->next = TABLE_LINK(b);
+    table_slot_entry(t, a)->next = TABLE_LINK(b);
     assert_corrupt(t, "a cycle");
     errno = 0;
     ck_assert_int_eq(find_n(t, 1, IPPROTO_TCP, 80), -1);
     ck_assert_int_eq(errno, EIO);
     table_rebuild(t);
     assert_both_back(t, ns_b);
-    table_at(t, a)->next = TABLE_LINK(a);             /* a self-loop at the tail */
+    table_slot_entry(t, a)->next = TABLE_LINK(a);             /* a self-loop at the tail */
     assert_corrupt(t, "a self-loop");
     ck_assert_int_eq(find_n(t, ns_b, IPPROTO_TCP, 80), -1);
     table_rebuild(t);
@@ -955,7 +957,7 @@ START_TEST(test_check_and_rebuild_chains)
 
     /* Out-of-range next: find flags it, the next table_lock repairs on its own. */
     t = two_in_a_bucket(name, &a, &b, &ns_b);
-    table_at(t, b)->next = 64 + 7;
+    table_slot_entry(t, b)->next = 64 + 7;
     assert_corrupt(t, "an out-of-range next");
     ck_assert_int_eq(find_n(t, 1, IPPROTO_TCP, 80), -1);
     ck_assert_uint_eq(table_header(t)->repair, 1);

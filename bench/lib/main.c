@@ -17,14 +17,10 @@
  * (build/bench/bench_x beside build/src/libbindguard.so). */
 static bool find_lib(char *buf, size_t len)
 {
-    const char *lib = getenv("BG_LIB");
-    if (lib && *lib) {
-        snprintf(buf, len, "%s", lib);
-        return true;
-    }
     static const char *const dirs[] = { "../src", NULL };
     char tried[PATH_MAX];
-    return preload_find("libbindguard.so", dirs, buf, len, tried, sizeof tried);
+    return preload_find_or_env("BG_LIB", "libbindguard.so", dirs, buf, len, tried,
+                               sizeof tried);
 }
 
 /* Settings of the library that the shim side inherits: they change what is measured. */

@@ -10,10 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "bindguard.h"
+#include "parse.h"
 #include "policy.h"
 #include "rules/class.h"
 #include "text.h"
@@ -68,11 +68,9 @@ static bool set_profile(const char *value)
 
 static bool set_table(const char *value)
 {
-    /* The names table_open accepts: a shm name, or an absolute path. */
-    bool relative_path = value[0] != '/' && strchr(value, '/');
-    if (!*value || strcmp(value, "/") == 0 || relative_path) {
-        cli_usage("bad table name '%s': give a shm name (bindguard-v3) or an absolute path",
-                  value);
+    const char *wrong = parse_table_name(value);
+    if (wrong) {
+        cli_usage("table name '%s' %s", value, wrong);
         return false;
     }
     if (strlen(value) >= CONFIG_PATH_MAX) {
@@ -140,7 +138,7 @@ int cli_opt_exit(int opt)
 
 bool cli_set_default_class(const char *value)
 {
-    if (strcasecmp(value, "exclusive") != 0 && strcasecmp(value, "windows") != 0) {
+    if (!parse_caseeq(value, "exclusive") && !parse_caseeq(value, "windows")) {
         cli_usage("--default must be exclusive or windows, not '%s'", value);
         return false;
     }
@@ -149,10 +147,8 @@ bool cli_set_default_class(const char *value)
 
 bool cli_parse_port(const char *s, uint16_t *port)
 {
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || s[0] == '+' || v < 1 || v > 65535)
+    uint32_t v;
+    if (!parse_u32_str(s, 1, 65535, &v))
         return false;
     *port = (uint16_t)v;
     return true;
@@ -167,9 +163,9 @@ bool cli_parse_endpoint(const char *s, struct bg_addr *a, uint8_t *proto)
     char *slash = strrchr(buf, '/');
     if (slash) {
         *slash = '\0';
-        if (strcasecmp(slash + 1, "udp") == 0)
+        if (parse_caseeq(slash + 1, "udp"))
             *proto = IPPROTO_UDP;
-        else if (strcasecmp(slash + 1, "tcp") != 0)
+        else if (!parse_caseeq(slash + 1, "tcp"))
             return false;
     }
     /* "8000", ":8000": every address on both IP stacks, as a dual-stack [::] bind. */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "address.h"
+#include "bindprobe.h"
 #include "config.h"
 #include "guard.h"
 #include "preload.h"
@@ -65,6 +66,16 @@ int cli_say(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Validate an option value and put it in the environment, where config_get() and the
  * programs run under bindguard read it. false: one line printed. */
 bool cli_set_default_class(const char *value);
+
+/* ---- explain.c: options explain and matrix share -------------------------------- */
+
+struct cli_rule_opts {
+    bool json, different_user;
+};
+/* --json, --different-user, --profile and --help; -1 at the end of the options, else
+ * the exit status to return. */
+int cli_rule_options(const struct cli_command *self, int argc, char **argv,
+                     struct cli_rule_opts *o);
 
 /* ---- env.c: the BINDGUARD_* environment ------------------------------------------ */
 
@@ -118,17 +129,15 @@ void cli_warn_unseen(const char *cmd, bool shell);
 
 /* ---- probe.c: the kernel's own answer ------------------------------------------- */
 
-/* The kernel options a probe socket carries. */
-enum { PROBE_REUSEADDR = 1, PROBE_REUSEPORT = 2 };
+/* The kernel options a probe socket carries (bindprobe.h). */
+enum { PROBE_REUSEADDR = BINDPROBE_REUSEADDR, PROBE_REUSEPORT = BINDPROBE_REUSEPORT };
 /* What a program of class cls sets, as the library maps options to classes: reuseaddr
  * sets SO_REUSEADDR and SO_REUSEPORT; a TCP socket of the other classes SO_REUSEADDR
  * (servers do, to restart over TIME_WAIT) unless BINDGUARD_REUSEADDR=windows makes that
  * a sharer; `emulate` adds SO_REUSEPORT, as emulate mode does to every managed socket. */
 unsigned probe_options(const struct bg_config *cfg, enum bg_class cls, uint8_t proto,
                        bool emulate);
-/* Bind a throwaway socket of a->family (IPV6_V6ONLY as a->v6only) with those options,
- * then listen if asked (TCP). 0 or the errno of the step that failed. With fd_out, a
- * socket that got through is kept open there; otherwise it is closed. */
+/* bindprobe (bindprobe.h) with those options, listening if asked (TCP). */
 int probe_socket(const struct bg_addr *a, uint8_t proto, unsigned opts, bool listening,
                  int *fd_out);
 /* A pair of binds, first then second, bound for real on a port free at that moment, on

@@ -17,6 +17,7 @@
 #include "fault.h"
 #include "foreign.h"
 #include "own.h"
+#include "watch.h"
 #include "kernel.h"
 
 void cli_table_file(const char *prefix, char *buf, size_t len)
@@ -29,11 +30,14 @@ void cli_table_file(const char *prefix, char *buf, size_t len)
 
 struct table *cli_table_open(const struct bg_config *cfg, char *why, size_t len)
 {
-    char squat[300];
-    struct table *t = own_attach(cfg->table, why, len, squat, sizeof squat);
+    struct watch_notes n;
+    struct table *t = watch_open(cfg->table, 0, false, &n);
+    int err = errno;
+    const char *squat = n.squat;
+    snprintf(why, len, "%s", n.why);
     if (t && squat[0])
         cli_tell(stderr, "%s", squat);
-    if (!t && errno == ENOENT) {
+    if (!t && err == ENOENT) {
         /* One line, the squatted name folded in: the user's table is what is missing. */
         char path[PATH_MAX];
         cli_table_file(cfg->table, path, sizeof path);
@@ -44,10 +48,7 @@ struct table *cli_table_open(const struct bg_config *cfg, char *why, size_t len)
     }
     if (!t)
         return NULL;
-    const void *base;
-    size_t size;
-    table_mapping(t, &base, &size);
-    if (!fault_watch(base, size)) {
+    if (n.unwatched) {
         snprintf(why, len, "cannot watch the port table for truncation (SIGBUS handler)");
         table_close(t);
         return NULL;
@@ -151,33 +152,11 @@ struct copy_call {
 static void copy_locked(void *arg)
 {
     struct copy_call *c = arg;
-    c->s->err = table_lock(c->t, c->timeout_ms);
-    /* Held by a thread that is gone: one more try (it may have let go just now), then
-     * say so, since waiting will never help. */
-    if (c->s->err == ETIMEDOUT && table_lock_orphaned(c->t) &&
-        (c->s->err = table_lock(c->t, 0)) == ETIMEDOUT)
-        c->s->err = ENOTRECOVERABLE;
+    c->s->err = table_lock_or_orphaned(c->t, c->timeout_ms);
     if (c->s->err != 0)
         return;
     table_each(c->t, keep, c->s);
     table_unlock(c->t);
-}
-
-static const char *lock_trouble(int err)
-{
-    switch (err) {
-    case ETIMEDOUT:
-        return "its lock is held too long";
-    case ENOTRECOVERABLE:
-        return "its lock is held by a thread that no longer exists (or that lives in "
-               "another pid namespace)";
-    case EFAULT:
-        return "it shrank while being read (truncated?)";
-    case ENOMEM:
-        return "out of memory";
-    default:
-        return "it failed validation";
-    }
 }
 
 #define MAX_PORT_SOCKS 256
@@ -204,7 +183,7 @@ int cli_snapshot_take(struct table *t, const struct bg_config *cfg, uint16_t por
         s->err = EFAULT;
     if (s->err != 0) {
         snprintf(s->why, sizeof s->why, "port table %s can't be read: %s", table_path(t),
-                 lock_trouble(s->err));
+                 table_lock_trouble(s->err));
         return -1;
     }
     size_t own = s->n;

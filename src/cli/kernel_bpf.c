@@ -1,5 +1,5 @@
-/* kernel_bpf - load, attach, pin and read the kernel backend's BPF object (libbpf and
- * the bpftool skeleton). The maps every attachment shares are pinned once per host, so
+/* kernel_bpf - load, attach and pin the kernel backend's BPF object (libbpf and the
+ * bpftool skeleton); kernel_bpf_read.c reads what is pinned. The maps every attachment shares are pinned once per host, so
  * `kernel enable` and any number of `run --kernel` judge against the same bindings. */
 #include "kernel_backend.h"
 
@@ -22,6 +22,7 @@
 #include "address.h"
 #include "bpf/kmap.h"  /* before the skeleton, which names its types */
 #include "bpf/bindguard.skel.h"
+#include "kernel_bpf.h"
 #include "log.h"
 
 const char *kernel_build_missing(void)
@@ -32,7 +33,7 @@ const char *kernel_build_missing(void)
 /* libbpf's own lines would break "one clear line": keep its last complaint for `why`. */
 static char libbpf_said[256];
 
-static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+int kbpf_quiet_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
     if (level == LIBBPF_DEBUG)
         return 0;
@@ -41,7 +42,7 @@ static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list a
     return 0;
 }
 
-static void pin_path(char *buf, size_t len, const char *what, const char *name)
+void kbpf_pin_path(char *buf, size_t len, const char *what, const char *name)
 {
     snprintf(buf, len, "%s/%s%s", kernel_pin_dir(), what, name);
 }
@@ -72,7 +73,7 @@ static void fill_settings(struct kmap_settings *k, const struct kernel_settings 
  * absent). NULL: why says why. */
 static struct bindguard_bpf *load(const struct kernel_settings *s, char *why, size_t len)
 {
-    libbpf_set_print(quiet_print);
+    libbpf_set_print(kbpf_quiet_print);
     libbpf_said[0] = '\0';
     if (!kernel_pin_dir_ready(why, len))
         return NULL;
@@ -84,7 +85,7 @@ static struct bindguard_bpf *load(const struct kernel_settings *s, char *why, si
     fill_settings((struct kmap_settings *)&skel->rodata->settings, s);
     for (size_t i = 0; i < BG_COUNT(shared_maps); i++) {
         char path[512];
-        pin_path(path, sizeof path, "", shared_maps[i]);
+        kbpf_pin_path(path, sizeof path, "", shared_maps[i]);
         bpf_map__set_pin_path(shared_map(skel, (int)i), path);
     }
     int err = bindguard_bpf__load(skel);
@@ -178,11 +179,11 @@ void kernel_detach(struct kernel_attachment *a)
 
 static bool enabled_link(char *path, size_t len)
 {
-    pin_path(path, len, "link_", "bg_bind4");
+    kbpf_pin_path(path, len, "link_", "bg_bind4");
     return access(path, F_OK) == 0;
 }
 
-static bool link_cgroup(uint64_t *id)
+bool kbpf_link_cgroup(uint64_t *id)
 {
     char path[512];
     if (!enabled_link(path, sizeof path))
@@ -198,8 +199,7 @@ static bool link_cgroup(uint64_t *id)
     return ok;
 }
 
-/* The settings in a pinned program's .rodata. */
-static bool prog_settings(const char *prog_path, struct kmap_settings *out)
+bool kbpf_prog_settings(const char *prog_path, struct kmap_settings *out)
 {
     int fd = bpf_obj_get(prog_path);
     if (fd < 0)
@@ -253,9 +253,9 @@ static void unpin_attachment(void)
     struct bpf_program *p;
     bpf_object__for_each_program(p, skel->obj) {
         char path[512];
-        pin_path(path, sizeof path, "link_", bpf_program__name(p));
+        kbpf_pin_path(path, sizeof path, "link_", bpf_program__name(p));
         unlink(path);
-        pin_path(path, sizeof path, "prog_", bpf_program__name(p));
+        kbpf_pin_path(path, sizeof path, "prog_", bpf_program__name(p));
         unlink(path);
     }
     bindguard_bpf__destroy(skel);
@@ -274,8 +274,8 @@ int kernel_enable(const char *cgroup, const struct kernel_settings *s, bool *cha
     struct kmap_settings want, have;
     char path[512];
     fill_settings(&want, s);
-    pin_path(path, sizeof path, "prog_", "bg_bind4");
-    if (link_cgroup(&id) && id == (uint64_t)cg.st_ino && prog_settings(path, &have) &&
+    kbpf_pin_path(path, sizeof path, "prog_", "bg_bind4");
+    if (kbpf_link_cgroup(&id) && id == (uint64_t)cg.st_ino && kbpf_prog_settings(path, &have) &&
         same_settings(&want, &have))
         return 0;
     unpin_attachment();  /* enabled elsewhere or otherwise: replaced */
@@ -285,8 +285,8 @@ int kernel_enable(const char *cgroup, const struct kernel_settings *s, bool *cha
     for (int i = 0; i < a->n; i++) {
         const char *name = bpf_program__name(a->progs[i]);
         char lpath[512], ppath[512];
-        pin_path(lpath, sizeof lpath, "link_", name);
-        pin_path(ppath, sizeof ppath, "prog_", name);
+        kbpf_pin_path(lpath, sizeof lpath, "link_", name);
+        kbpf_pin_path(ppath, sizeof ppath, "prog_", name);
         if (bpf_link__pin(a->links[i], lpath) != 0 ||
             bpf_program__pin(a->progs[i], ppath) != 0) {
             snprintf(why, len, "cannot pin %s: %s", lpath, strerror(errno));
@@ -304,7 +304,7 @@ static void unpin_maps(void)
 {
     for (size_t i = 0; i < BG_COUNT(shared_maps); i++) {
         char path[512];
-        pin_path(path, sizeof path, "", shared_maps[i]);
+        kbpf_pin_path(path, sizeof path, "", shared_maps[i]);
         unlink(path);
     }
 }
@@ -315,179 +315,6 @@ int kernel_disable(char *why, size_t len)
     unpin_maps();
     if (rmdir(kernel_pin_dir()) != 0 && errno != ENOENT) {
         snprintf(why, len, "%s still holds something: %s", kernel_pin_dir(), strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-/* ---- reading -------------------------------------------------------------------------- */
-
-static int pinned(const char *name)
-{
-    char path[512];
-    pin_path(path, sizeof path, "", name);
-    return bpf_obj_get(path);
-}
-
-bool kernel_state(struct kernel_state *st, char *why, size_t len)
-{
-    memset(st, 0, sizeof *st);
-    int fd = pinned("stats");
-    if (fd < 0) {
-        snprintf(why, len, "%s: %s", kernel_pin_dir(), strerror(errno));
-        return false;
-    }
-    uint64_t *slots[KSTAT_COUNT] = { &st->refused, &st->bound, &st->full, &st->busy };
-    for (uint32_t k = 0; k < KSTAT_COUNT; k++)
-        bpf_map_lookup_elem(fd, &k, slots[k]);
-    close(fd);
-    char path[512];
-    struct kmap_settings k;
-    pin_path(path, sizeof path, "prog_", "bg_bind4");
-    st->enabled = link_cgroup(&st->cgroup_id);
-    if (st->enabled && prog_settings(path, &k)) {
-        snprintf(st->settings.profile, sizeof st->settings.profile, "%.*s",
-                 (int)sizeof k.profile, k.profile);
-        st->settings.default_exclusive = k.default_exclusive;
-        st->settings.reuseaddr_shares_tcp = k.reuseaddr_shares_tcp;
-        st->settings.force_exclusive = k.force_exclusive;
-    }
-    return true;
-}
-
-static uint64_t clock_ns(clockid_t c)
-{
-    struct timespec ts;
-    clock_gettime(c, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* CLOCK_BOOTTIME ns, as the programs stamp, to realtime seconds. */
-static int64_t boot_to_real(uint64_t boot_ns)
-{
-    int64_t ago = (int64_t)(clock_ns(CLOCK_BOOTTIME) - boot_ns);
-    return (int64_t)((clock_ns(CLOCK_REALTIME) - (uint64_t)(ago > 0 ? ago : 0)) / 1000000000ull);
-}
-
-int kernel_bindings(uint16_t port, void (*fn)(const struct kernel_binding *, void *),
-                    void *arg, char *why, size_t len)
-{
-    int fd = pinned("bindings");
-    if (fd < 0) {
-        snprintf(why, len, "%s/bindings: %s", kernel_pin_dir(), strerror(errno));
-        return -1;
-    }
-    struct kmap_key key, next;
-    struct kmap_port *v = malloc(sizeof *v);
-    int n = 0;
-    uint64_t now = clock_ns(CLOCK_MONOTONIC);
-    void *prev = NULL;
-    while (v && bpf_map_get_next_key(fd, prev, &next) == 0) {
-        key = next;
-        prev = &key;
-        if ((port && key.port != port) || bpf_map_lookup_elem_flags(fd, &key, v, BPF_F_LOCK))
-            continue;
-        for (int i = 0; i < KMAP_PER_PORT; i++) {
-            const struct kmap_slot *s = &v->slot[i];
-            if (!s->cookie || (s->pending_until && s->pending_until < now))
-                continue;
-            struct kernel_binding b = { .netns = key.netns, .proto = key.proto, .b = s->b,
-                                        .pending = s->pending_until != 0, .pid = s->pid,
-                                        .since = boot_to_real(s->since) };
-            snprintf(b.comm, sizeof b.comm, "%.*s", KMAP_COMM_LEN, s->comm);
-            fn(&b, arg);
-            n++;
-        }
-    }
-    free(v);
-    close(fd);
-    return n;
-}
-
-/* ---- refusals ------------------------------------------------------------------------- */
-
-struct events_ctx {
-    kernel_event_fn fn;
-    void *arg;
-};
-
-static const char *held_how(int cls)
-{
-    return cls == BG_CLASS_EXCLUSIVE ? "exclusively" : cls == BG_CLASS_REUSEADDR ? "for sharing"
-                                                                                  : "by default";
-}
-
-static int on_event(void *ctx, void *data, size_t size)
-{
-    const struct events_ctx *c = ctx;
-    const struct kmap_event *e = data;
-    if (size < sizeof *e)
-        return 0;
-    char want[64], held[64], comm[17], hcomm[17], first[40], second[40], line[LOG_LINE_MAX];
-    char out[LOG_LINE_MAX + 128], prof[17];
-    address_format(&e->want, want, sizeof want);
-    address_format(&e->held, held, sizeof held);
-    snprintf(comm, sizeof comm, "%.*s", KMAP_COMM_LEN, e->comm);
-    snprintf(hcomm, sizeof hcomm, "%.*s", KMAP_COMM_LEN, e->holder_comm);
-    snprintf(prof, sizeof prof, "%.*s", (int)sizeof e->profile, e->profile);
-    const struct bg_profile *p = policy_profile(prof);
-    snprintf(first, sizeof first, "%s %s", policy_class_name((enum bg_class)e->held_cls),
-             policy_kind_name(rules_addr_kind(&e->held)));
-    snprintf(second, sizeof second, "%s %s", policy_class_name((enum bg_class)e->want_cls),
-             policy_kind_name(rules_addr_kind(&e->want)));
-    struct log_refusal r = {
-        .want_addr = want, .proto = e->proto == BG_PROTO_TCP ? "tcp" : "udp",
-        .err = (int)e->err, .held_how = held_how(e->held_cls), .pid = (int)e->holder_pid,
-        .comm = hcomm, .uid = e->holder_uid, .held_addr = held,
-        .since = boot_to_real(e->holder_since),
-        .table = policy_table_name(p, e->holder_uid == e->uid), .first = first,
-        .second = second,
-        .rule = rules_meets_across_stacks(&e->held, &e->want) && e->err == EACCES
-                    ? "across stacks" : NULL,
-    };
-    log_format_refusal(&r, line, sizeof line);
-    snprintf(out, sizeof out, "%s; refused pid %u (%s, uid %u)", line, e->pid, comm, e->uid);
-    c->fn(out, c->arg);
-    return 0;
-}
-
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop = 1;
-}
-
-int kernel_events(bool follow, kernel_event_fn fn, void *arg, char *why, size_t len)
-{
-    int fd = pinned("events");
-    if (fd < 0) {
-        snprintf(why, len, "%s/events: %s", kernel_pin_dir(), strerror(errno));
-        return -1;
-    }
-    struct events_ctx c = { fn, arg };
-    libbpf_set_print(quiet_print);
-    struct ring_buffer *rb = ring_buffer__new(fd, on_event, &c, NULL);
-    if (!rb) {
-        snprintf(why, len, "cannot read the refusals: %s", strerror(errno));
-        close(fd);
-        return -1;
-    }
-    int r = ring_buffer__consume(rb);
-    if (follow) {
-        struct sigaction sa = { .sa_handler = on_signal };
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        while (!stop && (r = ring_buffer__poll(rb, 500)) >= 0)
-            ;
-        if (r == -EINTR)
-            r = 0;
-    }
-    ring_buffer__free(rb);
-    close(fd);
-    if (r < 0) {
-        snprintf(why, len, "reading the refusals failed: %s", strerror(-r));
         return -1;
     }
     return 0;

@@ -6,12 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "bindguard.h"
 #include "cli.h"
+#include "parse.h"
 
 /* The requirements, or one line naming what is missing (exit 1). */
 static int require(const char *what)
@@ -29,7 +29,7 @@ enum { OPT_CGROUP = 0x200, OPT_REUSEADDR, OPT_EXCLUSIVE, OPT_FOREGROUND, OPT_FOL
 /* --reuseaddr linux|windows, as BINDGUARD_REUSEADDR (config_get reads it). */
 static bool set_reuseaddr(const char *v)
 {
-    if (strcasecmp(v, "linux") != 0 && strcasecmp(v, "windows") != 0) {
+    if (!parse_caseeq(v, "linux") && !parse_caseeq(v, "windows")) {
         cli_usage("--reuseaddr must be linux or windows, not '%s'", v);
         return false;
     }

@@ -58,6 +58,17 @@ bool preload_find(const char *name, const char *const *dirs, char *buf, size_t l
     return false;
 }
 
+bool preload_find_or_env(const char *env, const char *name, const char *const *dirs,
+                         char *buf, size_t len, char *tried, size_t tried_len)
+{
+    const char *v = getenv(env);
+    if (v && *v) {
+        snprintf(buf, len, "%s", v);
+        return true;
+    }
+    return preload_find(name, dirs, buf, len, tried, tried_len);
+}
+
 bool cli_find_library(char *buf, size_t len, char *tried, size_t tried_len)
 {
     /* The build tree first: build/src/bindguard beside build/src/libbindguard.so. */

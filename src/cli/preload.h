@@ -16,6 +16,11 @@
 bool preload_find(const char *name, const char *const *dirs, char *buf, size_t len,
                   char *tried, size_t tried_len);
 
+/* The environment variable env's value if it is set and not empty (an explicit choice:
+ * meson's BG_LIB for the benchmarks), else preload_find(name, dirs, ...). */
+bool preload_find_or_env(const char *env, const char *name, const char *const *dirs,
+                         char *buf, size_t len, char *tried, size_t tried_len);
+
 /* libbindguard.so: beside this executable (a build tree), then the installed libdir
  * relative to it (works under a DESTDIR), then the configured libdir. */
 bool cli_find_library(char *buf, size_t len, char *tried, size_t tried_len);

@@ -1,8 +1,7 @@
 /* probe - what the kernel itself does with a bind, asked with throwaway sockets.
  *
- * A probe socket carries the kernel options a program of its class sets (probe_options)
- * and is closed at once. System calls are made raw: inside `bindguard shell` this very
- * process runs under libbindguard.so, which must neither judge nor record a probe. */
+ * A probe socket (bindprobe.h) carries the kernel options a program of its class sets
+ * (probe_options) and is closed at once. */
 #include "cli.h"
 
 #include <errno.h>
@@ -15,11 +14,6 @@
 #include <unistd.h>
 
 #include "sys.h"
-
-static int raw_setsockopt(int fd, int level, int name, int on)
-{
-    return (int)syscall(SYS_setsockopt, fd, level, name, &on, (socklen_t)sizeof on);
-}
 
 unsigned probe_options(const struct bg_config *cfg, enum bg_class cls, uint8_t proto,
                        bool emulate)
@@ -41,25 +35,7 @@ unsigned probe_options(const struct bg_config *cfg, enum bg_class cls, uint8_t p
 int probe_socket(const struct bg_addr *a, uint8_t proto, unsigned opts, bool listening,
                  int *fd_out)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = address_to_sockaddr(a, &ss);
-    int fd = sys_socket(a->family, (proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM) |
-                        SOCK_CLOEXEC, 0);
-    if (fd < 0 || len == 0)
-        return fd < 0 ? errno : EAFNOSUPPORT;
-    int err = 0;
-    if ((a->family == AF_INET6 &&
-         raw_setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, a->v6only) != 0) ||
-        ((opts & PROBE_REUSEADDR) && raw_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1) != 0) ||
-        ((opts & PROBE_REUSEPORT) && raw_setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, 1) != 0) ||
-        sys_bind(fd, (struct sockaddr *)&ss, len) != 0 ||
-        (listening && proto == IPPROTO_TCP && syscall(SYS_listen, fd, 1) != 0))
-        err = errno ? errno : EINVAL;
-    if (err || !fd_out)
-        sys_close(fd);
-    else
-        *fd_out = fd;
-    return err;
+    return bindprobe(a, proto, opts | (listening ? BINDPROBE_LISTEN : 0), fd_out);
 }
 
 /* As nobody, in a child: its errno, or -1 if it could not become nobody. */
@@ -102,12 +78,9 @@ uint16_t probe_free_port(uint8_t proto)
     /* Free on both stacks, every address: a dual-stack wildcard gets it. */
     struct bg_addr any = { .family = AF_INET6 };
     int fd = -1;
-    if (probe_socket(&any, proto, 0, false, &fd) != 0)
+    if (bindprobe(&any, proto, 0, &fd) != 0)
         return 0;
-    struct sockaddr_in6 sin6;
-    socklen_t len = sizeof sin6;
-    uint16_t port = sys_getsockname(fd, (struct sockaddr *)&sin6, &len) == 0
-                        ? ntohs(sin6.sin6_port) : 0;
+    uint16_t port = bindprobe_port(fd);
     sys_close(fd);
     return port;
 }

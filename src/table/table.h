@@ -49,7 +49,7 @@ struct table_entry {
     uint8_t  n_share;     /* valid entries of share_uids (wsk) */
     uint32_t share_uids[TABLE_MAX_SHARE];
     char     comm[TABLE_COMM_LEN];  /* NUL-terminated within the array, when read back */
-    /* table-private, maintained by table.c: */
+    /* table-private, maintained by src/table/: */
     uint32_t next;        /* chain link */
     uint32_t state;       /* free / live; written last on insert */
     uint32_t seq;         /* odd while the owner rewrites the entry (foreign readers) */
@@ -86,6 +86,13 @@ int  table_lock(struct table *t, unsigned timeout_ms);
 void table_unlock(struct table *t);
 /* After ETIMEDOUT: the mutex names a thread that no longer exists. */
 bool table_lock_orphaned(const struct table *t);
+/* table_lock, except that a lock still held by a thread that no longer exists once the
+ * wait is over gets one more try without waiting, then ENOTRECOVERABLE: waiting will
+ * never help. */
+int  table_lock_or_orphaned(struct table *t, unsigned timeout_ms);
+/* Why a table can't be used now, for an error of table_lock_or_orphaned (or EFAULT: the
+ * table shrank during the work, ENOMEM), as one phrase: "lock held too long". */
+const char *table_lock_trouble(int err);
 /* After work on the table was cut short (SIGBUS: fault.h): ask the next holder to
  * rebuild, and let go of the lock if this thread holds it, so that others don't wait out
  * their bound. May fault itself: call it through fault_call. */
@@ -95,14 +102,21 @@ void table_abandon(struct table *t);
  * the number found (which may exceed max), or -1 (EIO) if the chain is corrupt. */
 int table_find(struct table *t, uint64_t netns, uint8_t proto, uint16_t port,
                uint32_t *idx, size_t max);
-/* Bounds-checked access to a live entry; NULL if idx is out of range or free. */
-struct table_entry *table_at(struct table *t, uint32_t idx);
+/* Whatever live entry is in slot idx (bounds-checked); NULL if idx is out of range or
+ * the slot is free. */
+struct table_entry *table_slot_entry(struct table *t, uint32_t idx);
+/* The name guard.c and domains.c still call table_slot_entry by. */
+static inline struct table_entry *table_at(struct table *t, uint32_t idx)
+{
+    return table_slot_entry(t, idx);
+}
 /* Insert a copy of *e (id, next, state assigned here). 0 and *idx_out, or ENOSPC. */
 int table_claim(struct table *t, const struct table_entry *e, uint32_t *idx_out);
 /* Remove the entry at idx if it is still the one with this id. true if removed. */
 bool table_release(struct table *t, uint32_t idx, uint64_t id);
-/* Find a live entry by (idx, id); NULL if it was released or replaced. */
-struct table_entry *table_get(struct table *t, uint32_t idx, uint64_t id);
+/* The live entry (idx, id) names: slot idx, if it still holds the entry with this id;
+ * NULL if that entry was released, replaced or renewed. */
+struct table_entry *table_entry_by_id(struct table *t, uint32_t idx, uint64_t id);
 /* Give the live entry (idx, id) a fresh id (under its sequence count), so that every
  * (idx, id) taken before no longer finds it: what was decided about it meanwhile no
  * longer applies. The new id, or 0 if (idx, id) is not live. */
@@ -173,7 +187,7 @@ struct table_header {
     _Alignas(64) pthread_mutex_t lock;
 };
 
-/* Details of the functions above, as table.c implements them:
+/* Details of the functions above:
  * - table_open: slots 0 means TABLE_DEFAULT_SLOTS, others are clamped to
  *   [TABLE_MIN_SLOTS, TABLE_MAX_SLOTS]. A creator builds the table under a temporary name
  *   and link(2)s it into place, so a half-built table is never visible under `name`.
@@ -187,9 +201,9 @@ struct table_header {
  *   rebuilds at once when the free list is broken, then retries.
  * - table_claim: also EINVAL for an entry that would not validate (proto not TCP/UDP,
  *   family not AF_INET/AF_INET6, class out of range, n_share > TABLE_MAX_SHARE).
- * - table_at/table_get return only entries that validate as above; fields other than
- *   those (comm, share_uids beyond n_share) are still shared memory: read comm with
- *   table_entry_comm. */
+ * - table_slot_entry/table_entry_by_id return only entries that validate as above;
+ *   fields other than those (comm, share_uids beyond n_share) are still shared memory:
+ *   read comm with table_entry_comm. */
 
 /* The shared mapping (for fault.c: anyone may truncate the file under it). */
 void table_mapping(const struct table *t, const void **base, size_t *len);

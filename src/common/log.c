@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,22 +26,22 @@
 #define PREFIX     "bindguard: "
 #define PREFIX_LEN (sizeof PREFIX - 1)
 
-static atomic_int target = BG_LOG_STDERR;
+static int target = BG_LOG_STDERR;
 static char file_path[CONFIG_PATH_MAX];
 /* The log file, opened on first use. The host may close our descriptor behind our back
  * (daemons close every fd at start-up) and reuse its number for something else, so the
  * file's identity is kept beside it and checked before each write. A file renamed away
  * by log rotation keeps receiving lines (rotate with copytruncate). */
-static atomic_int file_fd = -1;
-static atomic_ulong file_dev, file_ino;
-static atomic_bool said_once[LOG_TOPIC_COUNT];
+static int file_fd = -1;
+static unsigned long file_dev, file_ino;
+static bool said_once[LOG_TOPIC_COUNT];
 
 static bool is_our_file(int fd)
 {
     struct stat st;
     return fd >= 0 && fstat(fd, &st) == 0 &&
-           (unsigned long)st.st_dev == atomic_load(&file_dev) &&
-           (unsigned long)st.st_ino == atomic_load(&file_ino);
+           (unsigned long)st.st_dev == __atomic_load_n(&file_dev, __ATOMIC_SEQ_CST) &&
+           (unsigned long)st.st_ino == __atomic_load_n(&file_ino, __ATOMIC_SEQ_CST);
 }
 
 static void write_whole(int fd, const char *buf, size_t len)
@@ -56,7 +55,8 @@ static void write_whole(int fd, const char *buf, size_t len)
 static void fall_back_to_stderr(int err)
 {
     int expected = BG_LOG_FILE;
-    if (!atomic_compare_exchange_strong(&target, &expected, BG_LOG_STDERR))
+    if (!__atomic_compare_exchange_n(&target, &expected, BG_LOG_STDERR, false,
+                                     __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
         return;  /* another thread already said why */
     char why[128];
     log_line("cannot open log file %s (%s); logging to stderr", file_path,
@@ -67,7 +67,7 @@ static void fall_back_to_stderr(int err)
  * the caller must close it after use (it lost a race to publish it). */
 static int log_file(bool *temp)
 {
-    int fd = atomic_load(&file_fd);
+    int fd = __atomic_load_n(&file_fd, __ATOMIC_SEQ_CST);
     *temp = false;
     if (is_our_file(fd))
         return fd;
@@ -82,9 +82,10 @@ static int log_file(bool *temp)
     }
     /* Identity before descriptor: a thread that sees the new fd also sees its identity.
      * The old number is not closed: if it failed the check it is no longer ours. */
-    atomic_store(&file_dev, (unsigned long)st.st_dev);
-    atomic_store(&file_ino, (unsigned long)st.st_ino);
-    *temp = !atomic_compare_exchange_strong(&file_fd, &fd, nfd);
+    __atomic_store_n(&file_dev, (unsigned long)st.st_dev, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&file_ino, (unsigned long)st.st_ino, __ATOMIC_SEQ_CST);
+    *temp = !__atomic_compare_exchange_n(&file_fd, &fd, nfd, false, __ATOMIC_SEQ_CST,
+                                         __ATOMIC_SEQ_CST);
     return nfd;
 }
 
@@ -114,7 +115,7 @@ static void emit(const char *line, size_t len)
 {
     bool temp;
     int fd;
-    switch (atomic_load(&target)) {
+    switch (__atomic_load_n(&target, __ATOMIC_SEQ_CST)) {
     case BG_LOG_OFF:
         return;
     case BG_LOG_SYSLOG:
@@ -163,13 +164,13 @@ static void vlog(const char *fmt, va_list ap)
 void log_setup(enum bg_log t, const char *path)
 {
     int saved = errno;
-    int old = atomic_exchange(&file_fd, -1);
+    int old = __atomic_exchange_n(&file_fd, -1, __ATOMIC_SEQ_CST);
     if (is_our_file(old))
         sys_close(old);
     if (t == BG_LOG_FILE && (!path || path[0] != '/'))
         t = BG_LOG_STDERR;
     snprintf(file_path, sizeof file_path, "%s", t == BG_LOG_FILE ? path : "");
-    atomic_store(&target, (int)t);
+    __atomic_store_n(&target, (int)t, __ATOMIC_SEQ_CST);
     errno = saved;
 }
 
@@ -184,7 +185,7 @@ void log_line(const char *fmt, ...)
 void log_once(enum log_topic topic, const char *fmt, ...)
 {
     unsigned t = (unsigned)topic < LOG_TOPIC_COUNT ? (unsigned)topic : LOG_TOPIC_INTERNAL;
-    if (atomic_exchange(&said_once[t], true))
+    if (__atomic_exchange_n(&said_once[t], true, __ATOMIC_SEQ_CST))
         return;
     va_list ap;
     va_start(ap, fmt);
@@ -195,7 +196,7 @@ void log_once(enum log_topic topic, const char *fmt, ...)
 void log_reset_once(void)
 {
     for (unsigned t = 0; t < LOG_TOPIC_COUNT; t++)
-        atomic_store(&said_once[t], false);
+        __atomic_store_n(&said_once[t], false, __ATOMIC_SEQ_CST);
 }
 
 /* Appends with snprintf's contract for the whole: always NUL-terminated within len,

@@ -4,7 +4,8 @@
 
 #include <errno.h>
 #include <stdio.h>
-#include <strings.h>
+
+#include "parse.h"
 
 /* Where each set of rules comes from, for policy_describe(). */
 static const char *const rules_source[] = {
@@ -58,7 +59,7 @@ const struct bg_profile *policy_profile(const char *name)
     if (!name)
         return NULL;
     for (size_t i = 0; i < NPROFILES; i++)
-        if (strcasecmp(name, profiles[i].pub.name) == 0)
+        if (parse_caseeq(name, profiles[i].pub.name))
             return &profiles[i].pub;
     return NULL;
 }
@@ -161,7 +162,7 @@ static const char *name_at(const char *const *names, size_t n, unsigned i)
 static int index_of(const char *const *names, size_t n, const char *s)
 {
     for (size_t i = 0; s && i < n; i++)
-        if (strcasecmp(s, names[i]) == 0)
+        if (parse_caseeq(s, names[i]))
             return (int)i;
     return -1;
 }

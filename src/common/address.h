@@ -19,6 +19,9 @@ int address_from_sockaddr(const struct sockaddr *sa, socklen_t len, int sock_fam
 /* Back to a sockaddr of a->family; returns its length. */
 socklen_t address_to_sockaddr(const struct bg_addr *a, struct sockaddr_storage *ss);
 
+/* a->ip becomes the IPv4 address ip4 (4 bytes, network order) as ::ffff:a.b.c.d. */
+void address_set_v4(struct bg_addr *a, const void *ip4);
+
 /* 127.0.0.0/8 (also v4-mapped), ::1: addresses a probe may bind on this host. */
 bool address_is_loopback(const struct bg_addr *a);
 

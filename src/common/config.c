@@ -1,4 +1,4 @@
-/* config - the environment, read once and validated (see config.h).
+/* config - config_parse: BINDGUARD_* values read and validated (config.h).
  *
  * Parsing is strict on purpose: a value with a typo, a sign, a space or trailing junk is
  * reported rather than half-understood, because a silently misread BINDGUARD_MODE or
@@ -6,14 +6,12 @@
 #include "config.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
-#include <unistd.h>
 
 #include "bindguard.h"
+#include "parse.h"
 #include "text.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -23,12 +21,8 @@
 /* Long or hostile values are clipped in the warning so that its "; using ..." tail, the
  * part that says what bindguard does instead, always fits in one line. */
 #define SHOWN_VALUE_MAX 80
-#define WARN_LINE_MAX   512
 
 #define DEFAULT_PROFILE  "ws2003"
-#define DEFAULT_SLOTS    65536u
-#define MIN_SLOTS        16u
-#define MAX_SLOTS        4194304u
 #define DEFAULT_LOCK_MS  1000u
 #define MIN_LOCK_MS      1u
 #define MAX_LOCK_MS      60000u
@@ -92,7 +86,7 @@ static void bad(struct ctx *x, const char *env, const char *value, const char *v
                 const char *fallback)
 {
     char shown[SHOWN_VALUE_MAX + 4];
-    char line[WARN_LINE_MAX];
+    char line[CONFIG_LINE_MAX];
     show_value(value, shown, sizeof shown);
     snprintf(line, sizeof line, "bindguard: %s='%s' is not valid (%s); using %s",
              env, shown, valid, fallback);
@@ -101,22 +95,10 @@ static void bad(struct ctx *x, const char *env, const char *value, const char *v
         x->warn(line);
 }
 
-/* ASCII only: strcasecmp follows the locale, and under tr_TR "AUDIT" is not "audit". */
-static bool ascii_caseeq(const char *a, const char *b)
-{
-    for (; *a && *b; a++, b++) {
-        char ca = *a >= 'A' && *a <= 'Z' ? (char)(*a - 'A' + 'a') : *a;
-        char cb = *b >= 'A' && *b <= 'Z' ? (char)(*b - 'A' + 'a') : *b;
-        if (ca != cb)
-            return false;
-    }
-    return *a == *b;
-}
-
 static const struct word *word_find(const struct word *w, size_t n, const char *s)
 {
     for (size_t i = 0; i < n; i++)
-        if (ascii_caseeq(w[i].name, s))
+        if (parse_caseeq(w[i].name, s))
             return &w[i];
     return NULL;
 }
@@ -156,25 +138,6 @@ static int word_var(struct ctx *x, const char *env, const struct word *w, size_t
     return def;
 }
 
-/* Decimal digits only, exactly `len` of them: no sign, no space, no base prefix. */
-static bool parse_u32(const char *s, size_t len, uint32_t min, uint32_t max, uint32_t *out)
-{
-    uint64_t v = 0;
-    if (len == 0)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (uint64_t)(s[i] - '0');
-        if (v > max)
-            return false;
-    }
-    if (v < min)
-        return false;
-    *out = (uint32_t)v;
-    return true;
-}
-
 static uint32_t num_var(struct ctx *x, const char *env, uint32_t min, uint32_t max,
                         uint32_t def)
 {
@@ -191,22 +154,6 @@ static uint32_t num_var(struct ctx *x, const char *env, uint32_t min, uint32_t m
     return def;
 }
 
-/* A ".." component could walk the table or log file out of the directory the operator
- * reviewed; an empty or "." last component names a directory, not a file. */
-static bool sane_components(const char *s)
-{
-    const char *p = s;
-    for (;;) {
-        const char *end = strchr(p, '/');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (n == 2 && p[0] == '.' && p[1] == '.')
-            return false;
-        if (!end)
-            return n > 0 && !(n == 1 && p[0] == '.');
-        p = end + 1;
-    }
-}
-
 static bool fits(const char *s)
 {
     return strlen(s) <= CONFIG_PATH_MAX - 1;
@@ -214,17 +161,12 @@ static bool fits(const char *s)
 
 static bool valid_abs_path(const char *s)
 {
-    return s[0] == '/' && fits(s) && sane_components(s + 1);
+    return fits(s) && parse_abs_file_path(s);
 }
 
-/* "/name" or "name" (a POSIX shm name), or an absolute path with at least one directory. */
 static bool valid_table(const char *s)
 {
-    if (!fits(s))
-        return false;
-    if (s[0] == '/')
-        return sane_components(s + 1);
-    return !strchr(s, '/') && sane_components(s);
+    return fits(s) && parse_table_name(s) == NULL;
 }
 
 static void copy_str(char *dst, const char *src)
@@ -331,8 +273,8 @@ int config_parse(struct bg_config *c, const char *(*get)(const char *name),
     c->force_exclusive = word_var(&x, BINDGUARD_ENV_FORCE_EXCLUSIVE, bool_words,
                                   ARRAY_LEN(bool_words), 0) != 0;
     parse_table(&x, c);
-    c->table_slots = num_var(&x, BINDGUARD_ENV_TABLE_SLOTS, MIN_SLOTS, MAX_SLOTS,
-                             DEFAULT_SLOTS);
+    c->table_slots = num_var(&x, BINDGUARD_ENV_TABLE_SLOTS, CONFIG_MIN_SLOTS,
+                             CONFIG_MAX_SLOTS, CONFIG_DEFAULT_SLOTS);
     c->lock_timeout_ms = num_var(&x, BINDGUARD_ENV_LOCK_TIMEOUT_MS, MIN_LOCK_MS, MAX_LOCK_MS,
                                  DEFAULT_LOCK_MS);
     c->intent_wait_ms = num_var(&x, BINDGUARD_ENV_INTENT_WAIT_MS, 0, MAX_INTENT_MS,
@@ -340,171 +282,6 @@ int config_parse(struct bg_config *c, const char *(*get)(const char *name),
     parse_log(&x, c);
     parse_share_uids(&x, c);
     return x.bad;
-}
-
-/* The BINDGUARD_* entries of the environment as the library found it at load, "NAME=VALUE"
- * one after the other, each NUL-ended (see config_keep_environment). Copies, not pointers:
- * a program may overwrite its initial environment strings (setproctitle emulations do). */
-#define KEPT_MAX  8192
-#define NOT_KEPT  SIZE_MAX
-static char kept[KEPT_MAX];
-/* Initialized, so it lives in .data, on a page the loader has touched already: this
- * module's .bss may start on a fresh one, and a process that makes no socket should not
- * pay a page fault for a length. */
-static size_t kept_len = NOT_KEPT;
-
-/* "BINDGUARD_", spelled out so that the compiler compares with immediates: a string
- * literal lives in .rodata, a page nothing else touches at load, and its first touch is
- * a page fault that costs more than this whole scan. */
-static bool ours(const char *e)
-{
-    return e[0] == 'B' && e[1] == 'I' && e[2] == 'N' && e[3] == 'D' && e[4] == 'G' &&
-           e[5] == 'U' && e[6] == 'A' && e[7] == 'R' && e[8] == 'D' && e[9] == '_';
-}
-
-void config_keep_environment(void)
-{
-    size_t used = 0;
-    for (char **e = environ; e && *e; e++) {
-        if (!ours(*e))
-            continue;
-        /* An entry that does not fit is clipped: it is far longer than any valid value. */
-        size_t n = strnlen(*e, KEPT_MAX - 1 - used);
-        memcpy(kept + used, *e, n);
-        kept[used + n] = '\0';
-        used += n + 1;
-        if (used >= KEPT_MAX - 1)
-            break;
-    }
-    __atomic_store_n(&kept_len, used, __ATOMIC_RELEASE);
-}
-
-static const char *kept_get(const char *name, size_t kept_used)
-{
-    size_t len = strlen(name);
-    for (size_t at = 0; at < kept_used; at += strlen(kept + at) + 1)
-        if (strncmp(kept + at, name, len) == 0 && kept[at + len] == '=')
-            return kept + at + len + 1;
-    return NULL;
-}
-
-/* The environment kept at load, else the live one (the CLI, tests). Not secure_getenv:
- * secure execution is decided once, for every variable, in config_load. */
-static const char *env_get(const char *name)
-{
-    size_t used = __atomic_load_n(&kept_len, __ATOMIC_ACQUIRE);
-    return used != NOT_KEPT ? kept_get(name, used) : getenv(name);
-}
-
-/* The log module is not set up yet (it is configured from this very result), so warnings
- * go to stderr directly: one write(2) per line, so they never interleave with the host's
- * own output mid-line. */
-static void env_warn(const char *line)
-{
-    char buf[WARN_LINE_MAX + 1];
-    size_t n = strnlen(line, WARN_LINE_MAX);
-    memcpy(buf, line, n);
-    buf[n++] = '\n';
-    while (write(STDERR_FILENO, buf, n) < 0 && errno == EINTR)
-        ;
-}
-
-uint64_t config_digest(uint64_t digest, const char *line)
-{
-    /* FNV-1a: not a secret, only "the same lines". */
-    for (const unsigned char *p = (const unsigned char *)line; *p; p++)
-        digest = (digest ^ *p) * UINT64_C(0x100000001b3);
-    return digest;
-}
-
-/* The bad-value lines of this process's environment, held until we know whether
- * `bindguard run` has said them already. One per variable at most. */
-#define HELD_MAX 16
-static char held[HELD_MAX][WARN_LINE_MAX];
-static unsigned n_held;
-static uint64_t held_digest;
-
-static void env_hold(const char *line)
-{
-    held_digest = config_digest(held_digest, line);
-    if (n_held < HELD_MAX)
-        snprintf(held[n_held++], WARN_LINE_MAX, "%s", line);
-}
-
-static bool reported_already(void)
-{
-    const char *v = env_get(BINDGUARD_ENV_VALIDATED);
-    char mine[CONFIG_DIGEST_LEN];
-    config_digest_format(held_digest, mine, sizeof mine);
-    return v && strcmp(v, mine) == 0;
-}
-
-void config_digest_format(uint64_t digest, char *buf, size_t len)
-{
-    snprintf(buf, len, "%016llx", (unsigned long long)digest);
-}
-
-/* Every variable config_parse reads. */
-static const char *const env_names[] = {
-    BINDGUARD_ENV_PROFILE, BINDGUARD_ENV_MODE, BINDGUARD_ENV_DEFAULT,
-    BINDGUARD_ENV_REUSEADDR, BINDGUARD_ENV_EMULATE, BINDGUARD_ENV_FORCE_EXCLUSIVE,
-    BINDGUARD_ENV_TABLE, BINDGUARD_ENV_TABLE_SLOTS, BINDGUARD_ENV_LOCK_TIMEOUT_MS,
-    BINDGUARD_ENV_INTENT_WAIT_MS, BINDGUARD_ENV_LOG, BINDGUARD_ENV_SHARE_UIDS,
-};
-
-/* Secure execution (AT_SECURE: a setuid or setcap program, reached through
- * /etc/ld.so.preload or a library it links): the environment comes from a less
- * privileged user, who must not choose the files a privileged process writes (the log,
- * the table) nor the rules it is judged by. Every variable reads as unset. */
-static const char *env_none(const char *name)
-{
-    (void)name;
-    return NULL;
-}
-
-/* One line, only if something was set: what was ignored (names only, from the copy
- * taken at load). */
-static void secure_notice(void)
-{
-    char line[WARN_LINE_MAX];
-    size_t n = (size_t)snprintf(line, sizeof line, "bindguard: secure execution "
-                                "(setuid/setcap): ignoring");
-    bool any = false;
-    for (size_t i = 0; i < ARRAY_LEN(env_names) && n < sizeof line; i++) {
-        const char *v = env_get(env_names[i]);
-        if (v && *v) {
-            n += (size_t)snprintf(line + n, sizeof line - n, "%s %s", any ? "," : "",
-                                  env_names[i]);
-            any = true;
-        }
-    }
-    if (any && n < sizeof line)
-        snprintf(line + n, sizeof line - n, "; using the defaults");
-    if (any)
-        env_warn(line);
-}
-
-static struct bg_config the_config;
-static pthread_once_t the_config_once = PTHREAD_ONCE_INIT;
-
-static void config_load(void)
-{
-    int saved = errno;
-    bool secure = getauxval(AT_SECURE) != 0;
-    held_digest = CONFIG_DIGEST_INIT;
-    config_parse(&the_config, secure ? env_none : env_get, env_hold);
-    if (secure)
-        secure_notice();
-    else if (n_held && !reported_already())
-        for (unsigned i = 0; i < n_held; i++)
-            env_warn(held[i]);
-    errno = saved;
-}
-
-const struct bg_config *config_get(void)
-{
-    pthread_once(&the_config_once, config_load);
-    return &the_config;
 }
 
 const char *config_mode_name(enum bg_mode m)

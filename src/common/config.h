@@ -17,8 +17,13 @@ enum bg_default   { BG_DEFAULT_EXCLUSIVE, BG_DEFAULT_WINDOWS };
 enum bg_reuseaddr { BG_REUSEADDR_LINUX, BG_REUSEADDR_WINDOWS };
 enum bg_log       { BG_LOG_STDERR, BG_LOG_SYSLOG, BG_LOG_OFF, BG_LOG_FILE };
 
-#define CONFIG_MAX_SHARE 8   /* == TABLE_MAX_SHARE */
-#define CONFIG_PATH_MAX  256
+/* Limits the table shares (table.h; src/table/layout.c asserts they agree). */
+#define CONFIG_MAX_SHARE     8
+#define CONFIG_DEFAULT_SLOTS 65536u
+#define CONFIG_MIN_SLOTS     16u
+#define CONFIG_MAX_SLOTS     4194304u
+#define CONFIG_PATH_MAX      256
+#define CONFIG_LINE_MAX      512   /* a warning line of config_parse, NUL included */
 
 struct bg_config {
     const struct bg_profile *profile;

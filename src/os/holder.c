@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "parse.h"
 #include "sys.h"
 
 #define SCAN_MAX_PROCS 4096  /* bound on the /proc walk: a denial must stay cheap */
@@ -24,14 +25,11 @@ struct linux_dirent64 {
     char           d_name[];
 };
 
+/* A /proc directory entry named by a number (a pid, a descriptor): the number, else 0. */
 static int pid_of(const char *s)
 {
-    if (!*s || strlen(s) > 9)
-        return 0;
-    for (const char *p = s; *p; p++)
-        if (*p < '0' || *p > '9')
-            return 0;
-    return atoi(s);
+    uint32_t v;
+    return parse_u32_str(s, 0, INT32_MAX, &v) ? (int)v : 0;
 }
 
 static bool holds(int pid, const char *fd_name, const char *want)

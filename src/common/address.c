@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "parse.h"
+
 /* The rule book spells these out, having no libc (rules/types.h). */
 _Static_assert((int)BG_AF_INET == AF_INET && (int)BG_AF_INET6 == AF_INET6, "address families");
 _Static_assert((int)BG_PROTO_TCP == IPPROTO_TCP && (int)BG_PROTO_UDP == IPPROTO_UDP, "protocols");
@@ -13,10 +15,10 @@ _Static_assert(sizeof(struct bg_addr) == 24, "bg_addr is stored in the table as 
 
 static const uint8_t v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
-static void set_v4(struct bg_addr *a, const struct in_addr *in)
+void address_set_v4(struct bg_addr *a, const void *ip4)
 {
     memcpy(a->ip, v4mapped_prefix, sizeof v4mapped_prefix);
-    memcpy(a->ip + 12, &in->s_addr, 4);
+    memcpy(a->ip + 12, ip4, 4);
 }
 
 /* The shortest address Linux binds: an IPv6 one without sin6_scope_id (RFC 2133's
@@ -57,7 +59,7 @@ int address_from_sockaddr(const struct sockaddr *sa, socklen_t len, int sock_fam
     out->family = (uint8_t)sock_family;
     if (sock_family == AF_INET) {
         const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-        set_v4(out, &sin->sin_addr);
+        address_set_v4(out, &sin->sin_addr.s_addr);
         out->port = ntohs(sin->sin_port);
         return 0;
     }
@@ -113,23 +115,6 @@ int address_format(const struct bg_addr *a, char *buf, size_t len)
     return snprintf(buf, len, "[%s]:%u", ip, (unsigned)a->port);
 }
 
-/* Whole string of decimal digits, at most max; no sign, no blanks, not empty. */
-static int parse_decimal(const char *s, unsigned long max, unsigned long *out)
-{
-    if (*s < '0' || *s > '9')
-        return -1;
-    unsigned long v = 0;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return -1;
-        v = v * 10 + (unsigned long)(*s - '0');
-        if (v > max)
-            return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 /* "[v6]" or "[v6%scope]" at s, up to end (exclusive). */
 static int parse_v6_host(const char *s, const char *end, struct bg_addr *out)
 {
@@ -140,17 +125,17 @@ static int parse_v6_host(const char *s, const char *end, struct bg_addr *out)
     memcpy(host, s + 1, n - 2);
     host[n - 2] = '\0';
     char *pct = strchr(host, '%');
-    unsigned long scope = 0;
+    uint32_t scope = 0;
     if (pct) {
         *pct = '\0';
-        if (parse_decimal(pct + 1, UINT32_MAX, &scope) != 0)
+        if (!parse_u32_str(pct + 1, 0, UINT32_MAX, &scope))
             return -1;
     }
     struct in6_addr in6;
     if (inet_pton(AF_INET6, host, &in6) != 1)
         return -1;
     memcpy(out->ip, &in6, 16);
-    out->scope_id = (uint32_t)scope;
+    out->scope_id = scope;
     out->family = AF_INET6;
     return 0;
 }
@@ -166,7 +151,7 @@ static int parse_v4_host(const char *s, const char *end, struct bg_addr *out)
     struct in_addr in;
     if (inet_pton(AF_INET, host, &in) != 1)
         return -1;
-    set_v4(out, &in);
+    address_set_v4(out, &in.s_addr);
     out->family = AF_INET;
     return 0;
 }
@@ -177,8 +162,8 @@ int address_parse(const char *s, struct bg_addr *out)
         return -1;
     /* The last colon separates the port; an IPv6 host's own colons sit inside []. */
     const char *colon = strrchr(s, ':');
-    unsigned long port;
-    if (!colon || parse_decimal(colon + 1, 65535, &port) != 0)
+    uint32_t port;
+    if (!colon || !parse_u32_str(colon + 1, 0, 65535, &port))
         return -1;
     struct bg_addr a;
     memset(&a, 0, sizeof a);
