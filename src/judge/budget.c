@@ -39,11 +39,9 @@ bool budget_lock(struct table *t)
         snprintf(why, sizeof why, "lock held by a thread that no longer exists (run "
                  "`bindguard gc --rebuild --table %s`)", table_path(t));
     else
-        snprintf(why, sizeof why, "%s",
-                 err == EDEADLK ? "lock word already names this thread's id (a raw clone() "
-                                  "child using its parent's, or an id shared across pid "
-                                  "namespaces)" :
-                 err != ETIMEDOUT ? "table failed validation" : "lock held too long");
+        snprintf(why, sizeof why, "%s", err == EDEADLK || err == ETIMEDOUT
+                                            ? table_lock_trouble(err)
+                                            : "table failed validation");
     log_once(orphaned ? LOG_TOPIC_LOCK_ORPHANED : LOG_TOPIC_TABLE_LOCK,
              "port table %s: %s; binds go to the kernel unjudged", table_path(t), why);
     return false;

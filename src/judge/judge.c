@@ -53,7 +53,7 @@ static int collect_deniers(struct table *t, const struct table_entry *want,
                  MAX_ON_PORT, want->addr.port, MAX_ON_PORT);
     size_t found = 0;
     for (int i = 0; i < n && i < MAX_ON_PORT && found < max; i++) {
-        const struct table_entry *held = table_at(t, idx[i]);
+        const struct table_entry *held = table_slot_entry(t, idx[i]);
         if (!held || held->inode == want->inode)
             continue;
         enum bg_verdict v = judge_one(held, want);
@@ -109,7 +109,7 @@ static void apply_confirmations(struct table *t, struct denier *d, const bool *r
     for (int i = 0; i < n; i++) {
         renewed[i] = false;
         if (reap[i] && !table_release(t, d[i].idx, d[i].e.id)) {
-            const struct table_entry *now = table_at(t, d[i].idx);
+            const struct table_entry *now = table_slot_entry(t, d[i].idx);
             renewed[i] = now && now->id != d[i].e.id && now->inode == d[i].e.inode &&
                          now->netns == d[i].e.netns && now->proto == d[i].e.proto &&
                          now->addr.port == d[i].e.addr.port;

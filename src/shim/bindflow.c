@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "bindprobe.h"
 #include "budget.h"
 #include "domains.h"
 #include "emulate.h"
@@ -205,7 +206,7 @@ static void record(struct bind_call *c)
     uint32_t idx;
     if (!records_here(c) || !claim_entry(c, &idx))
         return;
-    const struct table_entry *e = table_at(c->t, idx);
+    const struct table_entry *e = table_slot_entry(c->t, idx);
     if (!e)
         return;
     c->s->entry_idx = idx;
@@ -230,16 +231,8 @@ static bool address_bindable(const struct bg_addr *a, uint8_t proto)
         return true;
     struct bg_addr probe = *a;
     probe.port = 0;
-    struct sockaddr_storage ss;
-    socklen_t len = address_to_sockaddr(&probe, &ss);
-    int type = (proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC;
-    int fd = sys_socket(a->family, type, 0);
-    if (fd < 0)
-        return true;
-    int r = sys_bind(fd, (struct sockaddr *)&ss, len);
-    int err = errno;
-    sys_close(fd);
-    return r == 0 || err != EADDRNOTAVAIL;
+    probe.v6only = false;  /* the question is the address, not the socket's options */
+    return bindprobe(&probe, proto, 0, NULL) != EADDRNOTAVAIL;
 }
 
 static void refuse(struct bind_call *c, const struct denier *d)

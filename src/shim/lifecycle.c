@@ -63,7 +63,7 @@ struct state_change {
 static uint64_t renew_entry(struct table *t, struct sock_record *s)
 {
     uint64_t id = table_renew(t, s->entry_idx, s->entry_id);
-    const struct table_entry *e = id ? NULL : table_at(t, s->entry_idx);
+    const struct table_entry *e = id ? NULL : table_slot_entry(t, s->entry_idx);
     if (e && e->inode == s->inode)
         id = table_renew(t, s->entry_idx, e->id);
     return id;
