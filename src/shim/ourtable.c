@@ -6,11 +6,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fault.h"
 #include "guard.h"
 #include "judge.h"
 #include "log.h"
-#include "own.h"
+#include "watch.h"
 
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 static struct table *table;
@@ -20,19 +19,16 @@ static bool table_dead;
 static void open_table(void)
 {
     const struct bg_config *cfg = guard_config();
-    char why[256], squat[300];
-    struct table *t = own_open(cfg->table, cfg->table_slots, why, sizeof why,
-                               squat, sizeof squat);
-    if (squat[0])
-        log_once(LOG_TOPIC_TABLE_SQUAT, "%s", squat);
+    struct watch_notes n;
+    struct table *t = watch_open(cfg->table, cfg->table_slots, true, &n);
+    if (n.squat[0])
+        log_once(LOG_TOPIC_TABLE_SQUAT, "%s", n.squat);
     if (!t) {
-        log_once(LOG_TOPIC_TABLE_OPEN, "port table unavailable, binds are not judged: %s", why);
+        log_once(LOG_TOPIC_TABLE_OPEN, "port table unavailable, binds are not judged: %s",
+                 n.why);
         return;
     }
-    const void *base;
-    size_t len;
-    table_mapping(t, &base, &len);
-    if (!fault_watch(base, len))
+    if (n.unwatched)
         log_once(LOG_TOPIC_INTERNAL, "cannot watch the port table for truncation (SIGBUS)");
     table_owner = geteuid();
     table = t;
