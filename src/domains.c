@@ -59,7 +59,7 @@ bool domains_publish(struct table *own, const struct table_entry *want, uint32_t
     e.intent_ns = 0;   /* "choosing": readers wait for the stamp (doc/design.md) */
     if (table_claim(own, &e, idx) != 0)
         return false;
-    const struct table_entry *in = table_at(own, *idx);
+    const struct table_entry *in = table_slot_entry(own, *idx);
     if (!in)
         return false;
     *id = in->id;

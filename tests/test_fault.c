@@ -16,7 +16,9 @@
 #include "config.h"
 #include "fault.h"
 #include "fdstate.h"
+#include "bindflow.h"
 #include "guard.h"
+#include "lifecycle.h"
 #include "harness.h"
 #include "log.h"
 
@@ -93,16 +95,6 @@ START_TEST(other_faults_reach_the_host_handler)
 }
 END_TEST
 
-static int real_bind(int fd, const struct sockaddr *sa, socklen_t len)
-{
-    return bind(fd, sa, len);
-}
-
-static int real_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
-{
-    return setsockopt(fd, level, name, val, len);
-}
-
 static char table_name[128];
 
 static const char *test_env(const char *name)
@@ -117,7 +109,7 @@ static const char *test_env(const char *name)
 static int tracked_socket(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct fd_state *s = fdstate_track(fd);
+    struct sock_record *s = fdstate_track(fd);
     s->family = AF_INET;
     s->proto = IPPROTO_TCP;
     s->tracked = 1;
@@ -128,7 +120,7 @@ static int guarded_bind(int fd, int port)
 {
     struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return guard_bind(fd, fdstate_get(fd), (struct sockaddr *)&sin, sizeof sin);
+    return bindflow_bind(fd, fdstate_get(fd), (struct sockaddr *)&sin, sizeof sin);
 }
 
 /* The whole bind flow on a table that is truncated while a binding is recorded in it. */
@@ -138,19 +130,18 @@ START_TEST(guard_survives_truncated_table)
     static struct bg_config cfg;
     config_parse(&cfg, test_env, NULL);
     log_setup(BG_LOG_OFF, NULL);
-    struct guard_real r = { real_bind, real_setsockopt };
-    guard_init(&cfg, &r);
+    guard_init(&cfg);
 
     int a = tracked_socket();
     ck_assert_int_eq(guarded_bind(a, 0), 0);
-    ck_assert(fdstate_get(a)->flags & FD_BOUND);  /* recorded in the table */
+    ck_assert(fdstate_get(a)->flags & FD_HAS_ENTRY);  /* recorded in the table */
 
     char path[160];
     snprintf(path, sizeof path, "/dev/shm%s.%u", table_name, (unsigned)geteuid());
     ck_assert_int_eq(truncate(path, 0), 0);
 
     /* Release touches the vanished table: no crash; binds go to the kernel. */
-    guard_release(a, fdstate_get(a));
+    lifecycle_release(a, fdstate_get(a));
     close(a);
     int b = tracked_socket(), c = tracked_socket();
     struct sockaddr_in sin;

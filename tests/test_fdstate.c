@@ -1,13 +1,13 @@
-/* fdstate: the per-process descriptor records. */
+/* fdstate: one record per socket, and the fd -> record index. */
 #include <pthread.h>
 #include <stdlib.h>
 
 #include "fdstate.h"
 #include "harness.h"
 
-static struct fd_state *track(int fd, uint8_t flags, uint64_t id)
+static struct sock_record *track(int fd, uint8_t flags, uint64_t id)
 {
-    struct fd_state *s = fdstate_track(fd);
+    struct sock_record *s = fdstate_track(fd);
     ck_assert_ptr_nonnull(s);
     s->flags = flags;
     s->entry_id = id;
@@ -27,7 +27,7 @@ END_TEST
 
 START_TEST(track_forget)
 {
-    struct fd_state *s = track(7, FD_BOUND, 42);
+    struct sock_record *s = track(7, FD_HAS_ENTRY, 42);
     ck_assert_ptr_eq(fdstate_get(7), s);
     ck_assert_int_ge(fdstate_limit(), 8);
     fdstate_forget(7);
@@ -49,36 +49,65 @@ START_TEST(high_fds_use_their_own_chunk)
 }
 END_TEST
 
-START_TEST(dup_marks_both_and_counts_local_holders)
+START_TEST(dup_shares_one_record)
 {
-    track(10, FD_BOUND, 99);
+    struct sock_record *a = track(10, FD_HAS_ENTRY, 99);
     fdstate_dup(10, 11);
-    struct fd_state *a = fdstate_get(10), *b = fdstate_get(11);
-    ck_assert_ptr_nonnull(b);
-    ck_assert(a->flags & FD_DUPED);
-    ck_assert(b->flags & FD_DUPED);
-    ck_assert_uint_eq(b->entry_id, 99);
+    struct sock_record *b = fdstate_get(11);
+    ck_assert_ptr_eq(b, a);  /* one socket, one record */
+    ck_assert_uint_eq(a->refs, 2);
     ck_assert(fdstate_has_alias(10));
-    /* A change to one descriptor's record is the socket's: it reaches the other. */
+    ck_assert(fdstate_has_alias(11));
+    /* A change made through one descriptor is the socket's. */
     a->opts |= FD_OPT_REUSEADDR;
-    a->entry_id = 100;
-    fdstate_sync_aliases(10);
-    ck_assert_uint_eq(b->opts & FD_OPT_REUSEADDR, FD_OPT_REUSEADDR);
-    ck_assert_uint_eq(b->entry_id, 100);
+    ck_assert_uint_eq(fdstate_get(11)->opts & FD_OPT_REUSEADDR, FD_OPT_REUSEADDR);
     /* Another socket is not an alias, whatever its entry says. */
-    track(12, FD_BOUND, 100);
-    fdstate_forget(11);
+    struct sock_record *c = track(12, FD_HAS_ENTRY, 99);
+    ck_assert_ptr_ne(c, a);
+    ck_assert(!fdstate_has_alias(12));
+    /* Only the last descriptor's forget says so. */
+    ck_assert(!fdstate_forget(11));
     ck_assert(!fdstate_has_alias(10));
-    fdstate_forget(12);
+    ck_assert_ptr_eq(fdstate_get(10), a);
+    ck_assert(fdstate_forget(10));
+    ck_assert_ptr_null(fdstate_get(10));
+    ck_assert(fdstate_forget(12));
+    ck_assert(!fdstate_forget(12));  /* twice: nothing left to forget */
     /* dup of an untracked fd over a tracked number forgets the number */
     track(12, 0, 0);
     fdstate_dup(13, 12);
     ck_assert_ptr_null(fdstate_get(12));
-    fdstate_forget(10);
+    /* dup over a number holding another socket drops that socket's reference */
+    struct sock_record *d = track(14, 0, 0), *e = track(15, 0, 0);
+    fdstate_dup(14, 15);
+    ck_assert_ptr_eq(fdstate_get(15), d);
+    ck_assert_uint_eq(e->refs, 0);  /* free again */
+    ck_assert(!fdstate_forget(15));
+    ck_assert(fdstate_forget(14));
 }
 END_TEST
 
-static void count(int fd, struct fd_state *s, void *arg)
+/* A freed record is taken again by the next socket, cleared: socket churn does not grow
+ * the pool, and nothing of the old socket leaks into the new one. */
+START_TEST(records_are_reused_cleared)
+{
+    struct sock_record *a = track(30, FD_HAS_ENTRY | FD_SHARED, 7);
+    a->opts = FD_OPT_EXCLUSIVE;
+    ck_assert(fdstate_forget(30));
+    struct sock_record *b = fdstate_track(31);
+    ck_assert_ptr_eq(b, a);
+    ck_assert_int_eq(b->flags, 0);
+    ck_assert_int_eq(b->opts, 0);
+    ck_assert_uint_eq(b->entry_idx, UINT32_MAX);
+    ck_assert_uint_eq(b->refs, 1);
+    ck_assert_ptr_null(fdstate_get(31));  /* not tracked until the caller says so */
+    b->tracked = 1;
+    ck_assert_ptr_eq(fdstate_get(31), b);
+    ck_assert(fdstate_forget(31));
+}
+END_TEST
+
+static void count(int fd, struct sock_record *s, void *arg)
 {
     (void)fd;
     (void)s;
@@ -115,7 +144,7 @@ START_TEST(concurrent_chunk_creation)
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
     for (int fd = 100000; fd < 100000 + 8192; fd++) {
-        struct fd_state *s = fdstate_get(fd);
+        struct sock_record *s = fdstate_get(fd);
         ck_assert_ptr_nonnull(s);
         ck_assert_uint_eq(s->entry_id, (uint64_t)fd);
     }
@@ -129,7 +158,8 @@ int main(void)
     tcase_add_test(tc, untracked_and_out_of_range);
     tcase_add_test(tc, track_forget);
     tcase_add_test(tc, high_fds_use_their_own_chunk);
-    tcase_add_test(tc, dup_marks_both_and_counts_local_holders);
+    tcase_add_test(tc, dup_shares_one_record);
+    tcase_add_test(tc, records_are_reused_cleared);
     tcase_add_test(tc, each_visits_tracked_only);
     tcase_add_test(tc, concurrent_chunk_creation);
     suite_add_tcase(s, tc);

@@ -217,8 +217,7 @@ static int judge(struct answer *a, struct table **t, const struct bg_config *cfg
         return cli_fail("cannot judge: %s", why), -1;
     if (*t)
         a->table = a->table_s;
-    struct guard_real real = { bind, setsockopt };
-    guard_init(cfg, &real);
+    guard_init(cfg);
     /* No table of yours yet (t NULL): the other users' tables still judge. */
     int r = guard_check(*t, a->want, &a->ref);
     if (r == 1)

@@ -105,11 +105,6 @@ int table_find(struct table *t, uint64_t netns, uint8_t proto, uint16_t port,
 /* Whatever live entry is in slot idx (bounds-checked); NULL if idx is out of range or
  * the slot is free. */
 struct table_entry *table_slot_entry(struct table *t, uint32_t idx);
-/* The name guard.c and domains.c still call table_slot_entry by. */
-static inline struct table_entry *table_at(struct table *t, uint32_t idx)
-{
-    return table_slot_entry(t, idx);
-}
 /* Insert a copy of *e (id, next, state assigned here). 0 and *idx_out, or ENOSPC. */
 int table_claim(struct table *t, const struct table_entry *e, uint32_t *idx_out);
 /* Remove the entry at idx if it is still the one with this id. true if removed. */

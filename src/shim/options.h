@@ -17,16 +17,16 @@
 void options_init(const struct bg_config *cfg);
 
 /* What the program set on s, as the rule book's class input (rules/class.h). */
-struct bg_sockopts options_of(const struct fd_state *s);
+struct bg_sockopts options_of(const struct sock_record *s);
 
-/* Before the real setsockopt/getsockopt. `handled` says whether the call was answered
+/* Before libc's setsockopt/getsockopt. `handled` says whether the call was answered
  * here (SO_EXCLUSIVEADDRUSE) rather than by the kernel. */
-int options_set(int fd, struct fd_state *s, int level, int name, const void *val,
+int options_set(struct sock_record *s, int level, int name, const void *val,
                 socklen_t len, bool *handled);
-int options_get(struct fd_state *s, int level, int name, void *val,
+int options_get(struct sock_record *s, int level, int name, void *val,
                 socklen_t *len, bool *handled);
 /* After a successful real setsockopt: mirror SO_REUSEADDR/SO_REUSEPORT/IPV6_V6ONLY. */
-void options_mirror(int fd, struct fd_state *s, int level, int name, const void *val,
+void options_mirror(struct sock_record *s, int level, int name, const void *val,
                     socklen_t len);
 
 #endif

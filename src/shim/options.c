@@ -24,7 +24,7 @@ static int fail(int err)
     return -1;
 }
 
-struct bg_sockopts options_of(const struct fd_state *s)
+struct bg_sockopts options_of(const struct sock_record *s)
 {
     return (struct bg_sockopts){
         .exclusive = (s->opts & FD_OPT_EXCLUSIVE) != 0,
@@ -34,7 +34,7 @@ struct bg_sockopts options_of(const struct fd_state *s)
     };
 }
 
-static bool opted_into_sharing(const struct fd_state *s)
+static bool opted_into_sharing(const struct sock_record *s)
 {
     struct bg_classing c = config_classing(cfg);
     struct bg_sockopts o = options_of(s);
@@ -47,7 +47,7 @@ static bool is_exclusive_opt(int level, int name)
 }
 
 /* Would turning this kernel option on make the socket a sharer, Windows-style? */
-static bool shares_if_set(const struct fd_state *s, int level, int name)
+static bool shares_if_set(const struct sock_record *s, int level, int name)
 {
     if (level != SOL_SOCKET)
         return false;
@@ -63,7 +63,7 @@ static bool int_on(const void *val)
     return v != 0;
 }
 
-static int set_exclusive(struct fd_state *s, const void *val, socklen_t len)
+static int set_exclusive(struct sock_record *s, const void *val, socklen_t len)
 {
     const struct bg_profile *p = cfg->profile;
     if (!p->has_exclusive)
@@ -83,14 +83,12 @@ static int set_exclusive(struct fd_state *s, const void *val, socklen_t len)
     return 0;
 }
 
-int options_set(int fd, struct fd_state *s, int level, int name, const void *val,
+int options_set(struct sock_record *s, int level, int name, const void *val,
                 socklen_t len, bool *handled)
 {
     *handled = true;
     if (is_exclusive_opt(level, name)) {
-        int r = set_exclusive(s, val, len);
-        fdstate_sync_aliases(fd);
-        return r;
+        return set_exclusive(s, val, len);
     }
     /* The reverse order of the same conflict, checked before the kernel sees it. */
     if ((s->opts & FD_OPT_EXCLUSIVE) && shares_if_set(s, level, name) && val &&
@@ -111,14 +109,13 @@ static unsigned mirrored_opt(int level, int name)
     return 0;
 }
 
-void options_mirror(int fd, struct fd_state *s, int level, int name, const void *val,
+void options_mirror(struct sock_record *s, int level, int name, const void *val,
                     socklen_t len)
 {
     unsigned bit = mirrored_opt(level, name);
     if (!bit || !val || len < sizeof(int))
         return;
     s->opts = int_on(val) ? (s->opts | bit) : (s->opts & ~bit);
-    fdstate_sync_aliases(fd);
 }
 
 static int answer_int(int v, void *val, socklen_t *len)
@@ -133,7 +130,7 @@ static int answer_int(int v, void *val, socklen_t *len)
     return 0;
 }
 
-int options_get(struct fd_state *s, int level, int name, void *val,
+int options_get(struct sock_record *s, int level, int name, void *val,
                 socklen_t *len, bool *handled)
 {
     *handled = true;

@@ -1,8 +1,9 @@
 /* sys - raw system calls for bindguard's own use.
  *
- * Code outside interpose.c must never call a function bindguard wraps (socket, close,
- * bind, setsockopt, ...): inside the preloaded library those names resolve to the
- * wrappers. These go straight to the kernel and set errno as libc would. */
+ * bindguard's own code must never call a function it wraps by its plain name (socket,
+ * close, bind, setsockopt, ...): inside the preloaded library those names resolve to
+ * the wrappers. These go straight to the kernel and set errno as libc would; libc.h
+ * (src/shim/) reaches libc's own functions where the libc call itself is wanted. */
 #ifndef BG_SYS_H
 #define BG_SYS_H
 
