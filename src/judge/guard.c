@@ -5,7 +5,7 @@
 
 #include "domains.h"
 #include "fault.h"
-#include "judge.h"
+#include "deniers.h"
 #include "kernel.h"
 #include "refusal.h"
 

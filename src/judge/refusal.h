@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 #include "holder.h"
-#include "judge.h"
+#include "deniers.h"
 
 /* The refusal line for `want` against denier d (without the log's prefix) into line,
  * naming h, the live process found holding d's binding (pid 0: none found). audit: the

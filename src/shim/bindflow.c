@@ -22,7 +22,7 @@
 #include "foreign.h"
 #include "guard.h"
 #include "holder.h"
-#include "judge.h"
+#include "deniers.h"
 #include "kernel.h"
 #include "libc.h"
 #include "log.h"

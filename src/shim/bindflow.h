@@ -1,5 +1,5 @@
 /* bindflow - bind() of a tracked socket (doc/design.md "What happens on bind"): judge
- * under the table lock, confirm denials with the kernel outside it (judge.h), bind and
+ * under the table lock, confirm denials with the kernel outside it (deniers.h), bind and
  * record under it.
  *
  * bindguard's own trouble (no table, lock timeout, full table, kernel unreachable) never

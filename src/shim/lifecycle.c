@@ -44,7 +44,7 @@ static void apply_change(uint32_t idx, uint64_t id, uint8_t set_flags, bool rele
 
 /* listen() or shutdown() of a recorded socket: what sock_diag reports of it changes, so
  * libc's call runs under the table lock and renews the entry's id there (see
- * apply_confirmations in judge.c); the flag to add on success is set under the same
+ * apply_confirmations in deniers.c); the flag to add on success is set under the same
  * lock. */
 struct state_change {
     struct table *t;

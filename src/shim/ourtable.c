@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "guard.h"
-#include "judge.h"
+#include "deniers.h"
 #include "log.h"
 #include "watch.h"
 

@@ -1,6 +1,6 @@
-/* judge - deniers collected under the lock, confirmed with the kernel outside it, the
- * stale ones reaped (judge.h). */
-#include "judge.h"
+/* deniers - deniers collected under the lock, confirmed with the kernel outside it, the
+ * stale ones reaped (deniers.h). */
+#include "deniers.h"
 
 #include <netinet/in.h>
 

@@ -1,12 +1,12 @@
-/* judge - judging a wanted binding against one table and the kernel
+/* deniers - judging a wanted binding against one table and the kernel
  * (doc/design.md "What happens on bind", step 3).
  *
  * The table proposes, the kernel disposes: deniers are collected under the table lock,
  * each is confirmed with the kernel (sock_diag) outside it, and entries whose socket is
  * gone are reaped before judging again. Used by the shim's bind flow and by guard_check;
  * every function here must run inside fault_call (the table may be truncated under us). */
-#ifndef BG_JUDGE_H
-#define BG_JUDGE_H
+#ifndef BG_DENIERS_H
+#define BG_DENIERS_H
 
 #include <stdint.h>
 

@@ -1,6 +1,6 @@
 /* domains - a bind judged against other users' tables (doc/design.md "Trust domains").
  *
- * Own table: judged under its lock by guard.c. Other users' tables: read through
+ * Own table: judged under its lock (deniers.h). Other users' tables: read through
  * foreign.h, and an entry there denies only when the kernel confirms it exactly
  * (kernel_confirm_exact: inode, owner, protocol, address, port, V6ONLY, listening). Races
  * between users are settled by published intents: the binder puts a PENDING entry in its
