@@ -998,19 +998,57 @@ void guard_accepted(int fd, struct fd_state *s)
         apply_change(s->entry_idx, s->entry_id, TABLE_F_ACCEPTED, false);
 }
 
-/* The last descriptor of a socket this process alone holds is going: its entry goes
- * too, or turns into a linger entry if it served connections as an explicit exclusive
- * listener. A socket another process may hold keeps its entry; the kernel confirms it
- * on the next conflicting bind and reaps it once the socket is really gone. */
-void guard_release(int fd, struct fd_state *s)
+/* What going of a descriptor does to its socket's entry. The last descriptor of a
+ * socket this process alone holds takes its entry with it, or turns it into a linger
+ * entry if it served connections as an explicit exclusive listener. A socket another
+ * process may hold keeps its entry; the kernel confirms it on the next conflicting bind
+ * and reaps it once the socket is really gone. Decided (and fd untracked) before the
+ * descriptor goes, while fd's state is still this socket's. */
+struct release_plan {
+    bool act, linger;
+    uint32_t idx;
+    uint64_t id;
+};
+
+static struct release_plan plan_release(int fd, struct fd_state *s)
 {
     bool mine_alone = (s->flags & FD_BOUND) && !(s->flags & FD_SHARED) &&
                       !((s->flags & FD_DUPED) && fdstate_has_alias(fd));
     bool linger = s->proto == IPPROTO_TCP && (s->opts & FD_OPT_EXCLUSIVE) &&
                   (s->flags & FD_ACCEPTED);
     s->tracked = 0;
-    if (mine_alone)
-        apply_change(s->entry_idx, s->entry_id, linger ? TABLE_F_LINGER : 0, !linger);
+    return (struct release_plan){ mine_alone, linger, s->entry_idx, s->entry_id };
+}
+
+static void apply_release(const struct release_plan *p)
+{
+    if (p->act)
+        apply_change(p->idx, p->id, p->linger ? TABLE_F_LINGER : 0, !p->linger);
+}
+
+void guard_release(int fd, struct fd_state *s)
+{
+    struct release_plan p = plan_release(fd, s);
+    apply_release(&p);
+}
+
+static bool fork_overlapped(unsigned long stamp);
+
+/* close(): the entry goes only after the real close, and only if no fork or spawn
+ * overlapped it. A child another thread forks before the close takes effect holds the
+ * socket too, though fd was not marked shared when this thread looked: released, the
+ * socket would live on in the child without its claim. The generation is read before
+ * the flags, so a fork that ended before it had marked fd shared by then. */
+int guard_close(int fd, struct fd_state *s, int (*call)(int))
+{
+    unsigned long stamp = guard_fork_generation();
+    struct release_plan p = plan_release(fd, s);
+    int r = call(fd);
+    int saved = errno;
+    if (!fork_overlapped(stamp))
+        apply_release(&p);
+    errno = saved;
+    return r;
 }
 
 static void mark_shared(int fd, struct fd_state *s, void *arg)
@@ -1025,27 +1063,51 @@ static void mark_shared(int fd, struct fd_state *s, void *arg)
  * meanwhile keeps the mark) and again after it in the parent (a socket tracked while the
  * fork ran); the generation lets socket() see that a fork overlapped it. */
 static unsigned long fork_generation;
+static unsigned long forks_under_way;  /* between their hooks' two generation bumps */
 
 unsigned long guard_fork_generation(void)
 {
     return __atomic_load_n(&fork_generation, __ATOMIC_SEQ_CST);
 }
 
-void guard_before_fork(void)
+/* Did a fork or spawn run, even in part, since `stamp` was read? */
+static bool fork_overlapped(unsigned long stamp)
+{
+    return __atomic_load_n(&forks_under_way, __ATOMIC_SEQ_CST) != 0 ||
+           guard_fork_generation() != stamp;
+}
+
+static void fork_starts(void)
+{
+    __atomic_add_fetch(&forks_under_way, 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&fork_generation, 1, __ATOMIC_SEQ_CST);
+}
+
+static void fork_ends(void)
 {
     __atomic_add_fetch(&fork_generation, 1, __ATOMIC_SEQ_CST);
+    __atomic_sub_fetch(&forks_under_way, 1, __ATOMIC_SEQ_CST);
+}
+
+void guard_before_fork(void)
+{
+    fork_starts();
     fdstate_each(mark_shared, NULL);
 }
 
 void guard_after_fork(bool in_child)
 {
-    __atomic_add_fetch(&fork_generation, 1, __ATOMIC_SEQ_CST);
     if (in_child) {
+        /* The child's only thread: no fork of its own is under way. */
+        __atomic_store_n(&forks_under_way, 0, __ATOMIC_SEQ_CST);
+        __atomic_add_fetch(&fork_generation, 1, __ATOMIC_SEQ_CST);
         __atomic_store_n(&cached_pid, 0, __ATOMIC_RELAXED);
         procname_forget();
         foreign_after_fork_child();
-    } else
+    } else {
         fdstate_each(mark_shared, NULL);
+        fork_ends();
+    }
 }
 
 static void mark_inherited(int fd, struct fd_state *s, void *all)
@@ -1057,10 +1119,13 @@ static void mark_inherited(int fd, struct fd_state *s, void *all)
 
 /* posix_spawn's child shares the memory of its parent until it execs (CLONE_VFORK), so
  * no wrapper can act in it: the parent marks what the exec will keep. */
-void guard_around_spawn(bool all)
+void guard_around_spawn(bool all, bool before)
 {
-    __atomic_add_fetch(&fork_generation, 1, __ATOMIC_SEQ_CST);
+    if (before)
+        fork_starts();
     fdstate_each(mark_inherited, &all);
+    if (!before)
+        fork_ends();
 }
 
 void guard_mark_fd_shared(int fd)

@@ -60,15 +60,18 @@ int guard_check(struct table *t, const struct table_entry *want, struct guard_re
 int guard_listen(int fd, struct fd_state *s, int backlog, int (*call)(int, int));
 int guard_shutdown(int fd, struct fd_state *s, int how, int (*call)(int, int));
 void guard_accepted(int fd, struct fd_state *s);    /* after a successful real accept */
-/* Before the real close of a tracked fd (also dup2/dup3 over it, close_range). */
+/* Before the real close of a tracked fd (dup2/dup3 over it, close_range). */
 void guard_release(int fd, struct fd_state *s);
+/* close() of a tracked fd: the real close `call` (made here) and the release after it,
+ * unless a fork or spawn overlapped the call. Return and errno are the call's. */
+int guard_close(int fd, struct fd_state *s, int (*call)(int));
 /* Around fork (the wrapper calls both): every socket now has another holder. */
 void guard_before_fork(void);
 void guard_after_fork(bool in_child);
-/* Before and after posix_spawn (the wrapper calls it twice): the sockets the child
- * inherits, those open across exec (all of them if `all`: file actions may dup any),
- * now have another holder. */
-void guard_around_spawn(bool all);
+/* Before and after posix_spawn (the wrapper calls it twice, `before` says which): the
+ * sockets the child inherits, those open across exec (all of them if `all`: file
+ * actions may dup any), now have another holder. */
+void guard_around_spawn(bool all, bool before);
 /* Changes whenever a fork or spawn starts or ends: a socket() that saw it change may be
  * shared. */
 unsigned long guard_fork_generation(void);

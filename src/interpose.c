@@ -353,10 +353,30 @@ static inline void release(int fd)
         release_tracked(fd, s);
 }
 
+static int real_close(int fd)
+{
+    return REAL(close) ? real.close(fd) : (int)syscall(SYS_close, fd);
+}
+
+/* The release comes after the real close here (guard_close): see release_tracked. */
+__attribute__((noinline)) static int close_tracked(int fd, struct fd_state *s)
+{
+    if (busy) {
+        s->tracked = 0;
+        return real_close(fd);
+    }
+    busy++;
+    int r = guard_close(fd, s, real_close);
+    busy--;
+    return r;
+}
+
 EXPORT int close(int fd)
 {
-    release(fd);
-    return REAL(close) ? real.close(fd) : (int)syscall(SYS_close, fd);
+    struct fd_state *s = fdstate_get(fd);
+    if (__builtin_expect(s != NULL, 0))
+        return close_tracked(fd, s);
+    return real_close(fd);
 }
 
 static void release_range(unsigned first, unsigned last)
@@ -485,10 +505,10 @@ static int spawned(spawn_fn *real_spawn, pid_t *pid, const char *file,
 {
     if (!real_spawn)
         return ENOSYS;
-    KEEP_ERRNO(guard_around_spawn(actions != NULL));
+    KEEP_ERRNO(guard_around_spawn(actions != NULL, true));
     int r = real_spawn(pid, file, actions, attr, argv, envp);
     /* again: a socket another thread made meanwhile */
-    KEEP_ERRNO(guard_around_spawn(actions != NULL));
+    KEEP_ERRNO(guard_around_spawn(actions != NULL, false));
     return r;
 }
 
