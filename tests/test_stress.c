@@ -223,7 +223,7 @@ static long unprotected_sockets(char *example, size_t len)
         for (int proto = 0; proto < 2; proto++) {
             uint32_t ino[MAX_ON_PORT];
             uint8_t pr = proto ? IPPROTO_UDP : IPPROTO_TCP;
-            int n = checker_list_port(pr, (uint16_t)ports[i], ino, NULL, MAX_ON_PORT);
+            int n = checker_list_port(pr, (uint16_t)ports[i], ino, NULL, NULL, MAX_ON_PORT);
             for (int j = 0; j < n; j++) {
                 struct claim c;
                 if (!claim_get(ino[j], &c, proc_now_ms()) || c.port != ports[i] ||
@@ -291,9 +291,10 @@ static void stress(const char *mode, const char *env)
            (double)r->max_bind_us / 1000, r->slow_binds, (double)r->max_close_us / 1000,
            (double)r->max_other_us / 1000, LOCK_MS);
     printf("stress %s: %ld check rounds, %ld sightings, %ld pairs judged, %ld crowded ports; "
-           "%ld conflicts inside a close; gc idle: %u kept, %u reaped, %u unknown; gc after: "
-           "%u reaped, %u left\n", mode, c->rounds, c->sightings, c->pairs, c->crowded,
-           c->in_close, idle.kept, idle.reaped, idle.unknown, dead.reaped, dead.left);
+           "%ld conflicts inside a close; %ld claims not where bound; gc idle: %u kept, %u "
+           "reaped, %u unknown; gc after: %u reaped, %u left\n", mode, c->rounds,
+           c->sightings, c->pairs, c->crowded, c->in_close, c->misplaced, idle.kept,
+           idle.reaped, idle.unknown, dead.reaped, dead.left);
     if (trouble)
         printf("stress %s: bindguard trouble:\n%.1500s\n", mode, first_trouble(log));
     fflush(stdout);  /* a failed check ends this process at once */
