@@ -580,16 +580,6 @@ static void install_rule(void *arg)
 #endif
 }
 
-/* A descriptor of process pid, copied into this one (pidfd_getfd); -1 if it can't be. */
-static int steal_fd(pid_t pid, int fd)
-{
-    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    int got = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-    if (pidfd >= 0)
-        close(pidfd);
-    return got;
-}
-
 /* A binder dies inside the lock after its real bind, before the intent it published
  * became its entry, while its socket lives on (in the stress run: a forked child or
  * tbind holding it, or the dying process's other threads still closing their files).
@@ -607,7 +597,7 @@ START_TEST(binder_killed_after_its_bind)
     proc_free_ports(&port, 1);
     struct proc *doomed = host_with(NULL, install_rule, (void *)&wait_in_bind);
     ck_assert_str_eq(ask(doomed, "ping"), "pong");  /* execed, filter in place */
-    int listener = steal_fd(doomed->pid, NOTIFY_FD);
+    int listener = proc_take_fd(doomed->pid, NOTIFY_FD);
     ck_assert_msg(listener >= 0, "the host's seccomp listener: %s", strerror(errno));
     char cmd[32];
     snprintf(cmd, sizeof cmd, "doomed %d %d", DOOMED_FD, port);
@@ -618,7 +608,7 @@ START_TEST(binder_killed_after_its_bind)
     memset(&n, 0, sizeof n);
     ck_assert_int_eq(ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &n), 0);
 
-    int sock = steal_fd(doomed->pid, DOOMED_FD);
+    int sock = proc_take_fd(doomed->pid, DOOMED_FD);
     ck_assert_msg(sock >= 0, "the doomed socket: %s", strerror(errno));
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
