@@ -22,8 +22,9 @@
  * bind or close slower than the lock bound plus MARGIN_MS fails the test.
  *
  * Deterministic companions: test_fork's fork_while_binding / fork_after_binding, a fork
- * in one thread while another is inside bind(); test_bind's
- * shut_down_listener_keeps_its_claim, the shutdown op on its own, and
+ * in one thread while another is inside bind(), and fork_while_closing, inside close();
+ * test_faults' binder_killed_after_its_bind, a death in the lock after the real bind;
+ * test_bind's shut_down_listener_keeps_its_claim, the shutdown op on its own, and
  * listen_toggling_keeps_its_claim, a listener starting and stopping while binders ask. */
 #include <errno.h>
 #include <fcntl.h>
@@ -301,7 +302,8 @@ static void stress(const char *mode, const char *env)
 
     ck_assert_msg(c->violations == 0, "%ld conflicting claims alive together, e.g.\n%s\n%s\n"
                   "(a side held by [] without entry was last held by a process that has "
-                  "exited since, typically a forked child: see test_fork)",
+                  "exited since: a forked child (test_fork) or a worker killed inside the "
+                  "lock (test_faults' binder_killed_after_its_bind))",
                   c->violations, c->first[0], c->violations > 1 ? c->first[1] : "");
     ck_assert_msg(w->died_unasked == 0, "%ld worker(s) died unasked: %s", w->died_unasked,
                   w->died);

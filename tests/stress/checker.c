@@ -180,8 +180,8 @@ static bool claimed_where_bound(const struct caddr *c, const struct bg_addr *k)
                                 : memcmp(c->ip, k->ip, 16) == 0;
 }
 
-/* Was the claim's socket inside close() at `at`? Then bindguard had let go of it
- * already (see close_held), and a newcomer beside it is no violation. */
+/* Was the claim's socket inside close() at `at`? A newcomer beside it is then counted
+ * apart, not as a violation (see close_held). */
 static bool closing(const struct claim *c, long long at)
 {
     return c->close_from && c->close_from <= at && (!c->close_to || c->close_to >= at);

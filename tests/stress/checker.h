@@ -4,7 +4,8 @@
  * both lists were alive together at the moment between the two. JUDGE_DELAY_MS later,
  * once late claims (tbind's) are in, checker_judge_due judges each pair by
  * claims_conflict. A conflicting pair alive together is a violation, unless one side was
- * inside close() then (bindguard lets go of an entry just before the real close). A
+ * inside close() then (counted apart; none is expected: bindguard lets go of an entry
+ * once the real close returned). A
  * claim counts only at the address sock_diag has its socket bound to. Right after the
  * listings it notes whether the table had both sockets, who held them and whether their
  * workers lived, which is what a violation's description shows. */
