@@ -1,12 +1,13 @@
 /* closefork - a fork in one thread while another closes a bound socket (test_fork).
  *
- *   closefork PORT
+ *   closefork PORT [close|close_range|closefrom]
  *
  * Binds a socket (TCP, SO_REUSEADDR, exclusive by default) to 127.0.0.1:PORT as
- * descriptor CLOSEFORK_FD and says "BOUND <errno or 0>". Its close(CLOSEFORK_FD) then
- * waits in seccomp for the test, which holds the listener (CLOSEFORK_NOTIFY_FD here, a
+ * descriptor CLOSEFORK_FD and says "BOUND <errno or 0>". Its close (by the call named,
+ * close by default: close_range(CLOSEFORK_FD, CLOSEFORK_FD) or closefrom(CLOSEFORK_FD)
+ * otherwise; both reach the kernel as close_range) then waits in seccomp for the test, which holds the listener (CLOSEFORK_NOTIFY_FD here, a
  * user notification) and lets the call go on when it chooses. Commands, one a line:
- *   close   a thread closes the socket, then says "CLOSED"
+ *   close   a thread closes the socket by that call, then says "CLOSED"
  *   fork    the main thread forks a child that keeps every descriptor, says "FORKED"
  *   kill    the child is killed and reaped, "KILLED"
  * Ends with stdin (the child with it). */
@@ -38,16 +39,20 @@
 #define ARCH_HERE AUDIT_ARCH_AARCH64
 #endif
 
-/* close(CLOSEFORK_FD) notifies; everything else is allowed. */
+enum how { BY_CLOSE, BY_CLOSE_RANGE, BY_CLOSEFROM };
+static enum how how;
+
+/* The system call `how` makes on CLOSEFORK_FD notifies; everything else is allowed. */
 static bool notify_on_close(void)
 {
+    unsigned nr = how == BY_CLOSE ? __NR_close : __NR_close_range;
 #ifdef ARCH_HERE
     struct sock_filter f[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH_HERE, 1, 0),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_close, 0, 3),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 3),
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, CLOSEFORK_FD, 0, 1),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
@@ -67,15 +72,24 @@ static bool notify_on_close(void)
 static void *close_it(void *arg)
 {
     (void)arg;
-    close(CLOSEFORK_FD);
+    if (how == BY_CLOSE)
+        close(CLOSEFORK_FD);
+    else if (how == BY_CLOSE_RANGE)
+        close_range(CLOSEFORK_FD, CLOSEFORK_FD, 0);
+    else
+        closefrom(CLOSEFORK_FD);  /* CLOSEFORK_NOTIFY_FD too: the test has its copy */
     proc_child_say("CLOSED");
     return NULL;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc != 2)
-        return proc_child_usage("closefork PORT");
+    if (argc == 3 && strcmp(argv[2], "close_range") == 0)
+        how = BY_CLOSE_RANGE;
+    else if (argc == 3 && strcmp(argv[2], "closefrom") == 0)
+        how = BY_CLOSEFROM;
+    else if (argc != 2 && !(argc == 3 && strcmp(argv[2], "close") == 0))
+        return proc_child_usage("closefork PORT [close|close_range|closefrom]");
     int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     dup2(fd, CLOSEFORK_FD);
