@@ -142,16 +142,21 @@ void lifecycle_accepted(struct sock_record *s)
  * entry if the socket served connections as an explicit exclusive listener. A socket
  * another process may hold keeps its entry; the kernel confirms it on the next
  * conflicting bind and reaps it once the socket is really gone. false: nothing to do. */
+static bool entry_ours(const struct sock_record *s)
+{
+    return (s->flags & FD_HAS_ENTRY) && !(s->flags & FD_SHARED);
+}
+
 static bool plan_release(int fd, struct sock_record *s, struct release_plan *p)
 {
-    bool entry_ours = (s->flags & FD_HAS_ENTRY) && !(s->flags & FD_SHARED);
+    bool ours = entry_ours(s);
     *p = (struct release_plan){
         .idx = s->entry_idx,
         .id = s->entry_id,
         .linger = s->proto == IPPROTO_TCP && (s->opts & FD_OPT_EXCLUSIVE) &&
                   (s->flags & FD_ACCEPTED),
     };
-    return fdstate_forget(fd) && entry_ours;  /* s may be reused from here on */
+    return fdstate_forget(fd) && ours;  /* s may be reused from here on */
 }
 
 static void apply_release(const struct release_plan *p)
@@ -176,10 +181,11 @@ void lifecycle_batch_start(struct release_batch *b)
 
 bool lifecycle_batch_add(struct release_batch *b, int fd, struct sock_record *s)
 {
-    if (b->n == LIFECYCLE_BATCH && (s->flags & FD_HAS_ENTRY) && !(s->flags & FD_SHARED))
+    if (b->n == LIFECYCLE_BATCH && entry_ours(s))
         return false;
-    if (plan_release(fd, s, &b->plans[b->n]))
-        b->n++;
+    struct release_plan p;
+    if (plan_release(fd, s, &p))
+        b->plans[b->n++] = p;
     return true;
 }
 
