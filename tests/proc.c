@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -408,6 +409,17 @@ pid_t proc_gone_pid(void)
     ck_assert_int_gt(pid, 0);
     waitpid(pid, NULL, 0);
     return pid;
+}
+
+int proc_take_fd(pid_t pid, int fd)
+{
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    int got = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+    int err = errno;
+    if (pidfd >= 0)
+        close(pidfd);
+    errno = err;
+    return got;
 }
 
 void proc_free_ports(int *ports, int n)

@@ -90,6 +90,8 @@ void proc_kill_all(void);
 void proc_free_ports(int *ports, int n);
 /* The pid of a child that has exited and been reaped: no process has it (for now). */
 pid_t proc_gone_pid(void);
+/* A copy of descriptor fd of process pid in this one (pidfd_getfd); -1 and errno if not. */
+int proc_take_fd(pid_t pid, int fd);
 
 /* The whole file (malloc'd, NUL-terminated; "" if missing). */
 char *proc_slurp(const char *path);

@@ -1,7 +1,7 @@
 /* test_dup - a socket's entry stays while any descriptor of it is open in the process,
  * and goes with the last, however descriptors are made (dup, dup2, dup3, F_DUPFD,
  * F_DUPFD_CLOEXEC) and closed (close, close_range, closefrom; marking close-on-exec closes
- * nothing). Agent: dups. */
+ * nothing). Agents: dups, closemany. */
 #include "fixture.h"
 
 START_TEST(last_descriptor_releases)
@@ -30,9 +30,32 @@ START_TEST(last_descriptor_releases)
 }
 END_TEST
 
+/* One close_range or closefrom of more bound sockets than bindguard plans in one batch
+ * (LIFECYCLE_BATCH, 32): libc closes the range in parts, and every entry still goes. */
+START_TEST(one_call_closes_many)
+{
+    static const char *const methods[] = {"close_range", "closefrom"};
+    enum { MANY = 70 };
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+        fixture_new_table();
+        struct proc *h = AGENT_START(SHIM, "closemany", methods[i], proc_num(MANY));
+        fixture_expect_line(h, "HOLD");
+        ck_assert_msg(fixture_live_entries() == MANY, "%s: %zu entries for %d sockets",
+                      methods[i], fixture_live_entries(), MANY);
+        fixture_send(h, "\n");
+        fixture_expect_line(h, "FREE");
+        ck_assert_msg(fixture_live_entries() == 0, "%s: %zu entries left after the call",
+                      methods[i], fixture_live_entries());
+        ck_assert_int_eq(proc_finish(h, FIXTURE_WAIT_MS), 0);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("dup");
-    tcase_add_test(fixture_tcase(s, "descriptors"), last_descriptor_releases);
+    TCase *tc = fixture_tcase(s, "descriptors");
+    tcase_add_test(tc, last_descriptor_releases);
+    tcase_add_test(tc, one_call_closes_many);
     return fixture_main(s);
 }

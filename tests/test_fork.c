@@ -1,8 +1,14 @@
 /* test_fork - a bound socket that lives on in another process: a forked child (fork,
- * _Fork, a fork racing a bind in another thread), an exec'd image, a posix_spawn'ed
- * child, a UNIX-socket receiver. Agents: holder, forkbind. */
+ * _Fork, a fork racing a bind, or a close, close_range or closefrom, in another thread),
+ * an exec'd image, a posix_spawn'ed child, a UNIX-socket receiver. Agents: holder,
+ * forkbind, closefork. */
+#include <errno.h>
+#include <linux/seccomp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "bg_config.h"
 #include "fixture.h"
@@ -109,6 +115,63 @@ START_TEST(fork_while_binding)
 }
 END_TEST
 
+/* A fork in one thread while another closes the socket (by close, close_range or
+ * closefrom: `how`): the child holds it once the close is done, so its entry must stay
+ * (test_stress saw the socket live on in the child, its entry gone with the parent's
+ * close). The agent's close waits in seccomp, already past bindguard's look at the
+ * socket; the fork comes then; the close goes on. */
+static void fork_during_close(const char *how)
+{
+    int port = fixture_free_port();
+    struct proc *h = AGENT_START(SHIM, "closefork", proc_num(port), how);
+    const char *line = proc_line(h, FIXTURE_WAIT_MS);
+    if (line && strncmp(line, "NO SECCOMP", 10) == 0) {
+        printf("SKIP fork during %s: %s\n", how, line);
+        return;
+    }
+    ck_assert_msg(line && strcmp(line, "BOUND 0") == 0, "said '%s' (%s)", line ? line : "",
+                  h->ebuf);
+    int listener = proc_take_fd(h->pid, 78);  /* closefork's CLOSEFORK_NOTIFY_FD */
+    ck_assert_msg(listener >= 0, "closefork's seccomp listener: %s", strerror(errno));
+    ck_assert(proc_say(h, "close"));
+    struct pollfd p = {listener, POLLIN, 0};
+    ck_assert_msg(poll(&p, 1, FIXTURE_WAIT_MS) == 1, "the %s never reached the kernel", how);
+    struct seccomp_notif n;
+    memset(&n, 0, sizeof n);
+    ck_assert_int_eq(ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &n), 0);
+    ck_assert(proc_say(h, "fork"));
+    fixture_expect_line(h, "FORKED");
+    struct seccomp_notif_resp go = {.id = n.id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE};
+    ck_assert_int_eq(ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &go), 0);
+    fixture_expect_line(h, "CLOSED");
+    close(listener);
+
+    line = fixture_tbind(SHIM, "-a 127.0.0.1 -o reuseaddr", port);
+    ck_assert_msg(fixture_refused(line), "with the socket held by the child forked during "
+                  "the parent's %s, an exclusive bind beside it said '%s'", how, line);
+    ck_assert(proc_say(h, "kill"));
+    fixture_expect_line(h, "KILLED");
+    fixture_assert_ok(fixture_tbind(SHIM, "-a 127.0.0.1 -o reuseaddr", port), port);
+}
+
+START_TEST(fork_while_closing)
+{
+    fork_during_close("close");
+}
+END_TEST
+
+START_TEST(fork_while_closing_range)
+{
+    fork_during_close("close_range");
+}
+END_TEST
+
+START_TEST(fork_while_closing_from)
+{
+    fork_during_close("closefrom");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("fork");
@@ -119,5 +182,8 @@ int main(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, fork_after_binding);
     tcase_add_test(tc, fork_while_binding);
+    tcase_add_test(tc, fork_while_closing);
+    tcase_add_test(tc, fork_while_closing_range);
+    tcase_add_test(tc, fork_while_closing_from);
     return fixture_main(s);
 }

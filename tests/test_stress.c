@@ -22,8 +22,9 @@
  * bind or close slower than the lock bound plus MARGIN_MS fails the test.
  *
  * Deterministic companions: test_fork's fork_while_binding / fork_after_binding, a fork
- * in one thread while another is inside bind(); test_bind's
- * shut_down_listener_keeps_its_claim, the shutdown op on its own, and
+ * in one thread while another is inside bind(), and fork_while_closing, inside close();
+ * test_faults' binder_killed_after_its_bind, a death in the lock after the real bind;
+ * test_bind's shut_down_listener_keeps_its_claim, the shutdown op on its own, and
  * listen_toggling_keeps_its_claim, a listener starting and stopping while binders ask. */
 #include <errno.h>
 #include <fcntl.h>
@@ -223,7 +224,7 @@ static long unprotected_sockets(char *example, size_t len)
         for (int proto = 0; proto < 2; proto++) {
             uint32_t ino[MAX_ON_PORT];
             uint8_t pr = proto ? IPPROTO_UDP : IPPROTO_TCP;
-            int n = checker_list_port(pr, (uint16_t)ports[i], ino, NULL, MAX_ON_PORT);
+            int n = checker_list_port(pr, (uint16_t)ports[i], ino, NULL, NULL, MAX_ON_PORT);
             for (int j = 0; j < n; j++) {
                 struct claim c;
                 if (!claim_get(ino[j], &c, proc_now_ms()) || c.port != ports[i] ||
@@ -291,16 +292,18 @@ static void stress(const char *mode, const char *env)
            (double)r->max_bind_us / 1000, r->slow_binds, (double)r->max_close_us / 1000,
            (double)r->max_other_us / 1000, LOCK_MS);
     printf("stress %s: %ld check rounds, %ld sightings, %ld pairs judged, %ld crowded ports; "
-           "%ld conflicts inside a close; gc idle: %u kept, %u reaped, %u unknown; gc after: "
-           "%u reaped, %u left\n", mode, c->rounds, c->sightings, c->pairs, c->crowded,
-           c->in_close, idle.kept, idle.reaped, idle.unknown, dead.reaped, dead.left);
+           "%ld conflicts inside a close; %ld claims not where bound; gc idle: %u kept, %u "
+           "reaped, %u unknown; gc after: %u reaped, %u left\n", mode, c->rounds,
+           c->sightings, c->pairs, c->crowded, c->in_close, c->misplaced, idle.kept,
+           idle.reaped, idle.unknown, dead.reaped, dead.left);
     if (trouble)
         printf("stress %s: bindguard trouble:\n%.1500s\n", mode, first_trouble(log));
     fflush(stdout);  /* a failed check ends this process at once */
 
     ck_assert_msg(c->violations == 0, "%ld conflicting claims alive together, e.g.\n%s\n%s\n"
                   "(a side held by [] without entry was last held by a process that has "
-                  "exited since, typically a forked child: see test_fork)",
+                  "exited since: a forked child (test_fork) or a worker killed inside the "
+                  "lock (test_faults' binder_killed_after_its_bind))",
                   c->violations, c->first[0], c->violations > 1 ? c->first[1] : "");
     ck_assert_msg(w->died_unasked == 0, "%ld worker(s) died unasked: %s", w->died_unasked,
                   w->died);

@@ -156,37 +156,97 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 
 /* --- descriptors going away or multiplying ------------------------------------------- */
 
-/* Before fd stops referring to its socket. Safe in a signal handler: a handler that
- * interrupted bindguard itself only forgets the fd (the kernel confirms the entry later)
- * instead of waiting for a lock its own thread holds. Out of line, so that close() of an
- * untracked fd stays a load and a branch in front of libc's call. */
-__attribute__((noinline)) static void tracked_closes(int fd, struct sock_record *s)
+/* After dup2/dup3 made fd refer to another socket. Safe in a signal handler: a handler
+ * that interrupted bindguard itself only forgets the fd (the kernel confirms the entry
+ * later) instead of waiting for a lock its own thread holds. */
+static void descriptor_replaced(int fd)
+{
+    struct sock_record *s = fdstate_get(fd);
+    if (!s)
+        return;
+    if (inside_bindguard())
+        fdstate_forget(fd);
+    else
+        INSIDE_BINDGUARD_KEEP_ERRNO(lifecycle_release(fd, s));
+}
+
+/* The release comes after libc's close (lifecycle_close), signal handlers as above. Out
+ * of line, so that close() of an untracked fd stays a load and a branch in front of
+ * libc's call. */
+__attribute__((noinline)) static int close_tracked(int fd, struct sock_record *s)
 {
     if (inside_bindguard()) {
         fdstate_forget(fd);
-        return;
+        return libc_close(fd);
     }
-    INSIDE_BINDGUARD_KEEP_ERRNO(lifecycle_release(fd, s));
-}
-
-static inline void before_descriptor_closes(int fd)
-{
-    struct sock_record *s = fdstate_get(fd);
-    if (__builtin_expect(s != NULL, 0))
-        tracked_closes(fd, s);
+    int r;
+    INSIDE_BINDGUARD(r = lifecycle_close(fd, s));
+    return r;
 }
 
 EXPORT int close(int fd)
 {
-    before_descriptor_closes(fd);
+    struct sock_record *s = fdstate_get(fd);
+    if (__builtin_expect(s != NULL, 0))
+        return close_tracked(fd, s);
     return libc_close(fd);
 }
 
-static void before_range_closes(unsigned first, unsigned last)
+/* libc's close of [first, last]: close_range's own call with its flags, or closefrom's
+ * when last is the end (~0u and `from`). */
+static int close_part(unsigned first, unsigned last, int flags, bool from)
 {
-    unsigned limit = (unsigned)fdstate_limit();
-    for (unsigned fd = first; fd < limit && fd <= last; fd++)
-        before_descriptor_closes((int)fd);
+    if (from && last == ~0u) {
+        libc_closefrom((int)first);
+        return 0;
+    }
+    int r = libc_close_range(first, last, flags);
+    if (r != 0 && from) {  /* closefrom must close: a kernel without close_range */
+        for (unsigned fd = first; fd <= last; fd++)
+            libc_close((int)fd);
+        r = 0;
+    }
+    return r;
+}
+
+/* close_range/closefrom of [first, last]: the entries of the sockets that go are
+ * released after libc's call, as close() does (lifecycle_batch_*). A batch that fills
+ * up has libc close what it covers so far first; the kernel closes a range one
+ * descriptor at a time anyway. */
+static int close_range_tracked(unsigned first, unsigned last, int flags, bool from)
+{
+    unsigned limit = (unsigned)fdstate_limit(), fd = first;
+    struct release_batch b;
+    for (;;) {
+        lifecycle_batch_start(&b);
+        unsigned part_first = fd, part_last = last;
+        for (; fd < limit && fd <= last; fd++) {
+            struct sock_record *s = fdstate_get((int)fd);
+            if (s && !lifecycle_batch_add(&b, (int)fd, s)) {
+                part_last = fd - 1;  /* fd > part_first: the batch has one at least */
+                break;
+            }
+        }
+        int r = close_part(part_first, part_last, flags, from);
+        /* UNSHARE closes in a copy of the descriptor table: threads still sharing the
+         * old one may hold the sockets, so their entries stay for the kernel to judge. */
+        lifecycle_batch_finish(&b, r == 0 && !(flags & CLOSE_RANGE_UNSHARE));
+        if (r != 0 || part_last == last)
+            return r;
+    }
+}
+
+static int close_range_wrapped(unsigned first, unsigned last, int flags, bool from)
+{
+    if (inside_bindguard()) {
+        unsigned limit = (unsigned)fdstate_limit();
+        for (unsigned fd = first; fd < limit && fd <= last; fd++)
+            fdstate_forget((int)fd);
+        return close_part(first, last, flags, from);
+    }
+    int r;
+    INSIDE_BINDGUARD(r = close_range_tracked(first, last, flags, from));
+    return r;
 }
 
 EXPORT int close_range(unsigned first, unsigned last, int flags)
@@ -194,15 +254,16 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
     /* Only a call the kernel will accept closes anything; CLOEXEC closes at exec. */
     if (first <= last && !(flags & ~(int)(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) &&
         !(flags & CLOSE_RANGE_CLOEXEC))
-        before_range_closes(first, last);
+        return close_range_wrapped(first, last, flags, false);
     return libc_close_range(first, last, flags);
 }
 
 EXPORT void closefrom(int lowfd)
 {
     if (lowfd >= 0)
-        before_range_closes((unsigned)lowfd, ~0u);
-    libc_closefrom(lowfd);
+        close_range_wrapped((unsigned)lowfd, ~0u, 0, true);
+    else
+        libc_closefrom(lowfd);
 }
 
 static int after_dup(int from, int to)
@@ -222,7 +283,7 @@ static int dup_over(int from, int to, int r)
 {
     if (r < 0 || from == to)
         return r;
-    before_descriptor_closes(to);
+    descriptor_replaced(to);
     return after_dup(from, r);
 }
 

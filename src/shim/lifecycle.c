@@ -12,6 +12,7 @@
 #include "guard.h"
 #include "libc.h"
 #include "ourtable.h"
+#include "process.h"
 #include "table.h"
 
 /* A change to one recorded entry, made under the lock and with truncation watched. */
@@ -135,16 +136,77 @@ void lifecycle_accepted(struct sock_record *s)
         apply_change(s->entry_idx, s->entry_id, TABLE_F_ACCEPTED, false);
 }
 
-/* The entry turns into a linger entry if the socket served connections as an explicit
- * exclusive listener. A socket another process may hold keeps its entry; the kernel
- * confirms it on the next conflicting bind and reaps it once the socket is really gone. */
+/* What the going of fd does to its socket's entry, decided (and fd forgotten) before
+ * libc closes it, while s is still this socket's record: the last descriptor of a
+ * socket this process alone holds takes the entry with it, or turns it into a linger
+ * entry if the socket served connections as an explicit exclusive listener. A socket
+ * another process may hold keeps its entry; the kernel confirms it on the next
+ * conflicting bind and reaps it once the socket is really gone. false: nothing to do. */
+static bool entry_ours(const struct sock_record *s)
+{
+    return (s->flags & FD_HAS_ENTRY) && !(s->flags & FD_SHARED);
+}
+
+static bool plan_release(int fd, struct sock_record *s, struct release_plan *p)
+{
+    bool ours = entry_ours(s);
+    *p = (struct release_plan){
+        .idx = s->entry_idx,
+        .id = s->entry_id,
+        .linger = s->proto == IPPROTO_TCP && (s->opts & FD_OPT_EXCLUSIVE) &&
+                  (s->flags & FD_ACCEPTED),
+    };
+    return fdstate_forget(fd) && ours;  /* s may be reused from here on */
+}
+
+static void apply_release(const struct release_plan *p)
+{
+    apply_change(p->idx, p->id, p->linger ? TABLE_F_LINGER : 0, !p->linger);
+}
+
 void lifecycle_release(int fd, struct sock_record *s)
 {
-    bool entry_ours = (s->flags & FD_HAS_ENTRY) && !(s->flags & FD_SHARED);
-    bool linger = s->proto == IPPROTO_TCP && (s->opts & FD_OPT_EXCLUSIVE) &&
-                  (s->flags & FD_ACCEPTED);
-    uint32_t idx = s->entry_idx;
-    uint64_t id = s->entry_id;
-    if (fdstate_forget(fd) && entry_ours)  /* s may be reused from here on */
-        apply_change(idx, id, linger ? TABLE_F_LINGER : 0, !linger);
+    struct release_plan p;
+    if (plan_release(fd, s, &p))
+        apply_release(&p);
+}
+
+/* The fork stamp is read before the record's flags: a fork that ended before it had
+ * marked the socket shared by then, and one that had not ended shows in the stamp. */
+void lifecycle_batch_start(struct release_batch *b)
+{
+    b->stamp = process_fork_generation();
+    b->n = 0;
+}
+
+bool lifecycle_batch_add(struct release_batch *b, int fd, struct sock_record *s)
+{
+    if (b->n == LIFECYCLE_BATCH && entry_ours(s))
+        return false;
+    struct release_plan p;
+    if (plan_release(fd, s, &p))
+        b->plans[b->n++] = p;
+    return true;
+}
+
+void lifecycle_batch_finish(struct release_batch *b, bool closed)
+{
+    int saved = errno;
+    if (closed && !process_fork_overlapped(b->stamp))
+        for (unsigned i = 0; i < b->n; i++)
+            apply_release(&b->plans[i]);
+    b->n = 0;
+    errno = saved;
+}
+
+/* Linux closes the descriptor whatever close() returns (EINTR included), so the
+ * release follows any result. */
+int lifecycle_close(int fd, struct sock_record *s)
+{
+    struct release_batch b;
+    lifecycle_batch_start(&b);
+    lifecycle_batch_add(&b, fd, s);
+    int r = libc_close(fd);
+    lifecycle_batch_finish(&b, true);
+    return r;
 }

@@ -7,6 +7,9 @@
 #ifndef BG_LIFECYCLE_H
 #define BG_LIFECYCLE_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "fdstate.h"
 
 /* libc's listen()/shutdown(), made under the table lock when the socket has an entry (a
@@ -18,9 +21,33 @@ int lifecycle_shutdown(int fd, struct sock_record *s, int how);
 /* After a successful accept on listener s: an explicit exclusive listener that served
  * a connection lingers after its close. */
 void lifecycle_accepted(struct sock_record *s);
-/* Before libc closes fd (close, dup2/dup3 over it, close_range): forget fd, and drop its
- * socket's entry (or turn it into a linger entry) when this was the last descriptor of
- * a socket this process alone holds. */
+/* After libc's dup2/dup3 closed fd by putting another socket there: forget fd, and
+ * drop its socket's entry (or turn it into a linger entry) when this was the last
+ * descriptor of a socket this process alone holds. */
 void lifecycle_release(int fd, struct sock_record *s);
+
+/* close(): libc's close of fd, then the release as above, unless a fork or spawn in
+ * another thread overlapped the call (its child may hold the socket now: the kernel
+ * confirms the entry on the next conflicting bind instead). Return and errno: libc's. */
+int lifecycle_close(int fd, struct sock_record *s);
+
+/* close_range/closefrom, the same way: start a batch; add each tracked fd the call will
+ * close (forgotten at once; false: the batch is full, fd was left as it was: close what
+ * was added, finish, start again); make libc's call; finish (`closed`: the call closed
+ * them; else no entry is touched). errno is kept. */
+#define LIFECYCLE_BATCH 32
+struct release_plan {
+    uint32_t idx;
+    bool linger;
+    uint64_t id;
+};
+struct release_batch {
+    unsigned long stamp;
+    unsigned n;
+    struct release_plan plans[LIFECYCLE_BATCH];
+};
+void lifecycle_batch_start(struct release_batch *b);
+bool lifecycle_batch_add(struct release_batch *b, int fd, struct sock_record *s);
+void lifecycle_batch_finish(struct release_batch *b, bool closed);
 
 #endif

@@ -36,29 +36,53 @@ static void mark_shared(int fd, struct sock_record *s, void *arg)
 /* Every socket that exists when a process forks is the child's too, bound yet or not:
  * no close in either may drop its entry alone. Marked before the fork (a bind finishing
  * meanwhile keeps the mark) and again after it in the parent (a socket tracked while the
- * fork ran); the generation lets socket() see that a fork overlapped it. */
+ * fork ran); the generation lets socket() and close() see that a fork overlapped them.
+ * A fork or spawn counts itself under way between its two generation bumps. */
 static unsigned long fork_generation;
+static unsigned long forks_under_way;
 
 unsigned long process_fork_generation(void)
 {
     return __atomic_load_n(&fork_generation, __ATOMIC_SEQ_CST);
 }
 
-void process_before_fork(void)
+bool process_fork_overlapped(unsigned long stamp)
+{
+    return __atomic_load_n(&forks_under_way, __ATOMIC_SEQ_CST) != 0 ||
+           process_fork_generation() != stamp;
+}
+
+static void fork_starts(void)
+{
+    __atomic_add_fetch(&forks_under_way, 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&fork_generation, 1, __ATOMIC_SEQ_CST);
+}
+
+static void fork_ends(void)
 {
     __atomic_add_fetch(&fork_generation, 1, __ATOMIC_SEQ_CST);
+    __atomic_sub_fetch(&forks_under_way, 1, __ATOMIC_SEQ_CST);
+}
+
+void process_before_fork(void)
+{
+    fork_starts();
     fdstate_each(mark_shared, NULL);
 }
 
 void process_after_fork(bool in_child)
 {
-    __atomic_add_fetch(&fork_generation, 1, __ATOMIC_SEQ_CST);
     if (in_child) {
+        /* The child's only thread: no fork of its own is under way. */
+        __atomic_store_n(&forks_under_way, 0, __ATOMIC_SEQ_CST);
+        __atomic_add_fetch(&fork_generation, 1, __ATOMIC_SEQ_CST);
         __atomic_store_n(&cached_pid, 0, __ATOMIC_RELAXED);
         procname_forget();
         foreign_after_fork_child();
-    } else
+    } else {
         fdstate_each(mark_shared, NULL);
+        fork_ends();
+    }
 }
 
 static void mark_inherited(int fd, struct sock_record *s, void *all)
@@ -71,20 +95,16 @@ static void mark_inherited(int fd, struct sock_record *s, void *all)
 /* posix_spawn's child shares the memory of its parent until it execs (CLONE_VFORK), so
  * no wrapper can act in it: the parent marks what the exec will keep, before the spawn
  * and again after it. */
-static void mark_spawn_inherited(bool all)
-{
-    __atomic_add_fetch(&fork_generation, 1, __ATOMIC_SEQ_CST);
-    fdstate_each(mark_inherited, &all);
-}
-
 void process_spawn_starting(bool all)
 {
-    mark_spawn_inherited(all);
+    fork_starts();
+    fdstate_each(mark_inherited, &all);
 }
 
 void process_spawn_finished(bool all)
 {
-    mark_spawn_inherited(all);
+    fdstate_each(mark_inherited, &all);
+    fork_ends();
 }
 
 void process_mark_shared(int fd)

@@ -30,6 +30,8 @@ void process_spawn_finished(bool all);
 /* Changes whenever a fork or spawn starts or ends: a socket() that saw it change while
  * it ran may be shared. */
 unsigned long process_fork_generation(void);
+/* Did a fork or spawn run, even in part, since process_fork_generation() gave `stamp`? */
+bool process_fork_overlapped(unsigned long stamp);
 
 /* fd was sent over SCM_RIGHTS: its socket may have other holders now. */
 void process_mark_shared(int fd);

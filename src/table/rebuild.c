@@ -21,8 +21,17 @@ void table_rebuild(struct table *t)
     for (uint32_t i = hwm; i-- > 0;) {
         struct table_entry *e = &t->entries[i];
         uint32_t *head = &free_head;
-        /* A pending entry found by a rebuild is an intent whose binder died. */
-        if (entry_live(e) && !(e->flags & TABLE_F_PENDING)) {
+        if (entry_live(e)) {
+            /* A pending entry found by a rebuild is an intent whose binder died (its
+             * bind ran under the lock). It may have died after the real bind, and the
+             * socket outlive it (a forked child, an exec, the exit of its other
+             * threads): kept as a plain entry, for the kernel to confirm or refute on
+             * the next conflicting bind or gc, like any other claim. */
+            if (e->flags & TABLE_F_PENDING) {
+                seq_begin(e);
+                e->flags &= (uint8_t)~TABLE_F_PENDING;
+                seq_end(e);
+            }
             head = &t->buckets[bucket_of(t, e)];
             summary_add(t, e);
             count++;

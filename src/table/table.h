@@ -191,7 +191,8 @@ struct table_header {
  *   after the last holder died holding the lock (EOWNERDEAD: repaired, then made
  *   consistent before anyone else can take it), and when an earlier operation flagged
  *   corruption (header.repair) -- a rebuild is O(used slots + buckets + summary), paid
- *   only after a death or corruption. A rebuild drops PENDING entries: their binder died.
+ *   only after a death or corruption. A rebuild keeps a PENDING entry (its binder died,
+ *   maybe after its real bind) as a plain entry, for the kernel to confirm or refute.
  * - table_find -1 / table_release on a broken chain set header.repair; table_claim
  *   rebuilds at once when the free list is broken, then retries.
  * - table_claim: also EINVAL for an entry that would not validate (proto not TCP/UDP,

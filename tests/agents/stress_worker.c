@@ -95,9 +95,9 @@ static void forget(struct wthread *t, int i)
     t->held[i] = t->held[--t->n];
 }
 
-/* bindguard drops the entry just before the real close: a bind racing the close may
- * then get in while the socket still exists, until close returns. Z and z bracket the
- * call, so the checker can tell that window from a socket that outlives its entry. */
+/* Z and z bracket the close, so the checker can tell a conflict inside it from a socket
+ * that outlives its entry (bindguard lets go of the entry once the real close returned:
+ * the checker counts the first kind, and expects none). */
 static void close_held(struct wthread *t, int i)
 {
     struct timespec t0, t1;

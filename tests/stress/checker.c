@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <dirent.h>
+#include <errno.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,7 @@ struct pending {
     int n;
     uint32_t inode[MAX_ON_PORT];
     uint8_t state[MAX_ON_PORT];   /* TCP_* as sock_diag said */
+    struct bg_addr local[MAX_ON_PORT];  /* where sock_diag said it is bound */
     char note[700];        /* a conflict as seen at sampling time, who held what */
 };
 
@@ -48,6 +51,13 @@ static int describe(char *buf, size_t len, const struct claim *a, const struct c
 }
 
 static struct table *table;  /* checker_reset's */
+
+static long long now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return stress_us(&ts);
+}
 
 static pid_t parent_of(pid_t pid)
 {
@@ -118,39 +128,60 @@ bool checker_in_table(uint32_t inode)
     return want == 0;
 }
 
-/* "held by pid(parent pid)/fd..., with(out) entry, state N", and a flag when only
- * children of the worker that bound it hold it while it has no entry: its entry went
- * with the parent's close though a forked child kept the socket. */
+/* One side of a conflict as found right after the listings: whether the table has its
+ * entry (asked first: it is quick), who holds it (a /proc walk), "held by pid(parent
+ * pid)/fd..., with(out) entry, state N", and whether the worker that bound it lives.
+ * Flags a side without entry held only by children of that worker (its entry went with
+ * the parent's close though a forked child kept the socket), and one whose worker is
+ * gone (its entry can only have been reaped, or lost in a repair after its death). */
 static size_t note_side(char *buf, size_t len, const struct claim *c, uint8_t state,
-                        bool *orphaned)
+                        bool *orphaned, bool *binder_gone)
 {
+    bool entry = checker_in_table(c->inode);
     char held[200];
     int pids[8];
     int n = holders_of(c->inode, held, sizeof held, pids, 8);
-    bool entry = checker_in_table(c->inode), by_children = n > 0;
+    bool by_children = n > 0, gone = kill(c->pid, 0) != 0 && errno == ESRCH;
     for (int i = 0; i < n && i < 8; i++)
         by_children &= parent_of(pids[i]) == c->pid;
     *orphaned |= !entry && by_children;
-    return (size_t)snprintf(buf, len, "inode %u held by [%s] %s entry, state %u", c->inode,
-                            held, entry ? "with" : "without", state);
+    *binder_gone |= !entry && gone;
+    return (size_t)snprintf(buf, len, "inode %u held by [%s] %s entry, state %u, worker %d %s",
+                            c->inode, held, entry ? "with" : "without", state, c->pid,
+                            gone ? "gone" : "alive");
 }
 
-static void note_conflict(char *note, size_t len, const struct claim *a, uint8_t sa,
-                          const struct claim *b, uint8_t sb)
+static void note_conflict(char *note, size_t len, long long at, const struct claim *a,
+                          uint8_t sa, const struct claim *b, uint8_t sb)
 {
-    bool orphaned = false;
+    bool orphaned = false, binder_gone = false;
     size_t n = (size_t)describe(note, len, a, b);
-    n += n < len ? (size_t)snprintf(note + n, len - n, "; then ") : 0;
-    n += n < len ? note_side(note + n, len - n, a, sa, &orphaned) : 0;
     n += n < len ? (size_t)snprintf(note + n, len - n, "; ") : 0;
-    n += n < len ? note_side(note + n, len - n, b, sb, &orphaned) : 0;
+    n += n < len ? note_side(note + n, len - n, a, sa, &orphaned, &binder_gone) : 0;
+    n += n < len ? (size_t)snprintf(note + n, len - n, "; ") : 0;
+    n += n < len ? note_side(note + n, len - n, b, sb, &orphaned, &binder_gone) : 0;
+    n += n < len ? (size_t)snprintf(note + n, len - n, " (noted %.1f ms after the listings; "
+                                    "%u table repairs so far)", (double)(now_us() - at) / 1000,
+                                    table_header(table)->repairs) : 0;
     if (orphaned && n < len)
-        snprintf(note + n, len - n, " [entry lost while a forked child holds the socket: "
-                 "see test_fork]");
+        n += (size_t)snprintf(note + n, len - n, " [entry lost while a forked child holds "
+                              "the socket: see test_fork]");
+    if (binder_gone && !orphaned && n < len)
+        snprintf(note + n, len - n, " [entry lost with a worker that died: see test_faults' "
+                 "binder_killed_after_its_bind]");
 }
 
-/* Was the claim's socket inside close() at `at`? Then bindguard had let go of it
- * already (see close_held), and a newcomer beside it is no violation. */
+/* Is the claim's address the one the kernel has the socket bound to? */
+static bool claimed_where_bound(const struct caddr *c, const struct bg_addr *k)
+{
+    if (c->family != k->family)
+        return false;
+    return c->family == AF_INET ? memcmp(c->ip, k->ip + 12, 4) == 0
+                                : memcmp(c->ip, k->ip, 16) == 0;
+}
+
+/* Was the claim's socket inside close() at `at`? A newcomer beside it is then counted
+ * apart, not as a violation (see close_held). */
 static bool closing(const struct claim *c, long long at)
 {
     return c->close_from && c->close_from <= at && (!c->close_to || c->close_to >= at);
@@ -168,9 +199,16 @@ static void judge(struct pending *p, int64_t now, bool final)
         /* A socket on the port that no worker announced is not ours to judge; one whose
          * claim names another port or protocol listened after a refusal (ephemeral). */
         state[n] = p->state[i];
-        if (claim_get(p->inode[i], &c[n], now) && c[n].port == p->port &&
-            c[n].proto == (p->proto == IPPROTO_TCP ? 't' : 'u'))
-            n++;
+        if (!claim_get(p->inode[i], &c[n], now) || c[n].port != p->port ||
+            c[n].proto != (p->proto == IPPROTO_TCP ? 't' : 'u'))
+            continue;
+        /* Judged only where the kernel has the socket: an inode announced with another
+         * address than it is bound to would be a wrong attribution, not a conflict. */
+        if (!claimed_where_bound(&c[n].a, &p->local[i])) {
+            checker.misplaced += final;
+            continue;
+        }
+        n++;
     }
     if (final)
         checker.sightings += n;
@@ -181,7 +219,8 @@ static void judge(struct pending *p, int64_t now, bool final)
                 continue;
             if (!final) {
                 if (!p->note[0])
-                    note_conflict(p->note, sizeof p->note, &c[i], state[i], &c[j], state[j]);
+                    note_conflict(p->note, sizeof p->note, p->at, &c[i], state[i], &c[j],
+                                  state[j]);
                 continue;
             }
             if (closing(&c[i], p->at) || closing(&c[j], p->at)) {
@@ -206,7 +245,7 @@ void checker_judge_due(int64_t now, bool all)
 }
 
 int checker_list_port(uint8_t proto, uint16_t port, uint32_t *inodes, uint8_t *states,
-                      int max)
+                      struct bg_addr *locals, int max)
 {
     struct kernel_sock ks[MAX_ON_PORT * 2];
     int n = kernel_port_sockets(proto, port, ks, MAX_ON_PORT * 2);
@@ -219,17 +258,12 @@ int checker_list_port(uint8_t proto, uint16_t port, uint32_t *inodes, uint8_t *s
         if (!dup) {
             if (states)
                 states[out] = ks[i].state;
+            if (locals)
+                locals[out] = ks[i].local;
             inodes[out++] = ks[i].inode;
         }
     }
     return n < 0 ? n : out;
-}
-
-static long long now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return stress_us(&ts);
 }
 
 /* Two listings back to back; what is in both was alive between them. */
@@ -237,9 +271,10 @@ void checker_sample(uint8_t proto, uint16_t port, int64_t now)
 {
     uint32_t a[MAX_ON_PORT], b[MAX_ON_PORT];
     uint8_t states[MAX_ON_PORT];
-    int na = checker_list_port(proto, port, a, NULL, MAX_ON_PORT);
+    struct bg_addr locals[MAX_ON_PORT];
+    int na = checker_list_port(proto, port, a, NULL, NULL, MAX_ON_PORT);
     long long at = now_us();
-    int nb = checker_list_port(proto, port, b, states, MAX_ON_PORT);
+    int nb = checker_list_port(proto, port, b, states, locals, MAX_ON_PORT);
     ck_assert_msg(na >= 0 && nb >= 0, "sock_diag: %s", strerror(-(na < 0 ? na : nb)));
     if (na == MAX_ON_PORT || nb == MAX_ON_PORT)
         checker.crowded++;
@@ -256,6 +291,7 @@ void checker_sample(uint8_t proto, uint16_t port, int64_t now)
         for (int j = 0; j < na; j++)
             if (b[i] == a[j]) {
                 p->state[p->n] = states[i];
+                p->local[p->n] = locals[i];
                 p->inode[p->n++] = b[i];
                 break;
             }
