@@ -10,6 +10,8 @@
  * with the final address (port 0 included); sock_release frees it. A claim whose kernel
  * bind failed never reaches post_bind: it stops counting after KMAP_PENDING_NS.
  * Each refusal goes to the `events` ring buffer (doc/design.md "Kernel backend").
+ * One file, over the usual ~400 lines: the skeleton is generated from one BPF object, and
+ * the programs share its maps and the static helpers the verifier must see inlined.
  *
  * Verifier rules kept here: nothing but plain loads/stores between bpf_spin_lock and
  * bpf_spin_unlock (helpers are called before or after), every loop bounded, every index
