@@ -4,14 +4,13 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 /* Agents with threads fail from any of them. */
-static atomic_int failures;
+static int failures;
 
 int64_t proc_now_ms(void)
 {
@@ -86,18 +85,18 @@ void proc_child_failed(const char *file, int line, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-    atomic_fetch_add(&failures, 1);
+    __atomic_fetch_add(&failures, 1, __ATOMIC_SEQ_CST);
 }
 
 int proc_child_failures(void)
 {
-    return atomic_load(&failures);
+    return __atomic_load_n(&failures, __ATOMIC_SEQ_CST);
 }
 
 int proc_child_status(void)
 {
     fflush(stdout);
-    return atomic_load(&failures) ? 1 : 0;
+    return __atomic_load_n(&failures, __ATOMIC_SEQ_CST) ? 1 : 0;
 }
 
 int proc_child_usage(const char *usage)

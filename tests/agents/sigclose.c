@@ -8,7 +8,6 @@
  * 100 µs closes a socket bound to PORT2: at any point of the loop, including while the
  * main thread holds the table lock. Says "DONE <rounds> <signals>". */
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,16 +17,16 @@
 #include "proc_child.h"
 
 /* The tracked socket the main loop leaves the handler to close. */
-static atomic_int victim = -1;
-static atomic_int signals_seen;
+static int victim = -1;
+static int signals_seen;
 
 static void close_victim(int sig)
 {
     (void)sig;
-    int fd = atomic_exchange(&victim, -1);
+    int fd = __atomic_exchange_n(&victim, -1, __ATOMIC_SEQ_CST);
     if (fd >= 0)
         close(fd);
-    atomic_fetch_add(&signals_seen, 1);
+    __atomic_fetch_add(&signals_seen, 1, __ATOMIC_SEQ_CST);
 }
 
 int main(int argc, char **argv)
@@ -46,7 +45,7 @@ int main(int argc, char **argv)
         int v = socket(AF_INET, SOCK_STREAM, 0);
         EXPECT_OUTCOME(proc_bind(v, "127.0.0.1", p2), "ok");
         EXPECT_OUTCOME(listen(v, 1), "ok");
-        atomic_store(&victim, v);
+        __atomic_store_n(&victim, v, __ATOMIC_SEQ_CST);
         int s = socket(AF_INET, SOCK_STREAM, 0);
         EXPECT_OUTCOME(proc_bind(s, "127.0.0.1", p1), "ok");
         EXPECT_OUTCOME(listen(s, 1), "ok");
@@ -56,11 +55,11 @@ int main(int argc, char **argv)
             close(second);
         }
         close(s);
-        int left = atomic_exchange(&victim, -1);
+        int left = __atomic_exchange_n(&victim, -1, __ATOMIC_SEQ_CST);
         if (left >= 0)
             close(left);
     }
     setitimer(ITIMER_REAL, &stop, NULL);
-    proc_child_say("DONE %ld %d", rounds, atomic_load(&signals_seen));
+    proc_child_say("DONE %ld %d", rounds, __atomic_load_n(&signals_seen, __ATOMIC_SEQ_CST));
     return proc_child_status();
 }

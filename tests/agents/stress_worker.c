@@ -17,7 +17,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +33,7 @@
 #define HELD_MAX        4       /* sockets a worker thread keeps at once */
 #define PACE_US         2000    /* a worker thread naps up to this long between ops */
 
-static atomic_bool w_stop;
+static bool w_stop;
 static int w_ports[NPORTS], w_nports;
 static char w_tbind[512];
 
@@ -316,7 +315,7 @@ static void *worker_thread(void *arg)
     struct wthread *t = arg;
     /* Its thread id, so the killer can tell its own from the lock word at once. */
     report("I %d %d %d\n", (int)getpid(), t->idx, (int)gettid());
-    while (!atomic_load(&w_stop)) {
+    while (!__atomic_load_n(&w_stop, __ATOMIC_SEQ_CST)) {
         unsigned op = stress_rnd(&t->rng) % 100;
         if (op < 45)
             op_bind(t);
@@ -357,7 +356,7 @@ int main(int argc, char **argv)
         pthread_create(&tid[i], NULL, worker_thread, &th[i]);
     }
     proc_child_wait_eof();
-    atomic_store(&w_stop, true);
+    __atomic_store_n(&w_stop, true, __ATOMIC_SEQ_CST);
     for (int i = 0; i < WORKER_THREADS; i++)
         pthread_join(tid[i], NULL);
     proc_child_say("IDLE");

@@ -20,7 +20,6 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,14 +39,14 @@
 #define WIN_ROUNDS    300
 
 /* Not proc_child's EXPECT: with 8 threads failing alike, the first few say enough. */
-static atomic_int failures;
-static atomic_int refusals;
+static int failures;
+static int refusals;
 
 /* The first few complaints are enough to see what went wrong. */
 static void complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void complain(const char *fmt, ...)
 {
-    if (atomic_fetch_add(&failures, 1) >= 10)
+    if (__atomic_fetch_add(&failures, 1, __ATOMIC_SEQ_CST) >= 10)
         return;
     char line[256];
     va_list ap;
@@ -102,7 +101,7 @@ static void *churn(void *arg)
      * in a dup of it, every fifth a second socket tries the port and must be refused. */
     int type = c->index % 2 ? SOCK_DGRAM : SOCK_STREAM;
     bool tcp = type == SOCK_STREAM;
-    for (int64_t end = proc_now_ms() + CHURN_MS; proc_now_ms() < end && !atomic_load(&failures);
+    for (int64_t end = proc_now_ms() + CHURN_MS; proc_now_ms() < end && !__atomic_load_n(&failures, __ATOMIC_SEQ_CST);
          c->rounds++) {
         int family = c->rounds % 4 == 3 ? AF_INET6 : AF_INET;
         int fd = new_socket(family, type, tcp);
@@ -115,7 +114,7 @@ static void *churn(void *arg)
         if (c->rounds % 5 == 0) {
             int second = new_socket(family, type, tcp);
             expect("second bind", bind_loopback(second, family, c->port), "EADDRINUSE");
-            atomic_fetch_add(&refusals, 1);
+            __atomic_fetch_add(&refusals, 1, __ATOMIC_SEQ_CST);
             close(second);
         }
         if (tcp)
@@ -144,7 +143,7 @@ static void scn_churn(const int *ports)
 
 /* Both racers wait on `go`, so neither has a head start worth a system call. */
 struct race {
-    atomic_int ready, go;
+    int ready, go;
     int fd, port, bind_result, bind_errno;
     bool by_dup2;
     int devnull;
@@ -152,8 +151,8 @@ struct race {
 
 static void wait_go(struct race *r)
 {
-    atomic_fetch_add(&r->ready, 1);
-    while (!atomic_load(&r->go))
+    __atomic_fetch_add(&r->ready, 1, __ATOMIC_SEQ_CST);
+    while (!__atomic_load_n(&r->go, __ATOMIC_SEQ_CST))
         ;
 }
 
@@ -234,15 +233,15 @@ static void scn_close_race(const int *ports)
     close(from_helper[1]);
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     long won = 0, leaks = 0;
-    for (int round = 0; round < RACE_ROUNDS && !atomic_load(&failures); round++) {
+    for (int round = 0; round < RACE_ROUNDS && !__atomic_load_n(&failures, __ATOMIC_SEQ_CST); round++) {
         struct race r = {.fd = new_socket(AF_INET, SOCK_STREAM, true), .port = ports[0],
                          .by_dup2 = round % 2, .devnull = devnull};
         pthread_t a, b;
         pthread_create(&a, NULL, race_binder, &r);
         pthread_create(&b, NULL, race_closer, &r);
-        while (atomic_load(&r.ready) < 2)
+        while (__atomic_load_n(&r.ready, __ATOMIC_SEQ_CST) < 2)
             ;
-        atomic_store(&r.go, 1);
+        __atomic_store_n(&r.go, 1, __ATOMIC_SEQ_CST);
         pthread_join(a, NULL);
         pthread_join(b, NULL);
         if (r.by_dup2)
@@ -275,7 +274,7 @@ static void scn_close_race(const int *ports)
 struct contest {
     pthread_barrier_t start, done;
     int port;
-    atomic_int wins, refused;
+    int wins, refused;
 };
 
 static void *contender(void *arg)
@@ -287,9 +286,9 @@ static void *contender(void *arg)
         pthread_barrier_wait(&c->start);
         int r = bind_loopback(fd, AF_INET, c->port), err = errno;
         if (r == 0)
-            atomic_fetch_add(&c->wins, 1);
+            __atomic_fetch_add(&c->wins, 1, __ATOMIC_SEQ_CST);
         else if (err == EADDRINUSE)
-            atomic_fetch_add(&c->refused, 1);
+            __atomic_fetch_add(&c->refused, 1, __ATOMIC_SEQ_CST);
         else
             complain("round %d: bind said %s", round, errname(r, err));
         /* Everyone has bound or been refused before anyone closes. */
@@ -314,8 +313,8 @@ static void scn_one_winner(const int *ports)
         pthread_barrier_wait(&c.start);
         pthread_barrier_wait(&c.done);
         pthread_barrier_wait(&c.done);
-        int wins = atomic_exchange(&c.wins, 0);
-        atomic_fetch_add(&refusals, atomic_exchange(&c.refused, 0));
+        int wins = __atomic_exchange_n(&c.wins, 0, __ATOMIC_SEQ_CST);
+        __atomic_fetch_add(&refusals, __atomic_exchange_n(&c.refused, 0, __ATOMIC_SEQ_CST), __ATOMIC_SEQ_CST);
         if (wins != 1 && bad_rounds++ < 5)
             complain("round %d: %d winners", round, wins);
     }
@@ -349,9 +348,9 @@ int main(int argc, char **argv)
         expect("warm-up bind", bind_loopback(warm, AF_INET, 0), "ok");
         close(warm);
         scenarios[i].run(ports);
-        printf("DONE %d\n", atomic_load(&refusals));
+        printf("DONE %d\n", __atomic_load_n(&refusals, __ATOMIC_SEQ_CST));
         fflush(stdout);
-        return atomic_load(&failures) ? 1 : 0;
+        return __atomic_load_n(&failures, __ATOMIC_SEQ_CST) ? 1 : 0;
     }
     return proc_child_usage("thread_binds churn PORT*8 | close_race PORT | one_winner PORT");
 }

@@ -2,7 +2,7 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,19 +15,19 @@ pthread_mutex_t records_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Worker threads' ids, from their I records, in a ring. */
 #define TIDS 256
-static struct { _Atomic int tid, pid; } tids[TIDS];
-static atomic_uint tids_next;
+static struct { int tid, pid; } tids[TIDS];
+static unsigned tids_next;
 
 pid_t records_group_of_tid(pid_t tid)
 {
     for (unsigned i = 0; i < TIDS; i++)
-        if (atomic_load(&tids[i].tid) == tid)
-            return atomic_load(&tids[i].pid);
+        if (__atomic_load_n(&tids[i].tid, __ATOMIC_SEQ_CST) == tid)
+            return __atomic_load_n(&tids[i].pid, __ATOMIC_SEQ_CST);
     return 0;
 }
 
 static int report_r = -1;
-static atomic_bool reader_stop;
+static bool reader_stop;
 static pthread_t reader_thread;
 static bool reader_running;
 
@@ -89,9 +89,9 @@ static void take_record(const char *line, int64_t now)
                (op == 'Z' || op == 'z')) {
         claim_closing(ino, op == 'z', us);
     } else if (sscanf(line, "I %d %d %d", &pid, &idx, &tid) == 3) {
-        unsigned at = atomic_fetch_add(&tids_next, 1) % TIDS;
-        atomic_store(&tids[at].pid, pid);
-        atomic_store(&tids[at].tid, tid);
+        unsigned at = __atomic_fetch_add(&tids_next, 1, __ATOMIC_SEQ_CST) % TIDS;
+        __atomic_store_n(&tids[at].pid, pid, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&tids[at].tid, tid, __ATOMIC_SEQ_CST);
     } else if (sscanf(line, "H %d %d %u %c", &pid, &idx, &ino, &op) == 4) {
         claim_history(ino, op);
     } else if (sscanf(line, "T %d %d %127[^\n]", &pid, &idx, rest) == 3) {
@@ -112,7 +112,7 @@ static void *reader(void *arg)
     (void)arg;
     static char buf[1 << 16];
     size_t len = 0;
-    while (!atomic_load(&reader_stop)) {
+    while (!__atomic_load_n(&reader_stop, __ATOMIC_SEQ_CST)) {
         struct pollfd p = {report_r, POLLIN, 0};
         if (poll(&p, 1, 50) != 1)
             continue;
@@ -139,20 +139,20 @@ void records_reset(void)
     records_stop();
     memset(&records, 0, sizeof records);
     for (unsigned i = 0; i < TIDS; i++)
-        atomic_store(&tids[i].tid, 0);
+        __atomic_store_n(&tids[i].tid, 0, __ATOMIC_SEQ_CST);
 }
 
 bool records_start(int fd)
 {
     report_r = fd;
-    atomic_store(&reader_stop, false);
+    __atomic_store_n(&reader_stop, false, __ATOMIC_SEQ_CST);
     reader_running = pthread_create(&reader_thread, NULL, reader, NULL) == 0;
     return reader_running;
 }
 
 void records_stop(void)
 {
-    atomic_store(&reader_stop, true);
+    __atomic_store_n(&reader_stop, true, __ATOMIC_SEQ_CST);
     if (reader_running)
         pthread_join(reader_thread, NULL);
     reader_running = false;
