@@ -2,6 +2,9 @@
  * and goes with the last, however descriptors are made (dup, dup2, dup3, F_DUPFD,
  * F_DUPFD_CLOEXEC) and closed (close, close_range, closefrom; marking close-on-exec closes
  * nothing). Agents: dups, closemany. */
+#include <stdio.h>
+#include <string.h>
+
 #include "fixture.h"
 
 START_TEST(last_descriptor_releases)
@@ -51,11 +54,38 @@ START_TEST(one_call_closes_many)
 }
 END_TEST
 
+/* A close_range the kernel refuses (seccomp EPERM, as older container policies do)
+ * closes nothing: the sockets must stay bindguard's, so that each later close() still
+ * releases its entry. */
+START_TEST(refused_close_range_keeps_its_sockets)
+{
+    enum { SOME = 5 };
+    fixture_new_table();
+    struct proc *h = AGENT_START(SHIM, "closemany", "close_range_denied", proc_num(SOME));
+    const char *line = proc_line(h, FIXTURE_WAIT_MS);
+    ck_assert_msg(line != NULL, "closemany said nothing");
+    if (strncmp(line, "SKIP", 4) == 0) {
+        fprintf(stderr, "SKIP refused_close_range_keeps_its_sockets: %s\n", line);
+        ck_assert_int_eq(proc_finish(h, FIXTURE_WAIT_MS), 0);
+        return;
+    }
+    ck_assert_str_eq(line, "HOLD");
+    ck_assert_msg(fixture_live_entries() == SOME, "%zu entries for %d sockets",
+                  fixture_live_entries(), SOME);
+    fixture_send(h, "\n");
+    fixture_expect_line(h, "FREE");
+    ck_assert_msg(fixture_live_entries() == 0, "%zu entries left after each close()",
+                  fixture_live_entries());
+    ck_assert_int_eq(proc_finish(h, FIXTURE_WAIT_MS), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("dup");
     TCase *tc = fixture_tcase(s, "descriptors");
     tcase_add_test(tc, last_descriptor_releases);
     tcase_add_test(tc, one_call_closes_many);
+    tcase_add_test(tc, refused_close_range_keeps_its_sockets);
     return fixture_main(s);
 }

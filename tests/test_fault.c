@@ -19,6 +19,7 @@
 #include "bindflow.h"
 #include "guard.h"
 #include "lifecycle.h"
+#include "process.h"
 #include "harness.h"
 #include "log.h"
 
@@ -141,7 +142,7 @@ START_TEST(guard_survives_truncated_table)
     ck_assert_int_eq(truncate(path, 0), 0);
 
     /* Release touches the vanished table: no crash; binds go to the kernel. */
-    lifecycle_release(a, fdstate_get(a));
+    lifecycle_release(a, fdstate_get(a), process_fork_generation());
     close(a);
     int b = tracked_socket(), c = tracked_socket();
     struct sockaddr_in sin;

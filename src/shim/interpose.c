@@ -61,7 +61,9 @@ EXPORT int socket(int domain, int type, int protocol)
     if (!active_configure())
         return fd;
     active_track(fd, domain, type);
-    if (process_fork_generation() != forks)  /* a child may have it too */
+    /* A fork under way, or one that ended since: its before-fork scan may have missed
+     * this fd, and the child may have it too. */
+    if (process_fork_overlapped(forks))
         process_mark_shared(fd);
     return fd;
 }
@@ -159,7 +161,7 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 /* After dup2/dup3 made fd refer to another socket. Safe in a signal handler: a handler
  * that interrupted bindguard itself only forgets the fd (the kernel confirms the entry
  * later) instead of waiting for a lock its own thread holds. */
-static void descriptor_replaced(int fd)
+static void descriptor_replaced(int fd, unsigned long stamp)
 {
     struct sock_record *s = fdstate_get(fd);
     if (!s)
@@ -167,7 +169,7 @@ static void descriptor_replaced(int fd)
     if (inside_bindguard())
         fdstate_forget(fd);
     else
-        INSIDE_BINDGUARD_KEEP_ERRNO(lifecycle_release(fd, s));
+        INSIDE_BINDGUARD_KEEP_ERRNO(lifecycle_release(fd, s, stamp));
 }
 
 /* The release comes after libc's close (lifecycle_close), signal handlers as above. Out
@@ -249,11 +251,27 @@ static int close_range_wrapped(unsigned first, unsigned last, int flags, bool fr
     return r;
 }
 
+/* Does this kernel (and seccomp policy) let close_range run? Asked once, with a range
+ * that holds no descriptor: a call that will fail must reach libc before any socket is
+ * forgotten, or the sockets would stay open untracked. 0 unknown, 1 yes, 2 no. */
+static bool close_range_works(void)
+{
+    static int known;
+    int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    if (k == 0) {
+        int saved = errno;
+        k = libc_close_range(~0u, ~0u, 0) == 0 ? 1 : 2;
+        errno = saved;
+        __atomic_store_n(&known, k, __ATOMIC_RELAXED);
+    }
+    return k == 1;
+}
+
 EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
     /* Only a call the kernel will accept closes anything; CLOEXEC closes at exec. */
     if (first <= last && !(flags & ~(int)(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) &&
-        !(flags & CLOSE_RANGE_CLOEXEC))
+        !(flags & CLOSE_RANGE_CLOEXEC) && close_range_works())
         return close_range_wrapped(first, last, flags, false);
     return libc_close_range(first, last, flags);
 }
@@ -278,23 +296,26 @@ EXPORT int dup(int fd)
     return after_dup(fd, libc_dup(fd));
 }
 
-/* dup2/dup3 close `to` first when it is open: release its entry once that succeeded. */
-static int dup_over(int from, int to, int r)
+/* dup2/dup3 close `to` first when it is open: release its entry once that succeeded,
+ * unless a fork overlapped since `stamp` (read before libc's call, as close does). */
+static int dup_over(int from, int to, int r, unsigned long stamp)
 {
     if (r < 0 || from == to)
         return r;
-    descriptor_replaced(to);
+    descriptor_replaced(to, stamp);
     return after_dup(from, r);
 }
 
 EXPORT int dup2(int from, int to)
 {
-    return dup_over(from, to, libc_dup2(from, to));
+    unsigned long stamp = process_fork_generation();
+    return dup_over(from, to, libc_dup2(from, to), stamp);
 }
 
 EXPORT int dup3(int from, int to, int flags)
 {
-    return dup_over(from, to, libc_dup3(from, to, flags));
+    unsigned long stamp = process_fork_generation();
+    return dup_over(from, to, libc_dup3(from, to, flags), stamp);
 }
 
 static int after_fcntl(int fd, int cmd, int r)

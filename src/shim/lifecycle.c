@@ -164,10 +164,10 @@ static void apply_release(const struct release_plan *p)
     apply_change(p->idx, p->id, p->linger ? TABLE_F_LINGER : 0, !p->linger);
 }
 
-void lifecycle_release(int fd, struct sock_record *s)
+void lifecycle_release(int fd, struct sock_record *s, unsigned long stamp)
 {
     struct release_plan p;
-    if (plan_release(fd, s, &p))
+    if (plan_release(fd, s, &p) && !process_fork_overlapped(stamp))
         apply_release(&p);
 }
 

@@ -23,8 +23,9 @@ int lifecycle_shutdown(int fd, struct sock_record *s, int how);
 void lifecycle_accepted(struct sock_record *s);
 /* After libc's dup2/dup3 closed fd by putting another socket there: forget fd, and
  * drop its socket's entry (or turn it into a linger entry) when this was the last
- * descriptor of a socket this process alone holds. */
-void lifecycle_release(int fd, struct sock_record *s);
+ * descriptor of a socket this process alone holds and no fork or spawn overlapped since
+ * `stamp` (process_fork_generation() read before libc's call: a child may hold it). */
+void lifecycle_release(int fd, struct sock_record *s, unsigned long stamp);
 
 /* close(): libc's close of fd, then the release as above, unless a fork or spawn in
  * another thread overlapped the call (its child may hold the socket now: the kernel
