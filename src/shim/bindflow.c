@@ -169,7 +169,7 @@ static bool bound_by_libc(struct bind_call *c)
     call_libc(c);
     if (c->r != 0)
         return false;
-    c->s->flags |= FD_KERNEL_BOUND;
+    sock_record_mark(c->s, FD_KERNEL_BOUND);
     c->s->cls = c->w.e.cls;
     return true;
 }
@@ -212,7 +212,7 @@ static void record(struct bind_call *c)
     c->s->entry_idx = idx;
     c->s->entry_id = e->id;
     c->s->inode = c->w.e.inode;
-    c->s->flags |= FD_HAS_ENTRY;
+    sock_record_mark(c->s, FD_HAS_ENTRY);
 }
 
 static void drop_intent(struct bind_call *c)

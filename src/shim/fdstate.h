@@ -42,12 +42,20 @@ struct sock_record {
     uint8_t  family;    /* AF_INET / AF_INET6 */
     uint8_t  proto;     /* IPPROTO_TCP / IPPROTO_UDP */
     uint8_t  opts;      /* FD_OPT_* */
-    uint8_t  flags;     /* FD_* */
+    uint8_t  flags;     /* FD_*: set only with sock_record_mark (threads race on it) */
     uint8_t  cls;       /* enum bg_class decided at bind */
     uint32_t entry_idx;
     uint64_t entry_id;
     uint32_t inode;
 };
+
+/* Set flag bits atomically: the fork and spawn scans mark FD_SHARED while other threads
+ * bind, listen or accept on the same record, and a plain |= of either could lose the
+ * other's bit (a lost FD_SHARED releases an entry a child still holds). */
+static inline void sock_record_mark(struct sock_record *s, uint8_t bits)
+{
+    __atomic_or_fetch(&s->flags, bits, __ATOMIC_SEQ_CST);
+}
 
 #define FDSTATE_MAX_FD (1 << 20)
 

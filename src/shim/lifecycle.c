@@ -110,9 +110,9 @@ int lifecycle_listen(int fd, struct sock_record *s, int backlog)
     if (r != 0)
         return r;
     int saved = errno;
-    s->flags |= FD_KERNEL_BOUND;  /* listen binds an unbound socket to a port */
+    sock_record_mark(s, FD_KERNEL_BOUND);  /* listen binds an unbound socket to a port */
     if (first) {
-        s->flags |= FD_LISTENING;
+        sock_record_mark(s, FD_LISTENING);
         if (guard_config()->emulate)
             emulate_first_listener(fd, s);
     }
@@ -131,7 +131,7 @@ void lifecycle_accepted(struct sock_record *s)
 {
     if (s->flags & FD_ACCEPTED)
         return;
-    s->flags |= FD_ACCEPTED;
+    sock_record_mark(s, FD_ACCEPTED);
     if ((s->flags & FD_HAS_ENTRY) && (s->opts & FD_OPT_EXCLUSIVE))
         apply_change(s->entry_idx, s->entry_id, TABLE_F_ACCEPTED, false);
 }
@@ -144,7 +144,8 @@ void lifecycle_accepted(struct sock_record *s)
  * conflicting bind and reaps it once the socket is really gone. false: nothing to do. */
 static bool entry_ours(const struct sock_record *s)
 {
-    return (s->flags & FD_HAS_ENTRY) && !(s->flags & FD_SHARED);
+    uint8_t flags = __atomic_load_n(&s->flags, __ATOMIC_SEQ_CST);
+    return (flags & FD_HAS_ENTRY) && !(flags & FD_SHARED);
 }
 
 static bool plan_release(int fd, struct sock_record *s, struct release_plan *p)

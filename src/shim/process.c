@@ -30,7 +30,7 @@ static void mark_shared(int fd, struct sock_record *s, void *arg)
 {
     (void)fd;
     (void)arg;
-    s->flags |= FD_SHARED;
+    sock_record_mark(s, FD_SHARED);
 }
 
 /* Every socket that exists when a process forks is the child's too, bound yet or not:
@@ -89,7 +89,7 @@ static void mark_inherited(int fd, struct sock_record *s, void *all)
 {
     int flags = *(bool *)all ? 0 : sys_fd_flags(fd);
     if (flags >= 0 && !(flags & FD_CLOEXEC))
-        s->flags |= FD_SHARED;
+        sock_record_mark(s, FD_SHARED);
 }
 
 /* posix_spawn's child shares the memory of its parent until it execs (CLONE_VFORK), so
