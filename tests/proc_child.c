@@ -2,12 +2,24 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#if defined(__x86_64__)
+#define ARCH_HERE AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define ARCH_HERE AUDIT_ARCH_AARCH64
+#endif
 
 /* Agents with threads fail from any of them. */
 static int failures;
@@ -119,4 +131,35 @@ int proc_child_dispatch(const struct proc_child_scenario *list, size_t n, int ar
     }
     fprintf(stderr, "no scenario %s\n", argc >= 2 ? argv[1] : "(none given)");
     return 2;
+}
+
+int proc_child_filter(unsigned nr, long arg0, uint32_t action)
+{
+#ifdef ARCH_HERE
+    /* With arg0 < 0 the argument check jumps straight to `action`. */
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH_HERE, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)arg0, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, action),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    if (arg0 < 0)
+        f[6] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JA, 0, 0, 0);
+    struct sock_fprog prog = {sizeof f / sizeof f[0], f};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return -1;
+    bool notify = action == SECCOMP_RET_USER_NOTIF;
+    long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                     notify ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0, &prog);
+    return r < 0 ? -1 : notify ? (int)r : 0;
+#else
+    (void)nr, (void)arg0, (void)action;
+    errno = ENOSYS;
+    return -1;
+#endif
 }

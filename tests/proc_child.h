@@ -29,6 +29,12 @@ void proc_child_step(const char *word);
 /* How a call came out, as agents print and compare it: "ok" (r >= 0) or errno's name. */
 const char *proc_child_outcome(long r);
 
+/* A seccomp filter on this process (and no new privileges): system call `nr` (only with
+ * first argument `arg0`, or with any when arg0 < 0) gets `action` (a SECCOMP_RET_*
+ * value), every other call is allowed. Returns the notification listener's descriptor
+ * for SECCOMP_RET_USER_NOTIF, 0 for other actions, -1 (errno) where the machine can't. */
+int proc_child_filter(unsigned nr, long arg0, uint32_t action);
+
 /* A failed expectation: "FILE:LINE: message" on stderr; the exit status becomes 1. */
 void proc_child_failed(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -12,13 +12,10 @@
  *   kill    the child is killed and reaped, "KILLED"
  * Ends with stdin (the child with it). */
 #include <errno.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,11 +30,6 @@
 #define CLOSEFORK_FD        77
 #define CLOSEFORK_NOTIFY_FD 78
 
-#if defined(__x86_64__)
-#define ARCH_HERE AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define ARCH_HERE AUDIT_ARCH_AARCH64
-#endif
 
 enum how { BY_CLOSE, BY_CLOSE_RANGE, BY_CLOSEFROM };
 static enum how how;
@@ -46,27 +38,8 @@ static enum how how;
 static bool notify_on_close(void)
 {
     unsigned nr = how == BY_CLOSE ? __NR_close : __NR_close_range;
-#ifdef ARCH_HERE
-    struct sock_filter f[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH_HERE, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 3),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, CLOSEFORK_FD, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    struct sock_fprog prog = {sizeof f / sizeof f[0], f};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        return false;
-    long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
-                      &prog);
-    return fd >= 0 && dup2((int)fd, CLOSEFORK_NOTIFY_FD) == CLOSEFORK_NOTIFY_FD;
-#else
-    return false;
-#endif
+    int fd = proc_child_filter(nr, CLOSEFORK_FD, SECCOMP_RET_USER_NOTIF);
+    return fd >= 0 && dup2(fd, CLOSEFORK_NOTIFY_FD) == CLOSEFORK_NOTIFY_FD;
 }
 
 static void *close_it(void *arg)

@@ -10,14 +10,10 @@
  * fail with the sockets still open and still bindguard's (SO_EXCLUSIVEADDRUSE answers),
  * and then each is closed with close(). Exit status as proc_child.h says. */
 #include <errno.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -27,31 +23,10 @@
 
 #define CLOSEMANY_MAX 256
 
-#if defined(__x86_64__)
-#define ARCH_HERE AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define ARCH_HERE AUDIT_ARCH_AARCH64
-#endif
-
 /* close_range fails with EPERM from now on; everything else is allowed. */
 static bool deny_close_range(void)
 {
-#ifdef ARCH_HERE
-    struct sock_filter f[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH_HERE, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_close_range, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    struct sock_fprog prog = {sizeof f / sizeof f[0], f};
-    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
-           syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0;
-#else
-    return false;
-#endif
+    return proc_child_filter(__NR_close_range, -1, SECCOMP_RET_ERRNO | EPERM) == 0;
 }
 
 /* Does bindguard still track fd? Only it answers SO_EXCLUSIVEADDRUSE. */
