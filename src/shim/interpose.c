@@ -259,9 +259,7 @@ static bool close_range_works(void)
     static int known;
     int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
     if (k == 0) {
-        int saved = errno;
-        k = libc_close_range(~0u, ~0u, 0) == 0 ? 1 : 2;
-        errno = saved;
+        INSIDE_BINDGUARD_KEEP_ERRNO(k = libc_close_range(~0u, ~0u, 0) == 0 ? 1 : 2);
         __atomic_store_n(&known, k, __ATOMIC_RELAXED);
     }
     return k == 1;
