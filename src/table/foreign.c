@@ -123,14 +123,14 @@ static bool read_head(const struct ftable *f, uint32_t b, struct shape *sh)
 int foreign_find(int ti, uint64_t netns, uint8_t proto, uint16_t port,
                  struct table_entry *out, uint32_t *idx, size_t max)
 {
-    struct ftable *f = &set.t[ti];
+    struct ftable *f = &open_tables.t[ti];
     uint32_t b = table_bucket_of(f->nbuckets, netns, proto, port), used = 0;
     struct shape sh = { .dev = f->dev, .ino = f->ino, .netns = netns, .port = port,
                         .proto = proto };
     /* Read recently: two reads say whether the table changed there since. A descriptor
      * the host reused would not give the same shape, and goes the long way below. */
     int r = reused_read(&sh, max);
-    set.churned = false;
+    open_tables.churned = false;
     if (r >= 0) {
         if (read_head(f, b, &sh) && sh.head == reused[r].shape.head &&
             sh.head_id == reused[r].shape.head_id) {
@@ -139,19 +139,19 @@ int foreign_find(int ti, uint64_t netns, uint8_t proto, uint16_t port,
             return reused[r].n;
         }
         reused[r].at_ns = 0;
-        set.churned = true;
+        open_tables.churned = true;
     }
     /* The common case: one read says the table has nothing on this port. */
     if (!pread_all(f->fd, &used, sizeof used,
                    f->summary_off + 4ull * table_summary_slot(proto, port))) {
         if (!still_ours(f))   /* closed or reused by the host: list again next time */
-            set.listed = false;
+            open_tables.listed = false;
         return 0;
     }
     if (used == 0)
         return 0;
     if (!still_ours(f)) {
-        set.listed = false;
+        open_tables.listed = false;
         return 0;
     }
     if (!read_head(f, b, &sh))
@@ -184,14 +184,14 @@ int foreign_find(int ti, uint64_t netns, uint8_t proto, uint16_t port,
 
 bool foreign_reread(int ti, uint32_t idx, uint64_t id, struct table_entry *e)
 {
-    const struct ftable *f = &set.t[ti];
+    const struct ftable *f = &open_tables.t[ti];
     return still_ours(f) && read_slot(f, idx, e) && e->id == id && fields_ok(e, f->owner);
 }
 
 void foreign_each(int ti, uint32_t max_slots,
                   bool (*fn)(const struct table_entry *e, void *arg), void *arg)
 {
-    const struct ftable *f = &set.t[ti];
+    const struct ftable *f = &open_tables.t[ti];
     uint32_t hwm = 0;
     if (!still_ours(f) ||
         !pread_all(f->fd, &hwm, sizeof hwm, offsetof(struct table_header, hwm)))

@@ -34,7 +34,7 @@
 #define DIR_CHECK_NS (FOREIGN_DIR_CHECK_MS * 1000000LL)
 
 /* The process's one set (foreign_set.h). */
-struct foreign_set set = { .lock = PTHREAD_MUTEX_INITIALIZER, .dirfd = -1 };
+struct foreign_set open_tables = { .lock = PTHREAD_MUTEX_INITIALIZER, .dirfd = -1 };
 
 /* ---- descriptors -------------------------------------------------------------------- */
 
@@ -94,14 +94,14 @@ static bool adopt(int dirfd, const char *name, struct ftable *f)
                           .owner = st.st_uid, .capacity = id.capacity, .nbuckets = id.nbuckets,
                           .summary_off = id.summary_off, .bucket_off = id.bucket_off,
                           .entry_off = id.entry_off };
-    snprintf(f->path, sizeof f->path, "%s/%s", set.dir, name);
+    snprintf(f->path, sizeof f->path, "%s/%s", open_tables.dir, name);
     return true;
 }
 
 static int kept_index(uint64_t dev, uint64_t ino)
 {
-    for (int i = 0; i < set.n; i++)
-        if (set.t[i].dev == dev && set.t[i].ino == ino)
+    for (int i = 0; i < open_tables.n; i++)
+        if (open_tables.t[i].dev == dev && open_tables.t[i].ino == ino)
             return i;
     return -1;
 }
@@ -111,26 +111,26 @@ static void relist(int dirfd)
     struct ftable next[FOREIGN_MAX_TABLES];
     bool kept[FOREIGN_MAX_TABLES] = { false };
     int n = 0;
-    set.overflow = false;
+    open_tables.overflow = false;
     DIR *d = fdopendir(dirfd);
     if (!d) {
         sys_close(dirfd);
         return;
     }
     for (struct dirent *de; (de = readdir(d)) != NULL;) {
-        if (!table_like(de->d_name, set.base))
+        if (!table_like(de->d_name, open_tables.base))
             continue;
         struct stat st;
         if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-            ((uint64_t)st.st_dev == set.own_dev && (uint64_t)st.st_ino == set.own_ino))
+            ((uint64_t)st.st_dev == open_tables.own_dev && (uint64_t)st.st_ino == open_tables.own_ino))
             continue;
         if (n == FOREIGN_MAX_TABLES) {
-            set.overflow = true;
+            open_tables.overflow = true;
             break;
         }
         int k = kept_index(st.st_dev, st.st_ino);
-        if (k >= 0 && still_ours(&set.t[k])) {
-            next[n++] = set.t[k];
+        if (k >= 0 && still_ours(&open_tables.t[k])) {
+            next[n++] = open_tables.t[k];
             kept[k] = true;
         } else if (adopt(dirfd, de->d_name, &next[n])) {
             n++;
@@ -139,15 +139,15 @@ static void relist(int dirfd)
     closedir(d);
     /* Never close what is no longer ours, nor a number a new table just took (the host
      * may have closed the old one, and the new descriptor got its number). */
-    for (int i = 0; i < set.n; i++) {
+    for (int i = 0; i < open_tables.n; i++) {
         bool reused = false;
         for (int k = 0; k < n; k++)
-            reused |= next[k].fd == set.t[i].fd;
-        if (!kept[i] && !reused && still_ours(&set.t[i]))
-            sys_close(set.t[i].fd);
+            reused |= next[k].fd == open_tables.t[i].fd;
+        if (!kept[i] && !reused && still_ours(&open_tables.t[i]))
+            sys_close(open_tables.t[i].fd);
     }
-    memcpy(set.t, next, sizeof next[0] * (size_t)n);
-    set.n = n;
+    memcpy(open_tables.t, next, sizeof next[0] * (size_t)n);
+    open_tables.n = n;
 }
 
 static bool split_prefix(const char *prefix)
@@ -158,19 +158,19 @@ static bool split_prefix(const char *prefix)
     char *slash = strrchr(path, '/');
     if (!slash || strlen(slash + 1) > NAME_MAX)
         return false;
-    snprintf(set.base, sizeof set.base, "%s", slash + 1);
+    snprintf(open_tables.base, sizeof open_tables.base, "%s", slash + 1);
     *slash = '\0';
-    snprintf(set.dir, sizeof set.dir, "%s", path[0] ? path : "/");
-    snprintf(set.prefix, sizeof set.prefix, "%s", prefix);
+    snprintf(open_tables.dir, sizeof open_tables.dir, "%s", path[0] ? path : "/");
+    snprintf(open_tables.prefix, sizeof open_tables.prefix, "%s", prefix);
     return true;
 }
 
 static bool dir_unchanged(const struct stat *st)
 {
-    int64_t settled = (int64_t)(set.listed_at.tv_sec - st->st_mtim.tv_sec) * 1000000000LL +
-                      (set.listed_at.tv_nsec - st->st_mtim.tv_nsec);
-    return set.listed && st->st_mtim.tv_sec == set.mtime.tv_sec &&
-           st->st_mtim.tv_nsec == set.mtime.tv_nsec && st->st_size == set.dir_size &&
+    int64_t settled = (int64_t)(open_tables.listed_at.tv_sec - st->st_mtim.tv_sec) * 1000000000LL +
+                      (open_tables.listed_at.tv_nsec - st->st_mtim.tv_nsec);
+    return open_tables.listed && st->st_mtim.tv_sec == open_tables.mtime.tv_sec &&
+           st->st_mtim.tv_nsec == open_tables.mtime.tv_nsec && st->st_size == open_tables.dir_size &&
            settled > FRESH_NS;
 }
 
@@ -178,10 +178,10 @@ static bool dir_unchanged(const struct stat *st)
  * reused that number (the result is then another inode). false: no directory. */
 static bool stat_dir(struct stat *st)
 {
-    if (set.dirfd >= 0 && fstat(set.dirfd, st) == 0 && S_ISDIR(st->st_mode) &&
-        (uint64_t)st->st_ino == set.dir_ino && (uint64_t)st->st_dev == set.dir_dev)
+    if (open_tables.dirfd >= 0 && fstat(open_tables.dirfd, st) == 0 && S_ISDIR(st->st_mode) &&
+        (uint64_t)st->st_ino == open_tables.dir_ino && (uint64_t)st->st_dev == open_tables.dir_dev)
         return true;
-    int fd = open(set.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = open(open_tables.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0 || fstat(fd, st) != 0) {
         if (fd >= 0)
             sys_close(fd);
@@ -189,10 +189,10 @@ static bool stat_dir(struct stat *st)
     }
     /* The old number is not closed: it is no longer ours (or is the same directory,
      * then kept by the host as its own). */
-    set.dirfd = move_high(fd);
-    set.dir_ino = st->st_ino;
-    set.dir_dev = st->st_dev;
-    set.listed = false;
+    open_tables.dirfd = move_high(fd);
+    open_tables.dir_ino = st->st_ino;
+    open_tables.dir_dev = st->st_dev;
+    open_tables.listed = false;
     return true;
 }
 
@@ -201,82 +201,82 @@ static bool stat_dir(struct stat *st)
 static void recheck_descriptors(void)
 {
     int64_t now = mono_ns();
-    if (now - set.checked_ns < RECHECK_NS)
+    if (now - open_tables.checked_ns < RECHECK_NS)
         return;
-    set.checked_ns = now;
-    for (int i = 0; i < set.n; i++)
-        if (!still_ours(&set.t[i]))
-            set.listed = false;
+    open_tables.checked_ns = now;
+    for (int i = 0; i < open_tables.n; i++)
+        if (!still_ours(&open_tables.t[i]))
+            open_tables.listed = false;
 }
 
 int foreign_begin(const char *prefix, uint64_t own_dev, uint64_t own_ino)
 {
-    pthread_mutex_lock(&set.lock);
-    if (strcmp(prefix, set.prefix) != 0 || own_dev != set.own_dev || own_ino != set.own_ino) {
-        set.listed = false;
-        set.dir_ino = set.dir_dev = 0;   /* reopen the directory */
+    pthread_mutex_lock(&open_tables.lock);
+    if (strcmp(prefix, open_tables.prefix) != 0 || own_dev != open_tables.own_dev || own_ino != open_tables.own_ino) {
+        open_tables.listed = false;
+        open_tables.dir_ino = open_tables.dir_dev = 0;   /* reopen the directory */
         if (!split_prefix(prefix))
-            return set.n = 0;
-        set.own_dev = own_dev;
-        set.own_ino = own_ino;
+            return open_tables.n = 0;
+        open_tables.own_dev = own_dev;
+        open_tables.own_ino = own_ino;
     }
     recheck_descriptors();
     int64_t now = mono_ns();
-    if (set.listed && now - set.dir_checked_ns < DIR_CHECK_NS)
-        return set.n;
-    set.dir_checked_ns = now;
+    if (open_tables.listed && now - open_tables.dir_checked_ns < DIR_CHECK_NS)
+        return open_tables.n;
+    open_tables.dir_checked_ns = now;
     struct stat st;
     if (!stat_dir(&st) || dir_unchanged(&st))
-        return set.n;
-    int dirfd = openat(set.dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        return open_tables.n;
+    int dirfd = openat(open_tables.dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd < 0)
-        return set.n;
-    clock_gettime(CLOCK_REALTIME, &set.listed_at);
+        return open_tables.n;
+    clock_gettime(CLOCK_REALTIME, &open_tables.listed_at);
     relist(dirfd);
-    set.mtime = st.st_mtim;
-    set.dir_size = st.st_size;
-    set.listed = true;
-    return set.n;
+    open_tables.mtime = st.st_mtim;
+    open_tables.dir_size = st.st_size;
+    open_tables.listed = true;
+    return open_tables.n;
 }
 
 void foreign_end(void)
 {
-    pthread_mutex_unlock(&set.lock);
+    pthread_mutex_unlock(&open_tables.lock);
 }
 
 void foreign_after_fork_child(void)
 {
     pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-    memcpy(&set.lock, &fresh, sizeof fresh);
+    memcpy(&open_tables.lock, &fresh, sizeof fresh);
 }
 
 bool foreign_stale(void)
 {
-    return !set.listed;
+    return !open_tables.listed;
 }
 
 bool foreign_churned(void)
 {
-    return set.churned;
+    return open_tables.churned;
 }
 
 bool foreign_overflow(void)
 {
-    return set.overflow;
+    return open_tables.overflow;
 }
 
 uint32_t foreign_owner(int ti)
 {
-    return set.t[ti].owner;
+    return open_tables.t[ti].owner;
 }
 
 const char *foreign_path(int ti)
 {
-    return set.t[ti].path;
+    return open_tables.t[ti].path;
 }
 
 void foreign_id(int ti, uint64_t *dev, uint64_t *ino)
 {
-    *dev = set.t[ti].dev;
-    *ino = set.t[ti].ino;
+    *dev = open_tables.t[ti].dev;
+    *ino = open_tables.t[ti].ino;
 }

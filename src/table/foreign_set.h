@@ -48,7 +48,7 @@ struct foreign_set {
 };
 
 /* Guarded by its lock, between foreign_begin and foreign_end. */
-extern struct foreign_set set;
+extern struct foreign_set open_tables;
 
 /* Is ti's descriptor still the file we validated? A wrong file must never be read as a
  * table: at best it costs a skipped table. */
